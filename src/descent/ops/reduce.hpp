@@ -1,0 +1,26 @@
+// Reductions. `dims` may be negative (counted from the end); keepdim keeps them as size 1.
+#pragma once
+
+#include <vector>
+
+#include "descent/core/tensor.hpp"
+
+namespace descent::ops {
+
+Tensor sum(const Tensor& x);  // all elements, shape ()
+Tensor sum(const Tensor& x, const std::vector<std::int64_t>& dims, bool keepdim = false);
+Tensor mean(const Tensor& x);
+Tensor mean(const Tensor& x, const std::vector<std::int64_t>& dims, bool keepdim = false);
+// Maximum along one dimension (values; the gradient goes to the first maximal element).
+Tensor max(const Tensor& x, std::int64_t dim, bool keepdim = false);
+Tensor max(const Tensor& x);  // all elements, shape ()
+// Variance over dims; unbiased divides by (n - 1), as torch.var's default.
+Tensor var(const Tensor& x, const std::vector<std::int64_t>& dims, bool unbiased = true,
+           bool keepdim = false);
+// Not differentiable: index of the maximum along dim, i64.
+Tensor argmax(const Tensor& x, std::int64_t dim, bool keepdim = false);
+
+// Normalizes a possibly negative dimension for a tensor of rank `rank`; throws naming op.
+std::int64_t normalize_dim(std::int64_t dim, std::int64_t rank, const char* op);
+
+}  // namespace descent::ops
