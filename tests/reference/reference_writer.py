@@ -13,10 +13,10 @@ class Writer:
         self.path = os.path.join(DATA, filename)
         self.lines = ["# " + line for line in header.strip().splitlines()]
 
-    def add(self, key, tensor):
+    def add(self, key, tensor, digits=17):
         t = tensor.detach().double().contiguous()
         dims = list(t.shape)
-        values = " ".join("%.17g" % v for v in t.reshape(-1).tolist())
+        values = " ".join("%.*g" % (digits, v) for v in t.reshape(-1).tolist())
         self.lines.append(" ".join([key, str(len(dims))] + [str(d) for d in dims]) + " " + values)
 
     def close(self):
