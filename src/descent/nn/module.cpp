@@ -285,19 +285,19 @@ LoadResult Module::load_state_dict(const StateDict& dict, bool strict) {
 }
 
 void Module::zero_grad() {
-  if (flat_ != nullptr) {
-    flat_->grads.zero_();
-    // A parameter whose grad was replaced after flattening is zeroed on its own.
-    for (const ParameterEntry& entry : parameter_entries()) {
-      Tensor grad = entry.tensor.grad();
-      if (grad.defined() && !grad.same_storage(flat_->grads)) grad.zero_();
-    }
-    return;
+  // Called every step: one fill of the flat buffer, then a walk that allocates nothing, for
+  // gradients outside it (no flattening, or a grad replaced after flattening).
+  const Tensor* flat_grads = flat_ != nullptr ? &flat_->grads : nullptr;
+  if (flat_grads != nullptr) Tensor(*flat_grads).zero_();
+  zero_grads_outside(flat_grads);
+}
+
+void Module::zero_grads_outside(const Tensor* flat_grads) {
+  for (Parameter& p : parameters_) {
+    Tensor grad = p.tensor.grad();
+    if (grad.defined() && (flat_grads == nullptr || !grad.same_storage(*flat_grads))) grad.zero_();
   }
-  for (const Tensor& p : parameters()) {
-    Tensor grad = p.grad();
-    if (grad.defined()) grad.zero_();
-  }
+  for (auto& [name, child] : children_) child->zero_grads_outside(flat_grads);
 }
 
 FlatParameters& Module::flat_parameters() const {

@@ -192,6 +192,7 @@ class Module {
   void set_path(const std::string& path);
   void adopt_tree(const std::shared_ptr<Tree>& tree);
   void collect_state(const std::string& prefix, StateDict& out) const;
+  void zero_grads_outside(const Tensor* flat_grads);
   void collect_parameters(const std::string& prefix, std::vector<ParameterEntry>& out) const;
   void collect_buffers(const std::string& prefix,
                        std::vector<std::pair<std::string, Tensor>>& out) const;
