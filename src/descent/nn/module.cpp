@@ -284,6 +284,34 @@ LoadResult Module::load_state_dict(const StateDict& dict, bool strict) {
   return result;
 }
 
+namespace {
+
+// Re-points `t`'s own TensorImpl at a converted copy, so every handle sees the new dtype.
+void convert_in_place(const Tensor& t, DType dtype) {
+  if (!is_floating(t.dtype()) || t.dtype() == dtype) return;
+  const Tensor converted = t.to(dtype);
+  TensorImpl& impl = t.impl();
+  impl.storage = converted.impl().storage;
+  impl.offset_bytes = converted.impl().offset_bytes;
+  impl.dtype = dtype;
+  impl.grad = nullptr;
+}
+
+}  // namespace
+
+void Module::to(DType dtype) {
+  DESCENT_CHECK(dtype == DType::f32 || dtype == DType::f64, type_name_,
+                ".to: parameters can be f32 or f64, got ", dtype_name(dtype));
+  convert(dtype);
+  if (flat_ != nullptr) flatten_parameters(*this);
+}
+
+void Module::convert(DType dtype) {
+  for (Parameter& p : parameters_) convert_in_place(p.tensor, dtype);
+  for (auto& [name, buffer] : buffers_) convert_in_place(buffer, dtype);
+  for (auto& [name, child] : children_) child->convert(dtype);
+}
+
 void Module::zero_grad() {
   // Called every step: one fill of the flat buffer, then a walk that allocates nothing, for
   // gradients outside it (no flattening, or a grad replaced after flattening).
