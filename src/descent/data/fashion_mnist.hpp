@@ -57,9 +57,9 @@ struct FashionMnist {
   std::string root;  // the directory the files came from
 };
 
-// Loads both splits (about 0.5 s and 220 MB of f32 pixels). Throws descent::Error if no
-// directory holds the files (naming every path tried and the package to install), or if a
-// file is malformed, or if a split's image and label counts differ.
+// Loads both splits (about a second of CPU, most of it decompressing; 220 MB of f32 pixels).
+// Throws descent::Error if the directory lacks the files (naming each path tried and the
+// package to install), if a file is malformed, or if a split's image and label counts differ.
 FashionMnist load_fashion_mnist(const FashionMnistOptions& options = {});
 
 // The directory that load_fashion_mnist would read, by the rules above; throws like it.

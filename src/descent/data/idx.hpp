@@ -15,13 +15,13 @@
 // `.gz` files from the datasets' sites load as they are.
 //
 // Every problem throws descent::Error naming the file, the byte offset (counted in the
-// decompressed data for a gzip file) and what was expected there, e.g.
-//   "read_idx: t10k-images-idx3-ubyte.gz: payload ends at byte 7840016, expected
-//    7840016 + 16 = ..."
+// decompressed data for a gzip file, as the message says) and what was expected there:
+//   read_idx: t10k-images-idx3-ubyte.gz (gzip; offsets count decompressed bytes): file ends
+//   at byte 7000016, expected 7840000 bytes of u8 values for dims (10000, 28, 28) in bytes
+//   16..7840015 (truncated file?)
 #pragma once
 
 #include <cstdint>
-#include <span>
 #include <string>
 #include <vector>
 

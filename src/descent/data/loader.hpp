@@ -21,7 +21,8 @@
 // - No allocation per batch: batch buffers are allocated once, when the loader is built,
 //   and reused. A batch's tensors therefore stay valid only until the next call to next()
 //   (or the next step of the range, start_epoch, or the loader's destruction): clone() what
-//   must live longer.
+//   must live longer. The same holds for a graph built on a batch, whose saved inputs share
+//   the buffer: run its backward() before asking for the next batch.
 // - Background prefetch: with prefetch = P > 0 a worker thread loads up to P batches ahead
 //   into a bounded queue while the caller computes. An exception thrown while loading is
 //   rethrown by next() at the batch it belongs to, after the batches before it. Stopping
