@@ -259,7 +259,7 @@ void for_each_slice(const DimSplit& split, Row row, Columns columns) {
 template <bool Log>
 Tensor softmax_impl(const Tensor& x, std::int64_t dim, const char* op) {
   check_float(x, op);
-  const std::int64_t d = normalize_dim(dim, x.dim(), op);
+  const std::int64_t d = normalize_dim(dim, x.shape(), op);
   const DimSplit split = split_at(x.shape(), d);
   Tensor out = empty_like(x);
   if (x.numel() > 0) {

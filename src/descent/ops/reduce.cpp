@@ -55,7 +55,7 @@ std::vector<std::int64_t> reduce_dims(const Tensor& x, const std::vector<std::in
                                       const char* op) {
   std::vector<std::int64_t> sorted;
   for (std::int64_t d : dims) {
-    const std::int64_t k = normalize_dim(d, x.dim(), op);
+    const std::int64_t k = normalize_dim(d, x.shape(), op);
     DESCENT_CHECK(std::find(sorted.begin(), sorted.end(), k) == sorted.end(), op, ": dimension ", d,
                   " given twice for shape ", shape_str(x.shape()));
     sorted.push_back(k);
@@ -262,7 +262,7 @@ struct MaxResult {
 
 MaxResult max_along(const Tensor& x, std::int64_t dim, const char* op) {
   check_float(x, op);
-  const std::int64_t d = normalize_dim(dim, x.dim(), op);
+  const std::int64_t d = normalize_dim(dim, x.shape(), op);
   const Shape work = x.dim() == 0 ? Shape{1} : x.shape();
   DESCENT_CHECK(work[d] > 0, op, ": cannot reduce dimension ", dim, " of size 0 in shape ",
                 shape_str(x.shape()));
@@ -332,6 +332,14 @@ std::int64_t normalize_dim(std::int64_t dim, std::int64_t rank, const char* op) 
   return k;
 }
 
+std::int64_t normalize_dim(std::int64_t dim, const Shape& shape, const char* op) {
+  const std::int64_t rank = static_cast<std::int64_t>(shape.size());
+  const std::int64_t k = dim < 0 ? dim + rank : dim;
+  DESCENT_CHECK(k >= 0 && k < std::max<std::int64_t>(rank, 1), op, ": dimension ", dim,
+                " is out of range for a tensor of shape ", shape_str(shape));
+  return k;
+}
+
 Tensor sum(const Tensor& x) {
   check_float(x, "sum");
   std::vector<std::int64_t> all(x.dim());
@@ -371,7 +379,7 @@ Tensor mean(const Tensor& x, const std::vector<std::int64_t>& dims, bool keepdim
 
 Tensor max(const Tensor& x, std::int64_t dim, bool keepdim) {
   MaxResult result = max_along(x, dim, "max");
-  const std::int64_t d = normalize_dim(dim, x.dim(), "max");
+  const std::int64_t d = normalize_dim(dim, x.shape(), "max");
   Tensor out = keepdim ? result.values : result.values.view_of(0, without_dim(x.shape(), d));
   return autograd::record("max", out, {x},
                           [shape = x.shape(), indices = result.indices, s = result.split](
@@ -442,7 +450,7 @@ Tensor max(const Tensor& x) {
 
 Tensor argmax(const Tensor& x, std::int64_t dim, bool keepdim) {
   MaxResult result = max_along(x, dim, "argmax");
-  const std::int64_t d = normalize_dim(dim, x.dim(), "argmax");
+  const std::int64_t d = normalize_dim(dim, x.shape(), "argmax");
   return keepdim ? result.indices : result.indices.view_of(0, without_dim(x.shape(), d));
 }
 

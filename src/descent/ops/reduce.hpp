@@ -22,5 +22,7 @@ Tensor argmax(const Tensor& x, std::int64_t dim, bool keepdim = false);
 
 // Normalizes a possibly negative dimension for a tensor of rank `rank`; throws naming op.
 std::int64_t normalize_dim(std::int64_t dim, std::int64_t rank, const char* op);
+// The same for a tensor of `shape`, whose error names the shape too.
+std::int64_t normalize_dim(std::int64_t dim, const Shape& shape, const char* op);
 
 }  // namespace descent::ops

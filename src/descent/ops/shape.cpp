@@ -217,8 +217,8 @@ Tensor reshape(const Tensor& x, const Shape& shape) {
 
 Tensor flatten(const Tensor& x, std::int64_t start_dim, std::int64_t end_dim) {
   if (x.dim() == 0) return reshape(x, {1});
-  const std::int64_t start = normalize_dim(start_dim, x.dim(), "flatten");
-  const std::int64_t end = normalize_dim(end_dim, x.dim(), "flatten");
+  const std::int64_t start = normalize_dim(start_dim, x.shape(), "flatten");
+  const std::int64_t end = normalize_dim(end_dim, x.shape(), "flatten");
   DESCENT_CHECK(start <= end, "flatten: start_dim ", start_dim, " comes after end_dim ", end_dim,
                 " for shape ", shape_str(x.shape()));
   Shape target;
@@ -261,8 +261,8 @@ Tensor permute(const Tensor& x, const std::vector<std::int64_t>& dims) {
 }
 
 Tensor transpose(const Tensor& x, std::int64_t dim0, std::int64_t dim1) {
-  const std::int64_t d0 = normalize_dim(dim0, x.dim(), "transpose");
-  const std::int64_t d1 = normalize_dim(dim1, x.dim(), "transpose");
+  const std::int64_t d0 = normalize_dim(dim0, x.shape(), "transpose");
+  const std::int64_t d1 = normalize_dim(dim1, x.shape(), "transpose");
   if (x.dim() == 0) return permute(x, {});
   std::vector<std::int64_t> perm(x.dim());
   for (std::int64_t k = 0; k < x.dim(); ++k) perm[k] = k;
@@ -276,7 +276,7 @@ Tensor slice(const Tensor& x, std::int64_t dim, std::int64_t start, std::int64_t
                 shape_str(x.shape()));
   DESCENT_CHECK(step > 0, "slice: step must be positive, got ", step, " for x ",
                 shape_str(x.shape()));
-  const std::int64_t d = normalize_dim(dim, x.dim(), "slice");
+  const std::int64_t d = normalize_dim(dim, x.shape(), "slice");
   const Split split = split_at(x.shape(), d);
   // As Python slicing: negative bounds count from the end, then both clamp to [0, size].
   auto bound = [&](std::int64_t b) {
@@ -313,7 +313,7 @@ Tensor concat(const std::vector<Tensor>& tensors, std::int64_t dim) {
   const Tensor& head = tensors[0];
   DESCENT_CHECK(head.dim() > 0, "concat: tensors must have at least one dimension, got (",
                 shapes_str(tensors), ")");
-  const std::int64_t d = normalize_dim(dim, head.dim(), "concat");
+  const std::int64_t d = normalize_dim(dim, head.shape(), "concat");
   Shape out_shape = head.shape();
   out_shape[d] = 0;
   for (std::size_t i = 0; i < tensors.size(); ++i) {
@@ -369,7 +369,11 @@ Tensor stack(const std::vector<Tensor>& tensors, std::int64_t dim) {
                   shape_str(tensors[0].shape()), "; all must be equal");
   }
   // The new dimension may go anywhere in 0..rank (negative counts from rank + 1).
-  const std::int64_t d = normalize_dim(dim, tensors[0].dim() + 1, "stack");
+  const std::int64_t rank = tensors[0].dim() + 1;
+  DESCENT_CHECK(dim >= -rank && dim < rank, "stack: dimension ", dim,
+                " is out of range for stacking tensors of shape ", shape_str(tensors[0].shape()),
+                " (the result has rank ", rank, ")");
+  const std::int64_t d = dim < 0 ? dim + rank : dim;
   Shape unsqueezed = tensors[0].shape();
   unsqueezed.insert(unsqueezed.begin() + d, 1);
   std::vector<Tensor> pieces;
