@@ -272,6 +272,17 @@ TEST(Reductions, TiesNaNsAndKeepdim) {
   EXPECT_EQ(ops::max(x, 0, true).shape(), (Shape{1, 3}));
   ops::sum(m).backward();
   EXPECT_EQ(x.grad().to_vector(), (std::vector<double>{0, 1, 0, 0, 1, 0}));
+  // Long rows (the blocked search): ties resolve to the first, a NaN wins wherever it is.
+  Tensor longer = zeros({3, 40}, DType::f64);
+  double* pl = longer.data<double>();
+  pl[20] = pl[35] = 5;            // row 0: tie in different blocks
+  pl[40 + 3] = pl[40 + 17] = -1;  // row 1: all others 0, max 0 at index 0
+  pl[80 + 5] = 7;                 // row 2: a NaN after the max
+  pl[80 + 37] = NAN;
+  EXPECT_EQ(ops::argmax(longer, 1).to_vector(), (std::vector<double>{20, 0, 37}));
+  const auto long_max = ops::max(longer, 1).to_vector();
+  EXPECT_EQ(long_max[0], 5.0);
+  EXPECT_TRUE(std::isnan(long_max[2]));
   // max of all elements shares the gradient among ties, as torch.
   Tensor y = tensor({1, 4, 4, 2}, {4}, DType::f64).set_requires_grad(true);
   ops::max(y).backward();

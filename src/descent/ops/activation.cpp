@@ -126,20 +126,18 @@ template <bool Log, typename T>
 void softmax_row(const T* x, T* y, std::int64_t C) {
   T m = -std::numeric_limits<T>::infinity();
 #pragma omp simd reduction(max : m)
-  for (std::int64_t c = 0; c < C; ++c) m = std::max(m, x[c]);
+  for (std::int64_t c = 0; c < C; ++c) m = x[c] > m ? x[c] : m;  // (std::max does not vectorize)
+  // exp in a loop of its own: a call inside a vectorized sum costs twice as much. y holds
+  // the exps for now (log_softmax overwrites them below).
+  for (std::int64_t c = 0; c < C; ++c) y[c] = std::exp(x[c] - m);
   T s = 0;
-  if constexpr (Log) {
 #pragma omp simd reduction(+ : s)
-    for (std::int64_t c = 0; c < C; ++c) s += std::exp(x[c] - m);
+  for (std::int64_t c = 0; c < C; ++c) s += y[c];
+  if constexpr (Log) {
     const T shift = m + std::log(s);
 #pragma omp simd
     for (std::int64_t c = 0; c < C; ++c) y[c] = x[c] - shift;
   } else {
-#pragma omp simd reduction(+ : s)
-    for (std::int64_t c = 0; c < C; ++c) {
-      y[c] = std::exp(x[c] - m);
-      s += y[c];
-    }
     const T inv = T(1) / s;
 #pragma omp simd
     for (std::int64_t c = 0; c < C; ++c) y[c] *= inv;
@@ -157,7 +155,7 @@ void softmax_columns(const T* x, T* y, std::int64_t C, std::int64_t stride, std:
   for (std::int64_t c = 0; c < C; ++c) {
     const T* row = x + c * stride;
 #pragma omp simd
-    for (std::int64_t j = 0; j < width; ++j) m[j] = std::max(m[j], row[j]);
+    for (std::int64_t j = 0; j < width; ++j) m[j] = row[j] > m[j] ? row[j] : m[j];
   }
   for (std::int64_t c = 0; c < C; ++c) {
     const T* row = x + c * stride;

@@ -117,13 +117,20 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target,
       const T* row = z + i * C;
       T m = -std::numeric_limits<T>::infinity();
 #pragma omp simd reduction(max : m)
-      for (std::int64_t c = 0; c < C; ++c) m = std::max(m, row[c]);
+      for (std::int64_t c = 0; c < C; ++c) m = row[c] > m ? row[c] : m;
       T exp_sum = 0;
       T shifted_sum = 0;  // sum_c (z_c - m)
+      // exps go through a small buffer: a call inside a vectorized sum costs twice as much.
+      constexpr std::int64_t kChunk = 256;
+      T exps[kChunk];
+      for (std::int64_t c0 = 0; c0 < C; c0 += kChunk) {
+        const std::int64_t width = std::min(kChunk, C - c0);
+        for (std::int64_t j = 0; j < width; ++j) exps[j] = std::exp(row[c0 + j] - m);
 #pragma omp simd reduction(+ : exp_sum, shifted_sum)
-      for (std::int64_t c = 0; c < C; ++c) {
-        exp_sum += std::exp(row[c] - m);
-        shifted_sum += row[c] - m;
+        for (std::int64_t j = 0; j < width; ++j) {
+          exp_sum += exps[j];
+          shifted_sum += row[c0 + j] - m;
+        }
       }
       const T log_sum = std::log(exp_sum);
       row_lse[i] = m + log_sum;

@@ -208,23 +208,47 @@ bool beats(T v, T best) {
   return v > best || (v != v && best == best);
 }
 
+// The largest of n > 0 values, vectorized; *nan tells whether any of them is NaN (then
+// the result is the largest of the others).
+template <typename T>
+T row_max(const T* row, std::int64_t n, bool* nan) {
+  T best = row[0];
+  int any_nan = 0;
+#pragma omp simd reduction(max : best) reduction(| : any_nan)
+  for (std::int64_t c = 0; c < n; ++c) {
+    best = row[c] > best ? row[c] : best;  // (std::max does not vectorize)
+    any_nan |= row[c] != row[c];
+  }
+  *nan = any_nan != 0;
+  return best;
+}
+
 // Values and first indices of the max over C of x (outer, C, inner).
 template <typename T>
 void max_kernel(const T* x, T* values, std::int64_t* indices, const Split& s) {
   const std::int64_t n = s.outer * s.reduced * s.inner;
   if (s.inner == 1) {
+    // Two passes per row: the maximum (vectorized, noting any NaN), then its first index.
 #pragma omp parallel for if (n > kParallelThreshold)
     for (std::int64_t o = 0; o < s.outer; ++o) {
       const T* row = x + o * s.reduced;
-      T best = row[0];
+      bool nan = false;
+      const T best = row_max(row, s.reduced, &nan);
+      // Then the first element equal to it (or the first NaN, which wins as in torch). The
+      // search skips whole blocks of 16 with one vectorized test each.
       std::int64_t at = 0;
-      for (std::int64_t c = 1; c < s.reduced; ++c) {
-        if (beats(row[c], best)) {
-          best = row[c];
-          at = c;
+      if (nan) {
+        while (row[at] == row[at]) ++at;
+      } else {
+        for (; at + 16 <= s.reduced; at += 16) {
+          int found = 0;
+#pragma omp simd reduction(| : found)
+          for (std::int64_t j = 0; j < 16; ++j) found |= row[at + j] == best;
+          if (found) break;
         }
+        while (row[at] != best) ++at;
       }
-      values[o] = best;
+      values[o] = row[at];
       indices[o] = at;
     }
     return;
@@ -413,10 +437,10 @@ Tensor max(const Tensor& x) {
     std::vector<T> partial(static_cast<std::size_t>(chunks));
 #pragma omp parallel for if (n > kParallelThreshold)
     for (std::int64_t k = 0; k < chunks; ++k) {
-      const std::int64_t end = std::min(n, (k + 1) * kChunk);
-      T best = px[k * kChunk];
-      for (std::int64_t i = k * kChunk + 1; i < end; ++i) best = beats(px[i], best) ? px[i] : best;
-      partial[k] = best;
+      const std::int64_t begin = k * kChunk;
+      bool nan = false;
+      const T best = row_max(px + begin, std::min(kChunk, n - begin), &nan);
+      partial[k] = nan ? std::numeric_limits<T>::quiet_NaN() : best;
     }
     T best = partial[0];
     for (std::int64_t k = 1; k < chunks; ++k) best = beats(partial[k], best) ? partial[k] : best;

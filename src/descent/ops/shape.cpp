@@ -108,27 +108,44 @@ Tensor permute_raw(const Tensor& x, const std::vector<std::int64_t>& perm) {
       }
       return;
     }
-    // A transpose between axis `unit` (contiguous in the input) and the last axis: a task
-    // copies kTile input lines along `unit` at once, so that every cache line it reads is
-    // used whole while it writes kTile output rows in order.
-    constexpr std::int64_t kTile = 16;
+    // A transpose between axis `unit` (contiguous in the input) and the last axis, in
+    // 8 x 8 tiles: a tile reads 8 input lines and writes 8 output lines, few enough to stay
+    // in L1 even when a power-of-two stride maps them all to one cache set. A full tile goes
+    // through a small buffer, which the compiler turns into register shuffles. A task is
+    // one strip of 8 along the last axis, for one index of the other axes.
+    constexpr std::int64_t kTile = 8;
     std::size_t unit = 0;
     while (axes[unit].in_stride != 1) ++unit;
-    const Axis& across = axes[unit];
-    const Axis& along = axes[last];
-    const std::int64_t tiles = (across.size + kTile - 1) / kTile;
-    const std::int64_t others = n / (across.size * along.size);
+    const std::int64_t K = axes[unit].size;
+    const std::int64_t L = axes[last].size;
+    const std::int64_t in_l = axes[last].in_stride;    // input stride along the last axis
+    const std::int64_t out_k = axes[unit].out_stride;  // output stride along `unit`
+    const std::int64_t strips = (L + kTile - 1) / kTile;
+    const std::int64_t others = n / (K * L);
 #pragma omp parallel for if (n > kParallelThreshold)
-    for (std::int64_t task = 0; task < others * tiles; ++task) {
+    for (std::int64_t task = 0; task < others * strips; ++task) {
       std::int64_t in = 0;
       std::int64_t at = 0;
-      offsets_of(task / tiles, axes, unit, last, &in, &at);
-      const std::int64_t k0 = (task % tiles) * kTile;
-      const std::int64_t k1 = std::min(across.size, k0 + kTile);
-      for (std::int64_t l = 0; l < along.size; ++l) {
-        const U* from = src + in + l * along.in_stride;
-        U* to = dst + at + l;
-        for (std::int64_t k = k0; k < k1; ++k) to[k * across.out_stride] = from[k];
+      offsets_of(task / strips, axes, unit, last, &in, &at);
+      const U* from = src + in;
+      U* to = dst + at;
+      const std::int64_t l0 = (task % strips) * kTile;
+      const std::int64_t l1 = std::min(L, l0 + kTile);
+      U tile[kTile][kTile];
+      for (std::int64_t k0 = 0; k0 < K; k0 += kTile) {
+        const std::int64_t k1 = std::min(K, k0 + kTile);
+        if (k1 - k0 == kTile && l1 - l0 == kTile) {
+          for (std::int64_t l = 0; l < kTile; ++l) {
+            for (std::int64_t k = 0; k < kTile; ++k) tile[k][l] = from[k0 + k + (l0 + l) * in_l];
+          }
+          for (std::int64_t k = 0; k < kTile; ++k) {
+            for (std::int64_t l = 0; l < kTile; ++l) to[(k0 + k) * out_k + l0 + l] = tile[k][l];
+          }
+        } else {
+          for (std::int64_t k = k0; k < k1; ++k) {
+            for (std::int64_t l = l0; l < l1; ++l) to[k * out_k + l] = from[k + l * in_l];
+          }
+        }
       }
     }
   });
@@ -152,13 +169,22 @@ void copy_lines(const Tensor& src, Tensor& dst, std::int64_t outer, std::int64_t
   dispatch_bytes(src.dtype(), [&]<typename U>() {
     const U* ps = static_cast<const U*>(src.raw_data());
     U* pd = static_cast<U*>(dst.raw_data());
+    if (width == 1) {  // a strided gather, e.g. slicing the last dimension with a step
 #pragma omp parallel for if (n > kParallelThreshold)
-    for (std::int64_t line = 0; line < outer * count; ++line) {
-      const std::int64_t o = line / count;
-      const std::int64_t i = line % count;
-      const U* s = ps + o * from.outer + from.first + i * from.step;
-      U* d = pd + o * to.outer + to.first + i * to.step;
-      for (std::int64_t j = 0; j < width; ++j) d[j] = s[j];
+      for (std::int64_t o = 0; o < outer; ++o) {
+        const U* s = ps + o * from.outer + from.first;
+        U* d = pd + o * to.outer + to.first;
+        for (std::int64_t i = 0; i < count; ++i) d[i * to.step] = s[i * from.step];
+      }
+      return;
+    }
+#pragma omp parallel for collapse(2) if (n > kParallelThreshold)
+    for (std::int64_t o = 0; o < outer; ++o) {
+      for (std::int64_t i = 0; i < count; ++i) {
+        const U* s = ps + o * from.outer + from.first + i * from.step;
+        U* d = pd + o * to.outer + to.first + i * to.step;
+        for (std::int64_t j = 0; j < width; ++j) d[j] = s[j];
+      }
     }
   });
 }
