@@ -94,7 +94,8 @@ T gelu_tanh_grad(T x) {
   return left_derivative + left * right_derivative * inner_derivative;
 }
 
-// ---- softmax and log_softmax along one dimension.
+// ---- softmax and log_softmax along one dimension, as torch.softmax / torch.log_softmax
+// (https://pytorch.org/docs/stable/generated/torch.nn.functional.log_softmax.html).
 //
 // x is seen as (outer, C, inner) with the softmax over C. When inner == 1 (the last dim)
 // each row is contiguous and the loops vectorize along C. Otherwise a task takes a block of

@@ -41,7 +41,7 @@ struct Axis {
 
 // Output axes of x permuted by perm, without size-1 axes and with neighbours merged where
 // the input already holds them contiguously (e.g. (N, C, H, W) -> (N, H, W, C) becomes
-// a (N, H*W, C) -> (N, C, H*W) transpose).
+// the transpose (N, C, H*W) -> (N, H*W, C)).
 std::vector<Axis> permuted_axes(const Shape& shape, const std::vector<std::int64_t>& perm) {
   std::vector<std::int64_t> in_strides(shape.size());
   std::int64_t stride = 1;
