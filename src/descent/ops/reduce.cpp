@@ -317,6 +317,25 @@ void var_kernel(const T* x, T* mean, T* out, const Split& s, double divisor) {
   const std::int64_t n = s.outer * s.reduced * s.inner;
   const std::int64_t blocks = (s.inner + kLanes - 1) / kLanes;
   const double count = static_cast<double>(s.reduced);
+  if (s.inner == 1) {  // rows: vectorize along C
+#pragma omp parallel for if (n > kParallelThreshold)
+    for (std::int64_t o = 0; o < s.outer; ++o) {
+      const T* row = x + o * s.reduced;
+      double total = 0;
+#pragma omp simd reduction(+ : total)
+      for (std::int64_t c = 0; c < s.reduced; ++c) total += row[c];
+      const double mu = total / count;
+      double squares = 0;
+#pragma omp simd reduction(+ : squares)
+      for (std::int64_t c = 0; c < s.reduced; ++c) {
+        const double deviation = row[c] - mu;
+        squares += deviation * deviation;
+      }
+      mean[o] = static_cast<T>(mu);
+      out[o] = static_cast<T>(squares / divisor);
+    }
+    return;
+  }
 #pragma omp parallel for if (n > kParallelThreshold)
   for (std::int64_t task = 0; task < s.outer * blocks; ++task) {
     const std::int64_t o = task / blocks;
