@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "descent/kernels/conv.hpp"
 #include "descent/ops.hpp"
 #include "reference_data.hpp"
 
@@ -142,21 +143,27 @@ TEST(Reference, LayerNorm) {
                kF64, "layer_norm plain");
 }
 
-// The f32 kernels split the batch across threads (each thread its own samples, partial
-// weight gradients summed afterwards); f64 walks the batch in order. Both must agree.
-TEST(Conv2d, ThreadedF32MatchesF64) {
-  const int saved_threads = num_threads();
-  set_num_threads(2);
-  struct Config {
-    Shape x, w;
-    ops::Conv2dOptions options;
-  };
-  const std::vector<Config> configs = {
-      {{5, 3, 9, 8}, {4, 3, 3, 3}, {.padding = 1}},
+struct ConvConfig {
+  Shape x, w;
+  ops::Conv2dOptions options;
+};
+
+std::vector<ConvConfig> conv_configs() {
+  return {
+      {{8, 16, 10, 11}, {16, 16, 3, 3}, {.padding = 1}},  // big enough for oneDNN (automatic)
       {{4, 6, 5, 5}, {3, 6, 1, 1}, {}},
       {{3, 2, 9, 9}, {2, 2, 3, 2}, {.stride = 2, .padding = {1, 0}, .dilation = {1, 2}}},
+      {{2, 1, 12, 12}, {8, 1, 5, 5}, {.stride = {1, 2}, .padding = 2}},
+      {{1, 17, 6, 7}, {5, 17, 2, 2}, {.stride = 3, .padding = {0, 1}}},
   };
-  for (const Config& c : configs) {
+}
+
+// f32 through autograd (the automatic choice, batch split over 2 threads) against f64 (the
+// batch in order).
+TEST(Conv2d, F32MatchesF64ThroughAutograd) {
+  const int saved_threads = num_threads();
+  set_num_threads(2);
+  for (const ConvConfig& c : conv_configs()) {
     Generator gen(9);
     Tensor x64 = randn(c.x, gen, DType::f64).set_requires_grad(true);
     Tensor w64 = randn(c.w, gen, DType::f64).set_requires_grad(true);
@@ -176,6 +183,76 @@ TEST(Conv2d, ThreadedF32MatchesF64) {
     expect_close(b32.grad(), b64.grad(), kF32, what + " dbias");
   }
   set_num_threads(saved_threads);
+}
+
+// Each f32 kernel path, forced, against the f64 op, on 1 and 2 threads.
+TEST(Conv2d, EveryF32AlgorithmMatchesF64) {
+  using kernels::ConvAlgorithm;
+  const int saved_threads = num_threads();
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    for (const ConvConfig& c : conv_configs()) {
+      Generator gen(4);
+      Tensor x64 = randn(c.x, gen, DType::f64).set_requires_grad(true);
+      Tensor w64 = randn(c.w, gen, DType::f64).set_requires_grad(true);
+      Tensor b64 = randn({c.w[0]}, gen, DType::f64).set_requires_grad(true);
+      Tensor y64 = ops::conv2d(x64, w64, b64, c.options);
+      Tensor g64 = randn(y64.shape(), gen, DType::f64);
+      y64.backward(g64);
+      kernels::Conv2dGeometry g{.N = c.x[0],
+                                .C = c.x[1],
+                                .H = c.x[2],
+                                .W = c.x[3],
+                                .O = c.w[0],
+                                .KH = c.w[2],
+                                .KW = c.w[3],
+                                .stride_h = c.options.stride.h,
+                                .stride_w = c.options.stride.w,
+                                .pad_h = c.options.padding.h,
+                                .pad_w = c.options.padding.w,
+                                .dilation_h = c.options.dilation.h,
+                                .dilation_w = c.options.dilation.w};
+      g.OH = g.out_h();
+      g.OW = g.out_w();
+      const Tensor x = x64.to(DType::f32);
+      const Tensor w = w64.to(DType::f32);
+      const Tensor b = b64.to(DType::f32);
+      const Tensor dy = g64.to(DType::f32);
+      for (ConvAlgorithm algorithm : {ConvAlgorithm::im2col_gemm, ConvAlgorithm::onednn}) {
+        const std::string what = shape_str(c.x) + " * " + shape_str(c.w) +
+                                 (algorithm == ConvAlgorithm::onednn ? " oneDNN" : " im2col") +
+                                 " threads " + std::to_string(threads);
+        Tensor y = empty(y64.shape());
+        Tensor dx = empty(c.x);
+        Tensor dw = empty(c.w);
+        Tensor db = empty({c.w[0]});
+        kernels::conv2d_forward<float>(g, x.data<float>(), w.data<float>(), b.data<float>(),
+                                       y.data<float>(), algorithm);
+        kernels::conv2d_backward_input<float>(g, dy.data<float>(), w.data<float>(),
+                                              dx.data<float>(), algorithm);
+        kernels::conv2d_backward_weight<float>(g, dy.data<float>(), x.data<float>(),
+                                               dw.data<float>(), db.data<float>(), algorithm);
+        expect_close(y, y64, kF32, what + " out");
+        expect_close(dx, x64.grad(), kF32, what + " dx");
+        expect_close(dw, w64.grad(), kF32, what + " dweight");
+        expect_close(db, b64.grad(), kF32, what + " dbias");
+        // without bias, and dbias alone
+        kernels::conv2d_forward<float>(g, x.data<float>(), w.data<float>(), nullptr,
+                                       y.data<float>(), algorithm);
+        expect_close(y, ops::sub(y64, ops::reshape(b64, {1, -1, 1, 1})), kF32, what + " no bias");
+        db.zero_();
+        kernels::conv2d_backward_weight<float>(g, dy.data<float>(), x.data<float>(), nullptr,
+                                               db.data<float>(), algorithm);
+        expect_close(db, b64.grad(), kF32, what + " dbias alone");
+      }
+    }
+  }
+  set_num_threads(saved_threads);
+  Tensor x = zeros({1, 1, 3, 3}, DType::f64);
+  kernels::Conv2dGeometry g{.H = 3, .W = 3};
+  EXPECT_THROW(kernels::conv2d_forward<double>(g, x.data<double>(), x.data<double>(), nullptr,
+                                               x.data<double>(), kernels::ConvAlgorithm::onednn),
+               Error);
 }
 
 // Wide (N, C) inputs take the channel-block path; its gradients must match the same data

@@ -1,5 +1,8 @@
-// Convolution as im2col + GEMM (Chellapilla, Puri & Simard, "High Performance Convolutional
-// Neural Networks for Document Processing", 2006; Caffe's conv layer). Per sample n:
+// Two paths behind one interface: oneDNN's convolution primitives (f32; conv_onednn.cpp),
+// and im2col + GEMM (f32 and f64; here), chosen per pass by use_onednn() below.
+//
+// im2col + GEMM (Chellapilla, Puri & Simard, "High Performance Convolutional Neural
+// Networks for Document Processing", 2006; Caffe's conv layer). Per sample n:
 //   col_n = im2col(x_n)              (C*KH*KW, OH*OW)
 //   y_n   = W @ col_n + b            (O, C*KH*KW) @ (C*KH*KW, OH*OW)
 //   dW   += dy_n @ col_n^T
@@ -20,31 +23,16 @@
 #include <cstring>
 #include <type_traits>
 
-#include "descent/core/allocator.hpp"
+#include "descent/core/error.hpp"
+#include "descent/kernels/conv_onednn.hpp"
 #include "descent/kernels/gemm.hpp"
+#include "descent/kernels/workspace.hpp"
 
 namespace descent::kernels {
 namespace {
 
 // im2col/col2im rows are split across threads above this many elements.
 constexpr std::int64_t kParallelThreshold = 32768;
-
-// A scratch buffer from the caching allocator (no system call after the first step).
-template <typename T>
-class Workspace {
- public:
-  explicit Workspace(std::int64_t count)
-      : bytes_(static_cast<std::size_t>(std::max<std::int64_t>(count, 1)) * sizeof(T)),
-        data_(static_cast<T*>(allocate(bytes_))) {}
-  ~Workspace() { deallocate(data_, bytes_); }
-  Workspace(const Workspace&) = delete;
-  Workspace& operator=(const Workspace&) = delete;
-  T* get() const { return data_; }
-
- private:
-  std::size_t bytes_;
-  T* data_;
-};
 
 bool is_pointwise(const Conv2dGeometry& g) {
   return g.KH == 1 && g.KW == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_h == 0 &&
@@ -203,10 +191,51 @@ void backward_weight_sample(const Conv2dGeometry& g, const T* dy_n, const T* x_n
   }
 }
 
+enum class Pass { forward, backward_data, backward_weights };
+
+// Below this many FLOPs oneDNN's fixed cost (reorders, primitive lookup) outweighs its
+// faster loops.
+constexpr double kOnednnMinFlops = 2.0 * 1024 * 1024;
+
+// Whether a pass goes to oneDNN. The automatic rule is measured (2 threads, AVX-512, f32;
+// figures in the commit that introduced it): oneDNN's direct kernels run 1.5-3x faster than
+// im2col + GEMM, except for tiny problems, for 1x1 stride-1 unpadded convolutions (a plain
+// GEMM here, no reorders), for backward-data with fewer than 16 input channels (its
+// blocked layout pads channels to 16: 2-4x slower than col2im), and for backward-weights
+// with fewer than 16 input channels unless C*KH*KW < 32 (for 3x3: 4 to 15 channels are
+// slower in oneDNN, 1 to 3 much faster). Where oneDNN would fall back to its own GEMM or
+// reference code, im2col is used.
+template <typename T>
+bool use_onednn(ConvAlgorithm algorithm, Pass pass, const Conv2dGeometry& g) {
+  if constexpr (!std::is_same_v<T, float>) {
+    DESCENT_CHECK(algorithm != ConvAlgorithm::onednn,
+                  "conv2d: the oneDNN convolution is f32 only; use im2col_gemm for f64");
+    return false;
+  } else {
+    if (algorithm != ConvAlgorithm::automatic) return algorithm == ConvAlgorithm::onednn;
+    const double flops = 2.0 * g.N * g.O * g.OH * g.OW * g.C * g.KH * g.KW;
+    if (flops < kOnednnMinFlops || is_pointwise(g)) return false;
+    switch (pass) {
+      case Pass::forward:
+        return onednn::has_direct_forward(g);
+      case Pass::backward_data:
+        return g.C >= 16 && onednn::has_direct_backward_data(g);
+      case Pass::backward_weights:
+        return (g.C >= 16 || g.C * g.KH * g.KW < 32) && onednn::has_direct_backward_weights(g);
+    }
+    return false;
+  }
+}
+
 }  // namespace
 
 template <typename T>
-void conv2d_forward(const Conv2dGeometry& g, const T* x, const T* weight, const T* bias, T* y) {
+void conv2d_forward(const Conv2dGeometry& g, const T* x, const T* weight, const T* bias, T* y,
+                    ConvAlgorithm algorithm) {
+  if (use_onednn<T>(algorithm, Pass::forward, g)) {
+    if constexpr (std::is_same_v<T, float>) onednn::conv2d_forward(g, x, weight, bias, y);
+    return;
+  }
   const std::int64_t col_size = is_pointwise(g) ? 0 : g.C * g.KH * g.KW * g.OH * g.OW;
   const std::int64_t x_step = g.C * g.H * g.W;
   const std::int64_t y_step = g.O * g.OH * g.OW;
@@ -229,7 +258,12 @@ void conv2d_forward(const Conv2dGeometry& g, const T* x, const T* weight, const 
 }
 
 template <typename T>
-void conv2d_backward_input(const Conv2dGeometry& g, const T* dy, const T* weight, T* dx) {
+void conv2d_backward_input(const Conv2dGeometry& g, const T* dy, const T* weight, T* dx,
+                           ConvAlgorithm algorithm) {
+  if (use_onednn<T>(algorithm, Pass::backward_data, g)) {
+    if constexpr (std::is_same_v<T, float>) onednn::conv2d_backward_data(g, dy, weight, dx);
+    return;
+  }
   const std::int64_t col_size = is_pointwise(g) ? 0 : g.C * g.KH * g.KW * g.OH * g.OW;
   const std::int64_t x_step = g.C * g.H * g.W;
   const std::int64_t y_step = g.O * g.OH * g.OW;
@@ -252,8 +286,14 @@ void conv2d_backward_input(const Conv2dGeometry& g, const T* dy, const T* weight
 }
 
 template <typename T>
-void conv2d_backward_weight(const Conv2dGeometry& g, const T* dy, const T* x, T* dweight,
-                            T* dbias) {
+void conv2d_backward_weight(const Conv2dGeometry& g, const T* dy, const T* x, T* dweight, T* dbias,
+                            ConvAlgorithm algorithm) {
+  if (use_onednn<T>(algorithm, Pass::backward_weights, g)) {
+    if constexpr (std::is_same_v<T, float>) {
+      onednn::conv2d_backward_weights(g, dy, x, dweight, dbias);
+    }
+    return;
+  }
   const std::int64_t col_size = is_pointwise(g) ? 0 : g.C * g.KH * g.KW * g.OH * g.OW;
   const std::int64_t x_step = g.C * g.H * g.W;
   const std::int64_t y_step = g.O * g.OH * g.OW;
@@ -313,17 +353,15 @@ void conv2d_backward_weight(const Conv2dGeometry& g, const T* dy, const T* x, T*
   }
 }
 
-template void conv2d_forward<float>(const Conv2dGeometry&, const float*, const float*, const float*,
-                                    float*);
-template void conv2d_forward<double>(const Conv2dGeometry&, const double*, const double*,
-                                     const double*, double*);
-template void conv2d_backward_input<float>(const Conv2dGeometry&, const float*, const float*,
-                                           float*);
-template void conv2d_backward_input<double>(const Conv2dGeometry&, const double*, const double*,
-                                            double*);
-template void conv2d_backward_weight<float>(const Conv2dGeometry&, const float*, const float*,
-                                            float*, float*);
-template void conv2d_backward_weight<double>(const Conv2dGeometry&, const double*, const double*,
-                                             double*, double*);
+#define DESCENT_CONV_INSTANTIATE(T)                                                          \
+  template void conv2d_forward<T>(const Conv2dGeometry&, const T*, const T*, const T*, T*,   \
+                                  ConvAlgorithm);                                            \
+  template void conv2d_backward_input<T>(const Conv2dGeometry&, const T*, const T*, T*,      \
+                                         ConvAlgorithm);                                     \
+  template void conv2d_backward_weight<T>(const Conv2dGeometry&, const T*, const T*, T*, T*, \
+                                          ConvAlgorithm);
+DESCENT_CONV_INSTANTIATE(float)
+DESCENT_CONV_INSTANTIATE(double)
+#undef DESCENT_CONV_INSTANTIATE
 
 }  // namespace descent::kernels

@@ -28,17 +28,24 @@ struct Conv2dGeometry {
   std::int64_t out_w() const { return (W + 2 * pad_w - dilation_w * (KW - 1) - 1) / stride_w + 1; }
 };
 
+// How to compute: automatic picks, per pass and geometry, the faster one measured here
+// (see conv.cpp); the others force a path (for tests and benchmarks). onednn is f32 only.
+enum class ConvAlgorithm { automatic, im2col_gemm, onednn };
+
 // y = conv(x, weight) + bias.   x (N, C, H, W), weight (O, C, KH, KW), bias (O), y (N, O, OH, OW)
 template <typename T>
-void conv2d_forward(const Conv2dGeometry& g, const T* x, const T* weight, const T* bias, T* y);
+void conv2d_forward(const Conv2dGeometry& g, const T* x, const T* weight, const T* bias, T* y,
+                    ConvAlgorithm algorithm = ConvAlgorithm::automatic);
 
 // dx = gradient of the input (overwritten).   dy (N, O, OH, OW) -> dx (N, C, H, W)
 template <typename T>
-void conv2d_backward_input(const Conv2dGeometry& g, const T* dy, const T* weight, T* dx);
+void conv2d_backward_input(const Conv2dGeometry& g, const T* dy, const T* weight, T* dx,
+                           ConvAlgorithm algorithm = ConvAlgorithm::automatic);
 
 // dweight (O, C, KH, KW) and, when dbias is not null, dbias (O); both overwritten. dweight
 // may be null when only dbias is wanted.
 template <typename T>
-void conv2d_backward_weight(const Conv2dGeometry& g, const T* dy, const T* x, T* dweight, T* dbias);
+void conv2d_backward_weight(const Conv2dGeometry& g, const T* dy, const T* x, T* dweight, T* dbias,
+                            ConvAlgorithm algorithm = ConvAlgorithm::automatic);
 
 }  // namespace descent::kernels
