@@ -3,9 +3,9 @@
 // (https://pytorch.org/docs/stable/generated/torch.nn.BatchNorm2d.html): biased variance
 // to normalize, unbiased variance in running_var, running = (1 - m) running + m batch.
 //
-// Work is split over channels. For (N, C, S) with S > 1, one channel is a block and each of
-// its N segments is contiguous; for (N, C) a block is kRowBlock adjacent channels, so that
-// each row is read with unit stride and the loop runs across channels in SIMD.
+// Work is split over channels. For (N, C, S) with S > 1 a block is one channel, whose N
+// segments of S values are contiguous; for (N, C) a block is kRowBlock adjacent channels,
+// so that each row is read with unit stride and the loops run across channels in SIMD.
 // The mean and variance take two passes (the second over data still in cache) rather than
 // sum and sum of squares, whose difference cancels when |mean| >> std.
 #include "descent/kernels/batch_norm.hpp"
@@ -19,11 +19,6 @@ namespace {
 constexpr std::int64_t kParallelThreshold = 32768;
 constexpr std::int64_t kRowBlock = 64;
 
-struct Pair {
-  double a;
-  double b;
-};
-
 // Runs body(c0, c1) over blocks of channels, in parallel.
 template <typename F>
 void for_channel_blocks(const BatchNormGeometry& g, F body) {
@@ -33,53 +28,111 @@ void for_channel_blocks(const BatchNormGeometry& g, F body) {
   for (std::int64_t b = 0; b < blocks; ++b) body(b * block, std::min(g.C, (b + 1) * block));
 }
 
-// sum_a[c - c0], sum_b[c - c0] = sums of f(i, c) = {a, b} over the elements i of channel c,
-// for the channels c in [c0, c1).
-template <typename F>
-void channel_sums(const BatchNormGeometry& g, std::int64_t c0, std::int64_t c1, F f, double* sum_a,
-                  double* sum_b) {
+// sum[c - c0] = sum over channel c's elements of (v - centre[c - c0]) ^ power, power 1 or 2.
+template <int power, typename T>
+void channel_sums(const BatchNormGeometry& g, const T* v, std::int64_t c0, std::int64_t c1,
+                  const double* centre, double* sum) {
+  auto term = [](double d) { return power == 1 ? d : d * d; };
   if (g.S == 1) {
-    std::fill(sum_a, sum_a + (c1 - c0), 0.0);
-    std::fill(sum_b, sum_b + (c1 - c0), 0.0);
+    std::fill(sum, sum + (c1 - c0), 0.0);
     for (std::int64_t n = 0; n < g.N; ++n) {
+      const T* row = v + n * g.C;
+#pragma omp simd
+      for (std::int64_t c = c0; c < c1; ++c) sum[c - c0] += term(double(row[c]) - centre[c - c0]);
+    }
+    return;
+  }
+  const double mu = centre[0];
+  double total = 0;
+  for (std::int64_t n = 0; n < g.N; ++n) {
+    const T* segment = v + (n * g.C + c0) * g.S;
+#pragma omp simd reduction(+ : total)
+    for (std::int64_t s = 0; s < g.S; ++s) total += term(double(segment[s]) - mu);
+  }
+  sum[0] = total;
+}
+
+// sum_dy[c - c0] = sum of dy, sum_dy_xmu[c - c0] = sum of dy * (x - mean[c]), one pass.
+template <typename T>
+void gradient_sums(const BatchNormGeometry& g, const T* dy, const T* x, const T* mean,
+                   std::int64_t c0, std::int64_t c1, double* sum_dy, double* sum_dy_xmu) {
+  if (g.S == 1) {
+    std::fill(sum_dy, sum_dy + (c1 - c0), 0.0);
+    std::fill(sum_dy_xmu, sum_dy_xmu + (c1 - c0), 0.0);
+    for (std::int64_t n = 0; n < g.N; ++n) {
+      const T* dy_row = dy + n * g.C;
+      const T* x_row = x + n * g.C;
 #pragma omp simd
       for (std::int64_t c = c0; c < c1; ++c) {
-        const Pair v = f(n * g.C + c, c);
-        sum_a[c - c0] += v.a;
-        sum_b[c - c0] += v.b;
+        sum_dy[c - c0] += double(dy_row[c]);
+        sum_dy_xmu[c - c0] += double(dy_row[c]) * (double(x_row[c]) - double(mean[c]));
       }
     }
     return;
   }
-  double a = 0;
-  double b = 0;
+  const double mu = double(mean[c0]);
+  double total_dy = 0;
+  double total_dy_xmu = 0;
   for (std::int64_t n = 0; n < g.N; ++n) {
-    const std::int64_t base = (n * g.C + c0) * g.S;
-#pragma omp simd reduction(+ : a, b)
+    const T* dy_segment = dy + (n * g.C + c0) * g.S;
+    const T* x_segment = x + (n * g.C + c0) * g.S;
+#pragma omp simd reduction(+ : total_dy, total_dy_xmu)
     for (std::int64_t s = 0; s < g.S; ++s) {
-      const Pair v = f(base + s, c0);
-      a += v.a;
-      b += v.b;
+      total_dy += double(dy_segment[s]);
+      total_dy_xmu += double(dy_segment[s]) * (double(x_segment[s]) - mu);
     }
   }
-  sum_a[0] = a;
-  sum_b[0] = b;
+  sum_dy[0] = total_dy;
+  sum_dy_xmu[0] = total_dy_xmu;
 }
 
-// Calls f(i, c) for the elements i of the channels c in [c0, c1).
-template <typename F>
-void channel_map(const BatchNormGeometry& g, std::int64_t c0, std::int64_t c1, F f) {
+// out = (in - centre) * a + b per channel (centre, a, b indexed by c - c0).
+template <typename T>
+void channel_affine(const BatchNormGeometry& g, const T* in, std::int64_t c0, std::int64_t c1,
+                    const T* centre, const T* a, const T* b, T* out) {
   if (g.S == 1) {
     for (std::int64_t n = 0; n < g.N; ++n) {
+      const T* row = in + n * g.C;
+      T* out_row = out + n * g.C;
 #pragma omp simd
-      for (std::int64_t c = c0; c < c1; ++c) f(n * g.C + c, c);
+      for (std::int64_t c = c0; c < c1; ++c) {
+        out_row[c] = (row[c] - centre[c - c0]) * a[c - c0] + b[c - c0];
+      }
+    }
+    return;
+  }
+  for (std::int64_t n = 0; n < g.N; ++n) {
+    const T* segment = in + (n * g.C + c0) * g.S;
+    T* out_segment = out + (n * g.C + c0) * g.S;
+#pragma omp simd
+    for (std::int64_t s = 0; s < g.S; ++s) {
+      out_segment[s] = (segment[s] - centre[0]) * a[0] + b[0];
+    }
+  }
+}
+
+// dx = dy * scale + (x - mean) * coef + shift per channel (indexed by c - c0).
+template <typename T>
+void training_dx(const BatchNormGeometry& g, const T* dy, const T* x, std::int64_t c0,
+                 std::int64_t c1, const T* mean, const T* scale, const T* coef, const T* shift,
+                 T* dx) {
+  if (g.S == 1) {
+    for (std::int64_t n = 0; n < g.N; ++n) {
+      const std::int64_t row = n * g.C;
+#pragma omp simd
+      for (std::int64_t c = c0; c < c1; ++c) {
+        const std::int64_t k = c - c0;
+        dx[row + c] = dy[row + c] * scale[k] + (x[row + c] - mean[k]) * coef[k] + shift[k];
+      }
     }
     return;
   }
   for (std::int64_t n = 0; n < g.N; ++n) {
     const std::int64_t base = (n * g.C + c0) * g.S;
 #pragma omp simd
-    for (std::int64_t s = 0; s < g.S; ++s) f(base + s, c0);
+    for (std::int64_t s = 0; s < g.S; ++s) {
+      dx[base + s] = dy[base + s] * scale[0] + (x[base + s] - mean[0]) * coef[0] + shift[0];
+    }
   }
 }
 
@@ -91,41 +144,29 @@ void batch_norm_forward_training(const BatchNormGeometry& g, const T* x, const T
                                  T* running_var, T* y, T* mean, T* invstd) {
   const double M = static_cast<double>(g.N * g.S);
   for_channel_blocks(g, [&](std::int64_t c0, std::int64_t c1) {
+    const std::int64_t width = c1 - c0;
+    double zero[kRowBlock] = {};
+    double centre[kRowBlock] = {};
     double sum[kRowBlock];
-    double unused[kRowBlock];
+    // batch mean
+    channel_sums<1>(g, x, c0, c1, zero, sum);
+    for (std::int64_t k = 0; k < width; ++k) centre[k] = sum[k] / M;
+    // biased batch variance, around the mean
+    channel_sums<2>(g, x, c0, c1, centre, sum);
+    T centre_t[kRowBlock];
     T scale[kRowBlock];
     T shift[kRowBlock];
-    double centre_exact[kRowBlock];
-    T centre[kRowBlock];
-    // batch mean
-    channel_sums(
-        g, c0, c1,
-        [&](std::int64_t i, std::int64_t) {
-          return Pair{double(x[i]), 0.0};
-        },
-        sum, unused);
-    for (std::int64_t c = c0; c < c1; ++c) {
-      centre_exact[c - c0] = sum[c - c0] / M;
-      centre[c - c0] = static_cast<T>(centre_exact[c - c0]);
-    }
-    // biased batch variance
-    channel_sums(
-        g, c0, c1,
-        [&](std::int64_t i, std::int64_t c) {
-          const double d = double(x[i]) - centre_exact[c - c0];
-          return Pair{d * d, 0.0};
-        },
-        sum, unused);
-    for (std::int64_t c = c0; c < c1; ++c) {
-      const double var = sum[c - c0] / M;
+    for (std::int64_t k = 0; k < width; ++k) {
+      const std::int64_t c = c0 + k;
+      const double var = sum[k] / M;
       const double inv = 1.0 / std::sqrt(var + params.eps);
-      mean[c] = centre[c - c0];
+      mean[c] = centre_t[k] = static_cast<T>(centre[k]);
       invstd[c] = static_cast<T>(inv);
-      scale[c - c0] = static_cast<T>(weight != nullptr ? double(weight[c]) * inv : inv);
-      shift[c - c0] = bias != nullptr ? bias[c] : T(0);
+      scale[k] = static_cast<T>(weight != nullptr ? double(weight[c]) * inv : inv);
+      shift[k] = bias != nullptr ? bias[c] : T(0);
       if (running_mean != nullptr) {
         running_mean[c] = static_cast<T>((1.0 - params.momentum) * double(running_mean[c]) +
-                                         params.momentum * centre_exact[c - c0]);
+                                         params.momentum * centre[k]);
       }
       if (running_var != nullptr) {
         const double unbiased = M > 1 ? var * M / (M - 1) : var;
@@ -134,9 +175,7 @@ void batch_norm_forward_training(const BatchNormGeometry& g, const T* x, const T
       }
     }
     // y = (x - mean) * invstd * weight + bias
-    channel_map(g, c0, c1, [&](std::int64_t i, std::int64_t c) {
-      y[i] = (x[i] - centre[c - c0]) * scale[c - c0] + shift[c - c0];
-    });
+    channel_affine(g, x, c0, c1, centre_t, scale, shift, y);
   });
 }
 
@@ -155,9 +194,7 @@ void batch_norm_forward_eval(const BatchNormGeometry& g, const T* x, const T* we
       shift[c - c0] = bias != nullptr ? bias[c] : T(0);
     }
     // y = (x - running_mean) * invstd * weight + bias
-    channel_map(g, c0, c1, [&](std::int64_t i, std::int64_t c) {
-      y[i] = (x[i] - mean[c]) * scale[c - c0] + shift[c - c0];
-    });
+    channel_affine(g, x, c0, c1, mean + c0, scale, shift, y);
   });
 }
 
@@ -168,47 +205,38 @@ void batch_norm_backward(const BatchNormGeometry& g, const T* dy, const T* x, co
   const double M = static_cast<double>(g.N * g.S);
   const bool need_sums = (training && dx != nullptr) || dweight != nullptr || dbias != nullptr;
   for_channel_blocks(g, [&](std::int64_t c0, std::int64_t c1) {
+    const std::int64_t width = c1 - c0;
     double sum_dy[kRowBlock];
     double sum_dy_xmu[kRowBlock];  // sum of dy * (x - mean)
-    if (need_sums) {
-      channel_sums(
-          g, c0, c1,
-          [&](std::int64_t i, std::int64_t c) {
-            const double d = double(dy[i]);
-            return Pair{d, d * (double(x[i]) - double(mean[c]))};
-          },
-          sum_dy, sum_dy_xmu);
-    }
-    for (std::int64_t c = c0; c < c1; ++c) {
-      if (dweight != nullptr) dweight[c] = static_cast<T>(sum_dy_xmu[c - c0] * double(invstd[c]));
-      if (dbias != nullptr) dbias[c] = static_cast<T>(sum_dy[c - c0]);
+    if (need_sums) gradient_sums(g, dy, x, mean, c0, c1, sum_dy, sum_dy_xmu);
+    for (std::int64_t k = 0; k < width; ++k) {
+      const std::int64_t c = c0 + k;
+      if (dweight != nullptr) dweight[c] = static_cast<T>(sum_dy_xmu[k] * double(invstd[c]));
+      if (dbias != nullptr) dbias[c] = static_cast<T>(sum_dy[k]);
     }
     if (dx == nullptr) return;
     T scale[kRowBlock];
+    T zero[kRowBlock] = {};
+    for (std::int64_t k = 0; k < width; ++k) {
+      const std::int64_t c = c0 + k;
+      // term 1, the direct path: dy * weight * invstd
+      scale[k] = static_cast<T>((weight != nullptr ? double(weight[c]) : 1.0) * double(invstd[c]));
+    }
+    if (!training) {
+      channel_affine(g, dy, c0, c1, zero, scale, zero, dx);
+      return;
+    }
     T coef[kRowBlock];
     T shift[kRowBlock];
-    for (std::int64_t c = c0; c < c1; ++c) {
-      const double inv = double(invstd[c]);
-      // term 1, the direct path: dy * weight * invstd
-      const double direct = (weight != nullptr ? double(weight[c]) : 1.0) * inv;
-      scale[c - c0] = static_cast<T>(direct);
-      coef[c - c0] = T(0);
-      shift[c - c0] = T(0);
-      if (training) {
-        // term 2, through the mean: -weight * invstd * mean(dy)
-        shift[c - c0] = static_cast<T>(-direct * sum_dy[c - c0] / M);
-        // term 3, through the variance: -weight * invstd^3 * (x - mean) * mean(dy * (x - mean))
-        coef[c - c0] = static_cast<T>(-direct * inv * inv * sum_dy_xmu[c - c0] / M);
-      }
+    for (std::int64_t k = 0; k < width; ++k) {
+      const double inv = double(invstd[c0 + k]);
+      // term 2, through the mean: -weight * invstd * mean(dy)
+      shift[k] = static_cast<T>(-double(scale[k]) * sum_dy[k] / M);
+      // term 3, through the variance: -weight * invstd^3 * (x - mean) * mean(dy * (x - mean))
+      coef[k] = static_cast<T>(-double(scale[k]) * inv * inv * sum_dy_xmu[k] / M);
     }
-    if (training) {
-      channel_map(g, c0, c1, [&](std::int64_t i, std::int64_t c) {
-        dx[i] = dy[i] * scale[c - c0] + (x[i] - mean[c]) * coef[c - c0] + shift[c - c0];
-      });
-    } else {
-      channel_map(g, c0, c1,
-                  [&](std::int64_t i, std::int64_t c) { dx[i] = dy[i] * scale[c - c0]; });
-    }
+    // dx = term 1 + term 2 + term 3
+    training_dx(g, dy, x, c0, c1, mean + c0, scale, coef, shift, dx);
   });
 }
 

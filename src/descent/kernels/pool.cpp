@@ -1,6 +1,8 @@
 // Max and average pooling as PyTorch's CPU kernels (aten/src/ATen/native/cpu/
 // MaxPoolKernel.cpp, AvgPoolKernel.cpp; ceil_mode=false): window [oh*stride - pad, +K)
-// clipped to the input; the average divides by the window clipped to the padded input.
+// clipped to the input. The average divides by the window clipped to the padded input
+// (count_include_pad); without ceil_mode no window reaches past the padding
+// (ow * stride + K <= W + 2 pad), so that is always KH * KW.
 #include "descent/kernels/pool.hpp"
 
 #include <algorithm>
@@ -12,23 +14,38 @@ namespace {
 
 constexpr std::int64_t kParallelThreshold = 32768;
 
-// The window of output (oh, ow): input rows [h0, h1), columns [w0, w1), and the divisor of
-// count_include_pad.
-struct Window {
-  std::int64_t h0, h1, w0, w1;
-  std::int64_t padded_size;
+// Output columns [lo, hi) whose window column ow * stride - pad + kw lies inside [0, W);
+// the others read padding at that kw.
+struct ColumnRange {
+  std::int64_t lo;
+  std::int64_t hi;
 };
-Window window(const Pool2dGeometry& g, std::int64_t oh, std::int64_t ow) {
-  const std::int64_t h_start = oh * g.stride_h - g.pad_h;
-  const std::int64_t w_start = ow * g.stride_w - g.pad_w;
-  const std::int64_t h_end = std::min(h_start + g.KH, g.H + g.pad_h);
-  const std::int64_t w_end = std::min(w_start + g.KW, g.W + g.pad_w);
-  return {std::max<std::int64_t>(h_start, 0), std::min(h_end, g.H),
-          std::max<std::int64_t>(w_start, 0), std::min(w_end, g.W),
-          (h_end - h_start) * (w_end - w_start)};
+inline ColumnRange valid_columns(const Pool2dGeometry& g, std::int64_t kw) {
+  const std::int64_t offset = kw - g.pad_w;
+  // smallest ow with ow * stride + offset >= bound
+  auto first_at_least = [&](std::int64_t bound) {
+    const std::int64_t need = bound - offset;
+    return need <= 0 ? std::int64_t{0} : std::min(g.OW, (need + g.stride_w - 1) / g.stride_w);
+  };
+  const std::int64_t lo = first_at_least(0);
+  return {lo, std::max(lo, first_at_least(g.W))};
+}
+
+// Input rows [h0, h1) of output row oh.
+struct RowWindow {
+  std::int64_t h0;
+  std::int64_t h1;
+};
+inline RowWindow row_window(const Pool2dGeometry& g, std::int64_t oh) {
+  const std::int64_t start = oh * g.stride_h - g.pad_h;
+  return {std::max<std::int64_t>(start, 0), std::min(start + g.KH, g.H)};
 }
 
 }  // namespace
+
+// Loops run over the window (h, kw) outside and over a row of outputs ow inside: the inner
+// loop is then branch-free and vectorizes, and for a given output the window is still
+// scanned row by row, left to right (so the first maximum wins, as in PyTorch).
 
 template <typename T>
 void max_pool2d_forward(const Pool2dGeometry& g, const T* x, T* y, std::int64_t* argmax) {
@@ -38,21 +55,32 @@ void max_pool2d_forward(const Pool2dGeometry& g, const T* x, T* y, std::int64_t*
   for (std::int64_t p = 0; p < g.planes; ++p) {
     const T* in = x + p * in_plane;
     for (std::int64_t oh = 0; oh < g.OH; ++oh) {
+      T* best = y + p * out_plane + oh * g.OW;
+      std::int64_t* best_index = argmax + p * out_plane + oh * g.OW;
+      const RowWindow rows = row_window(g, oh);
       for (std::int64_t ow = 0; ow < g.OW; ++ow) {
-        const Window win = window(g, oh, ow);
-        T best = -std::numeric_limits<T>::infinity();
-        std::int64_t best_index = win.h0 * g.W + win.w0;
-        for (std::int64_t h = win.h0; h < win.h1; ++h) {
-          for (std::int64_t w = win.w0; w < win.w1; ++w) {
-            const T value = in[h * g.W + w];
-            if (value > best || std::isnan(value)) {
-              best = value;
-              best_index = h * g.W + w;
-            }
+        best[ow] = -std::numeric_limits<T>::infinity();
+        best_index[ow] = rows.h0 * g.W + std::max<std::int64_t>(ow * g.stride_w - g.pad_w, 0);
+      }
+      for (std::int64_t h = rows.h0; h < rows.h1; ++h) {
+        const T* row = in + h * g.W;
+        const std::int64_t row_start = h * g.W;
+        const std::int64_t stride = g.stride_w;
+        for (std::int64_t kw = 0; kw < g.KW; ++kw) {
+          const ColumnRange cols = valid_columns(g, kw);
+          const std::int64_t offset = kw - g.pad_w;
+#pragma omp simd
+          for (std::int64_t ow = cols.lo; ow < cols.hi; ++ow) {
+            const std::int64_t w = ow * stride + offset;
+            const T value = row[w];
+            const T current = best[ow];
+            const std::int64_t current_index = best_index[ow];
+            // a NaN wins, as in PyTorch
+            const bool take = (value > current) | (value != value);
+            best[ow] = take ? value : current;
+            best_index[ow] = take ? row_start + w : current_index;
           }
         }
-        y[p * out_plane + oh * g.OW + ow] = best;
-        argmax[p * out_plane + oh * g.OW + ow] = best_index;
       }
     }
   }
@@ -80,14 +108,21 @@ void avg_pool2d_forward(const Pool2dGeometry& g, const T* x, T* y) {
   for (std::int64_t p = 0; p < g.planes; ++p) {
     const T* in = x + p * in_plane;
     for (std::int64_t oh = 0; oh < g.OH; ++oh) {
-      for (std::int64_t ow = 0; ow < g.OW; ++ow) {
-        const Window win = window(g, oh, ow);
-        T total = 0;
-        for (std::int64_t h = win.h0; h < win.h1; ++h) {
-          for (std::int64_t w = win.w0; w < win.w1; ++w) total += in[h * g.W + w];
+      T* out = y + p * out_plane + oh * g.OW;
+      const RowWindow rows = row_window(g, oh);
+      std::fill(out, out + g.OW, T(0));
+      for (std::int64_t h = rows.h0; h < rows.h1; ++h) {
+        const T* row = in + h * g.W;
+        for (std::int64_t kw = 0; kw < g.KW; ++kw) {
+          const ColumnRange cols = valid_columns(g, kw);
+          const std::int64_t offset = kw - g.pad_w;
+#pragma omp simd
+          for (std::int64_t ow = cols.lo; ow < cols.hi; ++ow)
+            out[ow] += row[ow * g.stride_w + offset];
         }
-        y[p * out_plane + oh * g.OW + ow] = total / static_cast<T>(win.padded_size);
       }
+      const T inv_area = T(1) / static_cast<T>(g.KH * g.KW);
+      for (std::int64_t ow = 0; ow < g.OW; ++ow) out[ow] *= inv_area;
     }
   }
 }
@@ -96,16 +131,24 @@ template <typename T>
 void avg_pool2d_backward(const Pool2dGeometry& g, const T* dy, T* dx) {
   const std::int64_t in_plane = g.H * g.W;
   const std::int64_t out_plane = g.OH * g.OW;
+  const T inv_area = T(1) / static_cast<T>(g.KH * g.KW);
 #pragma omp parallel for if (g.planes * out_plane * g.KH * g.KW > kParallelThreshold)
   for (std::int64_t p = 0; p < g.planes; ++p) {
     T* grad_in = dx + p * in_plane;
     std::fill(grad_in, grad_in + in_plane, T(0));
     for (std::int64_t oh = 0; oh < g.OH; ++oh) {
-      for (std::int64_t ow = 0; ow < g.OW; ++ow) {
-        const Window win = window(g, oh, ow);
-        const T share = dy[p * out_plane + oh * g.OW + ow] / static_cast<T>(win.padded_size);
-        for (std::int64_t h = win.h0; h < win.h1; ++h) {
-          for (std::int64_t w = win.w0; w < win.w1; ++w) grad_in[h * g.W + w] += share;
+      const T* grad_out = dy + p * out_plane + oh * g.OW;
+      const RowWindow rows = row_window(g, oh);
+      for (std::int64_t h = rows.h0; h < rows.h1; ++h) {
+        T* row = grad_in + h * g.W;
+        for (std::int64_t kw = 0; kw < g.KW; ++kw) {
+          const ColumnRange cols = valid_columns(g, kw);
+          const std::int64_t offset = kw - g.pad_w;
+          // for a fixed kw, distinct ow touch distinct columns: no conflict within the loop
+#pragma omp simd
+          for (std::int64_t ow = cols.lo; ow < cols.hi; ++ow) {
+            row[ow * g.stride_w + offset] += grad_out[ow] * inv_area;
+          }
         }
       }
     }
