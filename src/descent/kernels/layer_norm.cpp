@@ -1,17 +1,43 @@
 // Layer normalization (Ba, Kiros & Hinton, "Layer Normalization", 2016), as
 // https://pytorch.org/docs/stable/generated/torch.nn.LayerNorm.html (biased variance).
-// Rows are split across threads; dweight/dbias, sums over rows, are a second pass split
-// over column blocks so that each thread owns its outputs (no atomics, deterministic).
+// Rows are split across threads; the backward is one pass, each thread summing dweight and
+// dbias over its own rows, the partial sums then added in thread order (no atomics,
+// deterministic for a given thread count).
 #include "descent/kernels/layer_norm.hpp"
+
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
+
+#include "descent/kernels/workspace.hpp"
 
 namespace descent::kernels {
 namespace {
 
 constexpr std::int64_t kParallelThreshold = 32768;
-constexpr std::int64_t kColumnBlock = 256;
+
+// One row of the input gradient; weight_of(j) is the affine weight (or 1).
+//   g_hat = dy * weight, the gradient of xhat
+//   dx = invstd * (g_hat - mean(g_hat) - xhat * mean(g_hat * xhat))
+template <typename T, typename WeightOf>
+void row_dx(std::int64_t D, const T* dy, const T* x, T centre, T scale, WeightOf weight_of, T* dx) {
+  double sum_g = 0;
+  double sum_g_xhat = 0;
+#pragma omp simd reduction(+ : sum_g, sum_g_xhat)
+  for (std::int64_t j = 0; j < D; ++j) {
+    const double g_hat = double(dy[j]) * double(weight_of(j));
+    sum_g += g_hat;
+    sum_g_xhat += g_hat * double((x[j] - centre) * scale);
+  }
+  const T mean_g = static_cast<T>(sum_g / static_cast<double>(D));
+  const T mean_g_xhat = static_cast<T>(sum_g_xhat / static_cast<double>(D));
+#pragma omp simd
+  for (std::int64_t j = 0; j < D; ++j) {
+    const T xhat = (x[j] - centre) * scale;
+    dx[j] = scale * (dy[j] * weight_of(j) - mean_g - xhat * mean_g_xhat);
+  }
+}
 
 }  // namespace
 
@@ -51,57 +77,53 @@ void layer_norm_forward(std::int64_t R, std::int64_t D, const T* x, const T* wei
 template <typename T>
 void layer_norm_backward(std::int64_t R, std::int64_t D, const T* dy, const T* x, const T* weight,
                          const T* mean, const T* invstd, T* dx, T* dweight, T* dbias) {
-  if (dx != nullptr) {
-#pragma omp parallel for if (R * D > kParallelThreshold)
+  const bool affine_grads = dweight != nullptr || dbias != nullptr;
+  const int threads = R * D > kParallelThreshold ? omp_get_max_threads() : 1;
+  // per thread: partial sums over its rows of dy * xhat (D) and dy (D)
+  Workspace<double> partials(affine_grads ? 2 * D * threads : 0);
+  int used = 1;
+#pragma omp parallel num_threads(threads)
+  {
+#pragma omp single
+    used = omp_get_num_threads();
+    double* sum_w = partials.get() + 2 * D * omp_get_thread_num();
+    double* sum_b = sum_w + D;
+    if (affine_grads) std::fill(sum_w, sum_w + 2 * D, 0.0);
+#pragma omp for schedule(static)
     for (std::int64_t r = 0; r < R; ++r) {
       const T* g = dy + r * D;
       const T* row = x + r * D;
       const T centre = mean[r];
       const T scale = invstd[r];
-      // g_hat = dy * weight, the gradient of xhat; sums of g_hat and g_hat * xhat
-      double sum_g = 0;
-      double sum_g_xhat = 0;
-#pragma omp simd reduction(+ : sum_g, sum_g_xhat)
-      for (std::int64_t j = 0; j < D; ++j) {
-        const double g_hat = double(g[j]) * (weight != nullptr ? double(weight[j]) : 1.0);
-        sum_g += g_hat;
-        sum_g_xhat += g_hat * double((row[j] - centre) * scale);
-      }
-      // dx = invstd * (g_hat - mean(g_hat) - xhat * mean(g_hat * xhat))
-      const T mean_g = static_cast<T>(sum_g / static_cast<double>(D));
-      const T mean_g_xhat = static_cast<T>(sum_g_xhat / static_cast<double>(D));
-      T* out = dx + r * D;
+      if (affine_grads) {
 #pragma omp simd
-      for (std::int64_t j = 0; j < D; ++j) {
-        const T g_hat = g[j] * (weight != nullptr ? weight[j] : T(1));
-        const T xhat = (row[j] - centre) * scale;
-        out[j] = scale * (g_hat - mean_g - xhat * mean_g_xhat);
+        for (std::int64_t j = 0; j < D; ++j) {
+          sum_w[j] += double(g[j]) * double((row[j] - centre) * scale);
+          sum_b[j] += double(g[j]);
+        }
+      }
+      if (dx == nullptr) continue;
+      T* out = dx + r * D;
+      if (weight != nullptr) {
+        row_dx(
+            D, g, row, centre, scale, [weight](std::int64_t j) { return weight[j]; }, out);
+      } else {
+        row_dx(
+            D, g, row, centre, scale, [](std::int64_t) { return T(1); }, out);
       }
     }
   }
-  if (dweight == nullptr && dbias == nullptr) return;
-  const std::int64_t blocks = (D + kColumnBlock - 1) / kColumnBlock;
-#pragma omp parallel for if (R * D > kParallelThreshold)
-  for (std::int64_t b = 0; b < blocks; ++b) {
-    const std::int64_t j0 = b * kColumnBlock;
-    const std::int64_t j1 = std::min(D, j0 + kColumnBlock);
-    double sum_w[kColumnBlock] = {};
-    double sum_b[kColumnBlock] = {};
-    for (std::int64_t r = 0; r < R; ++r) {
-      const T* g = dy + r * D;
-      const T* row = x + r * D;
-      const double centre = double(mean[r]);
-      const double scale = double(invstd[r]);
-#pragma omp simd
-      for (std::int64_t j = j0; j < j1; ++j) {
-        sum_w[j - j0] += double(g[j]) * (double(row[j]) - centre) * scale;
-        sum_b[j - j0] += double(g[j]);
-      }
+  if (!affine_grads) return;
+  // add the partials in thread order (deterministic for a given thread count)
+  for (std::int64_t j = 0; j < D; ++j) {
+    double total_w = 0;
+    double total_b = 0;
+    for (int t = 0; t < used; ++t) {
+      total_w += partials.get()[2 * D * t + j];
+      total_b += partials.get()[2 * D * t + D + j];
     }
-    for (std::int64_t j = j0; j < j1; ++j) {
-      if (dweight != nullptr) dweight[j] = static_cast<T>(sum_w[j - j0]);
-      if (dbias != nullptr) dbias[j] = static_cast<T>(sum_b[j - j0]);
-    }
+    if (dweight != nullptr) dweight[j] = static_cast<T>(total_w);
+    if (dbias != nullptr) dbias[j] = static_cast<T>(total_b);
   }
 }
 
