@@ -255,26 +255,78 @@ TEST(Conv2d, EveryF32AlgorithmMatchesF64) {
                Error);
 }
 
-// Wide (N, C) inputs take the channel-block path; its gradients must match the same data
-// laid out as (N, C, 1, 1)... which is also the block path, so compare with a per-channel
-// computation through (N, C, 2, 1) where each value is duplicated: the statistics are
-// the same, so the outputs must be too.
+// Same inputs, same thread count: bit-identical results (DESIGN.md, "Deterministic"), for
+// every path that sums across threads.
+TEST(Conv2d, RepeatsBitForBit) {
+  using kernels::ConvAlgorithm;
+  const int saved_threads = num_threads();
+  set_num_threads(2);
+  kernels::Conv2dGeometry g{
+      .N = 8, .C = 16, .H = 10, .W = 11, .O = 16, .KH = 3, .KW = 3, .pad_h = 1, .pad_w = 1};
+  g.OH = g.out_h();
+  g.OW = g.out_w();
+  Generator gen(3);
+  const Tensor x = randn({g.N, g.C, g.H, g.W}, gen);
+  const Tensor dy = randn({g.N, g.O, g.OH, g.OW}, gen);
+  for (ConvAlgorithm algorithm : {ConvAlgorithm::im2col_gemm, ConvAlgorithm::onednn}) {
+    std::vector<double> first;
+    for (int run = 0; run < 2; ++run) {
+      Tensor dw = empty({g.O, g.C, g.KH, g.KW});
+      Tensor db = empty({g.O});
+      kernels::conv2d_backward_weight<float>(g, dy.data<float>(), x.data<float>(), dw.data<float>(),
+                                             db.data<float>(), algorithm);
+      std::vector<double> values = dw.to_vector();
+      const std::vector<double> bias_values = db.to_vector();
+      values.insert(values.end(), bias_values.begin(), bias_values.end());
+      if (run == 0) {
+        first = values;
+      } else {
+        EXPECT_TRUE(values == first) << "conv2d backward weights differ between runs";
+      }
+    }
+  }
+  set_num_threads(saved_threads);
+}
+
+// (N, C) inputs take the channel-block path (rows across channels). The same values laid
+// out as (N, C, 2, 1), each one twice, take the per-channel path with the same mean and
+// variance, so the outputs must agree; with the upstream gradient doubled too, each copy's
+// dx equals the row's dx and dweight/dbias are twice the rows'. C spans several blocks.
 TEST(BatchNorm, ChannelBlocksMatchPlanes) {
   Generator gen(5);
   const std::int64_t N = 7;
-  const std::int64_t C = 150;  // more than one block of channels
-  Tensor x = randn({N, C}, gen, DType::f64);
-  Tensor weight = randn({C}, gen, DType::f64);
-  Tensor bias = randn({C}, gen, DType::f64);
-  Tensor doubled = empty({N, C, 2, 1}, DType::f64);
-  const double* px = x.data<double>();
-  double* pd = doubled.data<double>();
-  for (std::int64_t i = 0; i < N * C; ++i) pd[2 * i] = pd[2 * i + 1] = px[i];
-  Tensor rows = ops::batch_norm(x, Tensor(), Tensor(), weight, bias);
-  Tensor planes = ops::batch_norm(doubled, Tensor(), Tensor(), weight, bias);
-  const double* pr = rows.data<double>();
-  const double* pp = planes.data<double>();
-  for (std::int64_t i = 0; i < N * C; ++i) ASSERT_NEAR(pr[i], pp[2 * i], 1e-12) << i;
+  const std::int64_t C = 150;
+  const Tensor x = randn({N, C}, gen, DType::f64);
+  const Tensor dy = randn({N, C}, gen, DType::f64);
+  auto twice = [&](const Tensor& t) {
+    Tensor out = empty({N, C, 2, 1}, DType::f64);
+    const double* in = t.data<double>();
+    double* po = out.data<double>();
+    for (std::int64_t i = 0; i < N * C; ++i) po[2 * i] = po[2 * i + 1] = in[i];
+    return out;
+  };
+  for (bool training : {true, false}) {
+    Tensor weight = randn({C}, gen, DType::f64).set_requires_grad(true);
+    Tensor bias = randn({C}, gen, DType::f64).set_requires_grad(true);
+    Tensor weight2 = weight.detach().clone().set_requires_grad(true);
+    Tensor bias2 = bias.detach().clone().set_requires_grad(true);
+    Tensor x_rows = x.clone().set_requires_grad(true);
+    Tensor x_planes = twice(x).set_requires_grad(true);
+    const Tensor running_mean = randn({C}, gen, DType::f64);
+    const Tensor running_var = ones({C}, DType::f64);
+    const ops::BatchNormOptions options{.training = training};
+    Tensor rows =
+        ops::batch_norm(x_rows, running_mean.clone(), running_var.clone(), weight, bias, options);
+    Tensor planes = ops::batch_norm(x_planes, running_mean.clone(), running_var.clone(), weight2,
+                                    bias2, options);
+    rows.backward(dy);
+    planes.backward(twice(dy));
+    const std::string mode = training ? "training" : "eval";
+    expect_close(twice(rows), planes, 1e-12, mode + " out");
+    expect_close(twice(x_rows.grad()), x_planes.grad(), 1e-12, mode + " dx");
+    expect_close(ops::mul(weight.grad(), 2.0), weight2.grad(), 1e-12, mode + " dweight");
+    expect_close(ops::mul(bias.grad(), 2.0), bias2.grad(), 1e-12, mode + " dbias");
+  }
 }
 
 TEST(BatchNorm, EvalLeavesRunningStatsAlone) {
