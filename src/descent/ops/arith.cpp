@@ -1,6 +1,7 @@
 #include "descent/ops/arith.hpp"
 
 #include <algorithm>
+#include <vector>
 
 #include "descent/autograd/autograd.hpp"
 
@@ -173,9 +174,19 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
     const T* px = x.data<T>();
     T* po = out.data<T>();
     if (m == 1) {
+      // Fixed chunks summed in order: the same bits for any thread count.
+      constexpr std::int64_t kChunk = 4096;
+      const std::int64_t chunks = (n + kChunk - 1) / kChunk;
+      std::vector<double> partial(static_cast<std::size_t>(chunks));
+#pragma omp parallel for if (n > kParallelThreshold)
+      for (std::int64_t c = 0; c < chunks; ++c) {
+        double acc = 0;
+        const std::int64_t end = std::min(n, (c + 1) * kChunk);
+        for (std::int64_t i = c * kChunk; i < end; ++i) acc += px[i];
+        partial[c] = acc;
+      }
       double total = 0;
-#pragma omp parallel for reduction(+ : total) if (n > kParallelThreshold)
-      for (std::int64_t i = 0; i < n; ++i) total += px[i];
+      for (double v : partial) total += v;
       po[0] = static_cast<T>(total);
       return;
     }
