@@ -309,22 +309,33 @@ T& slot_at(const std::array<T*, N>& slots, std::int64_t i, T& scratch) {
   }
 }
 
-// The one loop every optimizer runs: the rule's update on each element, with the gradient
-// scaled. Slots that are not kept get a scratch value that the rule never reads.
+// The one loop every optimizer runs: the rule's update on elements [begin, end), with the
+// gradient scaled. Slots that are not kept get a scratch value that the rule never reads.
+template <typename Rule, typename T, std::size_t... S>
+void update_range(Rule rule, T* param, const T* grad, T grad_scale, std::int64_t begin,
+                  std::int64_t end, std::array<T*, sizeof...(S)> slots, std::index_sequence<S...>) {
+  // rule and slots are private copies: the compiler then knows that stores to the
+  // parameters cannot change the coefficients, hoists them and vectorizes the loop.
+#pragma omp simd
+  for (std::int64_t i = begin; i < end; ++i) {
+    [[maybe_unused]] T scratch = T(0);
+    rule.update(param[i], grad[i] * grad_scale, slot_at<Rule, S>(slots, i, scratch)...);
+  }
+}
+
+// The update over a whole tensor: in place for a small one (many small parameters pay no
+// thread start), else one contiguous chunk per thread.
 template <typename Rule, typename T, std::size_t... S>
 void update_pass(const Rule& rule, T* param, const T* grad, T grad_scale, std::int64_t n,
-                 const std::array<T*, sizeof...(S)>& slots, std::index_sequence<S...>) {
-#pragma omp parallel if (n > kParallelThreshold)
+                 const std::array<T*, sizeof...(S)>& slots, std::index_sequence<S...> seq) {
+  if (n <= kParallelThreshold) {
+    update_range(rule, param, grad, grad_scale, 0, n, slots, seq);
+    return;
+  }
+#pragma omp parallel
   {
-    // Private copies: the compiler then knows that stores to the parameters cannot change
-    // the rule's coefficients, hoists them and vectorizes the loop.
-    const Rule local = rule;
-    const std::array<T*, sizeof...(S)> local_slots = slots;
-#pragma omp for simd schedule(static)
-    for (std::int64_t i = 0; i < n; ++i) {
-      [[maybe_unused]] T scratch = T(0);
-      local.update(param[i], grad[i] * grad_scale, slot_at<Rule, S>(local_slots, i, scratch)...);
-    }
+    const auto [begin, end] = chunk(n, omp_get_num_threads(), omp_get_thread_num());
+    update_range(rule, param, grad, grad_scale, begin, end, slots, seq);
   }
 }
 
