@@ -166,6 +166,30 @@ void field_from_string(std::string_view text, double& value, const std::string& 
 void field_from_string(std::string_view text, bool& value, const std::string& where);
 void field_from_string(std::string_view text, Betas& value, const std::string& where);
 
+// Options as text, by PyTorch's names: {"lr": "0.1", "betas": "0.9,0.999", "amsgrad": "true"}.
+using OptionMap = std::map<std::string, std::string>;
+
+// Sets the fields named in `text` (others keep their values). Throws for an unknown name
+// (listing the known ones) or a malformed value; `who` names the optimizer in errors.
+template <typename Options>
+void apply_options(Options& options, const OptionMap& text, const char* who) {
+  for (const auto& [key, value] : text) {
+    bool found = false;
+    for_each_field(options, [&](std::string_view name, auto& member) {
+      if (name != key) return;
+      field_from_string(value, member, cat(who, ": option ", key));
+      found = true;
+    });
+    if (!found) {
+      std::string known;
+      for_each_field(options, [&](std::string_view name, const auto&) {
+        known += (known.empty() ? "" : ", ") + std::string(name);
+      });
+      throw Error(cat(who, ": unknown option '", key, "' (options: ", known, ")"));
+    }
+  }
+}
+
 // ---- validation, naming the optimizer, the field and the value ----
 namespace check {
 // "<opt>: <field> must be >= 0, got <value>"
@@ -205,6 +229,10 @@ class Optimizer {
   virtual void set_lr(std::size_t group, double lr) = 0;
   // Sets the lr of every group.
   void set_lr(double lr);
+  // A group's options as text, for logs and reports; and changes by name (for schedules of
+  // other hyperparameters, such as OneCycle's momentum), validated as set_options does.
+  virtual OptionMap group_options(std::size_t group) const = 0;
+  virtual void update_group_options(std::size_t group, const OptionMap& changes) = 0;
 
   virtual StateDict state_dict() const = 0;
   // Replaces state and options from a state dict of the same optimizer with the same groups
@@ -423,6 +451,20 @@ class RuleOptimizer : public Optimizer {
                     " -> ", join(kept), ") cannot change after its first step");
     }
     options_[group] = options;
+  }
+
+  OptionMap group_options(std::size_t group) const override {
+    Options copy = options(group);
+    OptionMap text;
+    for_each_field(copy, [&](std::string_view field_name, const auto& value) {
+      text[std::string(field_name)] = field_to_string(value);
+    });
+    return text;
+  }
+  void update_group_options(std::size_t group, const OptionMap& changes) override {
+    Options changed = options(group);
+    apply_options(changed, changes, Derived::name);
+    set_options(group, changed);
   }
 
   double lr(std::size_t group = 0) const override { return options(group).lr; }
