@@ -25,7 +25,7 @@
 // weight_decay_groups() builds those two groups: tensors of rank >= 2 (weights) decay,
 // rank <= 1 tensors (biases, normalization scales and shifts) do not.
 //
-// ====== Writing an optimizer ======  (one header, one test; nothing else)
+// ====== Writing an optimizer ======  (one header, one test, and its line in all.hpp)
 //   struct FooOptions {                      // PyTorch's names and defaults
 //     double lr = 1e-3;
 //     double beta = 0.9;
