@@ -182,13 +182,13 @@ Tensor& Tensor::fill_(double value) {
     case DType::f32: {
       float* p = data<float>();
       const float v = static_cast<float>(value);
-#pragma omp parallel for simd if (n > 65536)
+#pragma omp parallel for simd if (parallel : n > 65536)
       for (std::int64_t i = 0; i < n; ++i) p[i] = v;
       break;
     }
     case DType::f64: {
       double* p = data<double>();
-#pragma omp parallel for simd if (n > 65536)
+#pragma omp parallel for simd if (parallel : n > 65536)
       for (std::int64_t i = 0; i < n; ++i) p[i] = value;
       break;
     }
