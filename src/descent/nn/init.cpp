@@ -1,0 +1,29 @@
+#include "descent/nn/init.hpp"
+
+#include <cmath>
+
+namespace descent::nn::init {
+
+std::int64_t fan_in(const Tensor& weight) {
+  DESCENT_CHECK(weight.dim() >= 2, "fan_in: needs a weight of rank >= 2, got ",
+                shape_str(weight.shape()));
+  std::int64_t receptive = 1;
+  for (std::int64_t d = 2; d < weight.dim(); ++d) receptive *= weight.size(d);
+  return weight.size(1) * receptive;
+}
+
+void kaiming_uniform_(Tensor& weight, double a, Generator& gen) {
+  const std::int64_t fan = fan_in(weight);
+  DESCENT_CHECK(fan > 0, "kaiming_uniform_: weight ", shape_str(weight.shape()),
+                " has no inputs (fan_in = 0)");
+  const double gain = std::sqrt(2.0 / (1.0 + a * a));
+  const double bound = gain * std::sqrt(3.0 / static_cast<double>(fan));
+  uniform_(weight, -bound, bound, gen);
+}
+
+void default_bias_(Tensor& bias, std::int64_t fan_in, Generator& gen) {
+  const double bound = fan_in > 0 ? 1.0 / std::sqrt(static_cast<double>(fan_in)) : 0.0;
+  uniform_(bias, -bound, bound, gen);
+}
+
+}  // namespace descent::nn::init

@@ -1,0 +1,126 @@
+// The model zoo: the networks the experiments compare, buildable by name.
+//
+// ====== Intended usage ======
+//   Generator gen(seed);
+//   nn::ModelSpec spec = nn::ModelSpec::parse("resnet56,skip=0");   // the plain twin
+//   std::shared_ptr<nn::Module> model = nn::build_model(spec, gen);  // parameters flattened
+//   nn::FlatParameters& flat = model->flat_parameters();
+//   Tensor logits = model->forward(images);                         // (N, 1, 28, 28) -> (N, 10)
+//
+// Spec strings: <model>[:<argument>][,<option>=<value>]...
+//   mlp[:<sizes>]  sizes joined by '-', default 784-256-256-10
+//                  act=relu|leaky_relu|gelu|tanh|sigmoid (relu), bn=0|1 (0), dropout=<p> (0)
+//   cnn            conv(C->32,3,pad 1)-BN-ReLU-maxpool2, conv(32->64,3,pad 1)-BN-ReLU-maxpool2,
+//                  flatten, linear(64*H/4*W/4 -> 128)-ReLU-linear(128 -> classes)
+//                  bn=0|1 (1), classes=<n> (10), input=<C>x<H>x<W> (1x28x28)
+//   resnet<depth>  He et al.'s CIFAR ResNet, depth = 6n+2 (20, 32, 44, 56, 110, ...)
+//                  skip=0|1 (1), bn=0|1 (1), classes=<n> (10), input=<C>x<H>x<W> (1x28x28)
+// e.g. "resnet20", "resnet110,bn=0", "mlp:784-512-10,act=gelu,bn=1", "cnn,bn=0".
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "descent/nn/layers.hpp"
+#include "descent/nn/residual.hpp"
+
+namespace descent::nn {
+
+enum class Activation { relu, leaky_relu, gelu, tanh, sigmoid };
+// "relu" -> Activation::relu; throws listing the known names.
+Activation parse_activation(std::string_view name);
+std::string_view activation_name(Activation activation);
+std::shared_ptr<Module> make_activation(Activation activation);
+
+// ---- MLP ----
+
+struct MLPOptions {
+  std::vector<std::int64_t> sizes = {784, 256, 256, 10};  // input, hidden..., output
+  Activation activation = Activation::relu;
+  bool batch_norm = false;  // BatchNorm1d after each hidden linear layer, before the activation
+  double dropout = 0.0;     // Dropout after each hidden activation when > 0
+  std::uint64_t dropout_seed = 0;
+};
+
+// flatten, then for each hidden layer k: fc<k> [bn<k>] act<k> [drop<k>], then the output
+// fc. (N, ...) with sizes[0] elements per sample -> (N, sizes.back()).
+class MLP : public Sequential {
+ public:
+  MLP(const MLPOptions& options, Generator& gen);
+  std::string str() const override;
+
+ private:
+  MLPOptions options_;
+};
+
+// ---- CNN ----
+
+struct CNNOptions {
+  std::int64_t in_channels = 1;
+  ops::Size2 image_size = 28;
+  std::int64_t num_classes = 10;
+  bool batch_norm = true;
+};
+
+// conv1 bn1 relu1 pool1 conv2 bn2 relu2 pool2 flatten fc1 relu3 fc2, as in the header.
+class CNN : public Sequential {
+ public:
+  CNN(const CNNOptions& options, Generator& gen);
+  std::string str() const override;
+
+ private:
+  CNNOptions options_;
+};
+
+// ---- ResNet ----
+
+struct ResNetOptions {
+  std::int64_t depth = 20;  // 6n + 2: n basic blocks per stage
+  std::int64_t in_channels = 1;
+  std::int64_t num_classes = 10;
+  bool skip = true;        // false: the plain twin
+  bool batch_norm = true;  // false: no BN anywhere; convolutions get biases
+};
+
+// He et al. 2016, section 4.2 (CIFAR-10): conv3x3(16) BN ReLU, three stages of n BasicBlocks
+// with 16, 32, 64 channels (the first block of stages 2 and 3 has stride 2), global average
+// pooling, a linear layer. Names: conv1, bn1, layer1..layer3 (blocks "0".."n-1"), fc.
+// (N, in_channels, H, W) -> (N, num_classes).
+class ResNet : public Module {
+ public:
+  ResNet(const ResNetOptions& options, Generator& gen);
+  Tensor forward(const Tensor& x) override;
+  std::string str() const override;
+  Shape summarize(const Shape& input, std::vector<LayerSummary>& rows) const override;
+
+  std::shared_ptr<Conv2d> conv1;
+  std::shared_ptr<BatchNorm2d> bn1;  // null without batch_norm
+  std::shared_ptr<ReLU> relu;
+  std::shared_ptr<Sequential> layer1, layer2, layer3;
+  std::shared_ptr<AdaptiveAvgPool2d> avgpool;
+  std::shared_ptr<Flatten> flatten;
+  std::shared_ptr<Linear> fc;
+
+ private:
+  ResNetOptions options_;
+};
+
+// ---- building by name ----
+
+struct ModelSpec {
+  std::string text;  // what it was parsed from
+  std::variant<MLPOptions, CNNOptions, ResNetOptions> options;
+  Shape input = {1, 28, 28};  // one sample, without the batch dimension
+
+  // Throws Error quoting the spec and saying what is wrong and what is accepted.
+  static ModelSpec parse(std::string_view text);
+};
+
+// Builds the model with parameters drawn from `gen` and flattened (flat_parameters()).
+std::shared_ptr<Module> build_model(const ModelSpec& spec, Generator& gen);
+
+}  // namespace descent::nn

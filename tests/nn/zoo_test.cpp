@@ -1,0 +1,308 @@
+// The model zoo: PyTorch's state-dict names, parameter counts and FLOPs by formula, deep
+// residual and plain networks running forward and backward, model specs.
+#include <gtest/gtest.h>
+
+#include <variant>
+
+#include "descent/nn/nn.hpp"
+#include "descent/ops.hpp"
+#include "nn_test_util.hpp"
+#include "reference_data.hpp"
+
+namespace descent {
+namespace {
+
+using testing::expect_error;
+
+TEST(Zoo, StateDictNamesOrderAndShapesMatchPyTorch) {
+  const auto records = testing::load_reference("nn.txt");
+  // The specs record_nn.py built in PyTorch.
+  const std::vector<std::string> specs = {"resnet20",
+                                          "resnet8,skip=0",
+                                          "resnet8,bn=0",
+                                          "resnet8,input=3x32x32,classes=100",
+                                          "mlp:784-256-256-10",
+                                          "mlp:784-64-10,bn=1",
+                                          "cnn",
+                                          "cnn,bn=0"};
+  for (const std::string& spec : specs) {
+    SCOPED_TRACE(spec);
+    const std::string prefix = "names/" + spec + "/";
+    std::size_t expected_count = 0;
+    for (const auto& [key, value] : records) expected_count += key.starts_with(prefix) ? 1 : 0;
+    ASSERT_GT(expected_count, 0u);
+    Generator gen(0);
+    const nn::StateDict state = nn::build_model(nn::ModelSpec::parse(spec), gen)->state_dict();
+    EXPECT_EQ(state.size(), expected_count);
+    std::int64_t index = 0;
+    for (const auto& [key, value] : state) {
+      auto found = records.find(prefix + key);
+      if (found == records.end()) {
+        ADD_FAILURE() << "PyTorch has no '" << key << "'";
+        continue;
+      }
+      const std::vector<double> record = found->second.to_vector();  // index, then shape
+      EXPECT_EQ(record[0], static_cast<double>(index)) << key << " is out of order";
+      const Shape shape(record.begin() + 1, record.end());
+      EXPECT_EQ(value.shape(), shape) << key;
+      ++index;
+    }
+  }
+}
+
+// He et al.'s CIFAR ResNet with projection shortcuts, counted layer by layer.
+std::int64_t resnet_parameters(std::int64_t depth, std::int64_t in_channels, std::int64_t classes,
+                               bool skip, bool bn) {
+  const std::int64_t n = (depth - 2) / 6;
+  auto conv = [&](std::int64_t cin, std::int64_t cout, std::int64_t k) {
+    return cin * cout * k * k + (bn ? 0 : cout);
+  };
+  auto norm = [&](std::int64_t c) { return bn ? 2 * c : 0; };
+  std::int64_t total = conv(in_channels, 16, 3) + norm(16);
+  std::int64_t cin = 16;
+  for (std::int64_t cout : {16, 32, 64}) {
+    for (std::int64_t b = 0; b < n; ++b) {
+      total += conv(cin, cout, 3) + norm(cout) + conv(cout, cout, 3) + norm(cout);
+      if (skip && cin != cout) total += conv(cin, cout, 1) + norm(cout);
+      cin = cout;
+    }
+  }
+  return total + 64 * classes + classes;
+}
+
+TEST(Zoo, ResNetParameterCountsFollowTheFormula) {
+  // The known figure for ResNet-20, 1 input channel, 10 classes, projection shortcuts.
+  EXPECT_EQ(resnet_parameters(20, 1, 10, true, true), 272186);
+  const std::vector<std::string> specs = {"resnet8",
+                                          "resnet20",
+                                          "resnet32",
+                                          "resnet44",
+                                          "resnet56",
+                                          "resnet110",
+                                          "resnet20,skip=0",
+                                          "resnet20,bn=0",
+                                          "resnet20,skip=0,bn=0",
+                                          "resnet8,input=3x32x32,classes=100",
+                                          "resnet110,skip=0,bn=0"};
+  for (const std::string& spec : specs) {
+    SCOPED_TRACE(spec);
+    const nn::ModelSpec parsed = nn::ModelSpec::parse(spec);
+    const auto& options = std::get<nn::ResNetOptions>(parsed.options);
+    Generator gen(0);
+    auto model = nn::build_model(parsed, gen);
+    EXPECT_EQ(model->num_parameters(),
+              resnet_parameters(options.depth, options.in_channels, options.num_classes,
+                                options.skip, options.batch_norm));
+    EXPECT_EQ(model->flat_parameters().num_parameters(), model->num_parameters());
+  }
+}
+
+TEST(Zoo, OtherModelsParameterCounts) {
+  Generator gen(0);
+  EXPECT_EQ(nn::build_model(nn::ModelSpec::parse("mlp"), gen)->num_parameters(),
+            784 * 256 + 256 + 256 * 256 + 256 + 256 * 10 + 10);
+  EXPECT_EQ(
+      nn::build_model(nn::ModelSpec::parse("mlp:784-512-10,act=gelu,bn=1"), gen)->num_parameters(),
+      784 * 512 + 2 * 512 + 512 * 10 + 10);
+  EXPECT_EQ(nn::build_model(nn::ModelSpec::parse("cnn"), gen)->num_parameters(),
+            32 * 9 + 2 * 32 + 64 * 32 * 9 + 2 * 64 + 64 * 7 * 7 * 128 + 128 + 128 * 10 + 10);
+}
+
+// Forward FLOPs of one 1x28x28 sample through ResNet-20 under info.hpp's counting rules.
+double resnet20_flops() {
+  double total = 0;
+  auto conv = [&](double cin, double cout, double k, double side) {
+    total += 2 * cin * cout * k * k * side * side;
+  };
+  auto per_element = [&](double count, double c, double side) { total += count * c * side * side; };
+  conv(1, 16, 3, 28);
+  per_element(2 + 1, 16, 28);  // bn1, relu
+  double cin = 16;
+  double side = 28;
+  for (double cout : {16.0, 32.0, 64.0}) {
+    for (int b = 0; b < 3; ++b) {
+      if (b == 0 && cout != 16) side /= 2;
+      conv(cin, cout, 3, side);
+      per_element(2 + 1, cout, side);  // bn1, relu
+      conv(cout, cout, 3, side);
+      per_element(2, cout, side);  // bn2
+      if (cin != cout) {
+        conv(cin, cout, 1, side);
+        per_element(2, cout, side);  // shortcut BN
+      }
+      per_element(1 + 1, cout, side);  // add, relu
+      cin = cout;
+    }
+  }
+  total += 64 * 7 * 7;        // global average pool
+  total += 2 * 64 * 10 + 10;  // fc
+  return total;
+}
+
+TEST(Zoo, InfoCountsParametersAndFlops) {
+  Generator gen(0);
+  const nn::ModelSpec spec = nn::ModelSpec::parse("resnet20");
+  auto model = nn::build_model(spec, gen);
+  const nn::ModelInfo info = nn::model_info(*model, spec.input);
+  EXPECT_EQ(info.parameters, 272186);
+  EXPECT_DOUBLE_EQ(info.flops, resnet20_flops());
+  EXPECT_EQ(info.output, Shape{10});
+  std::int64_t row_parameters = 0;
+  for (const nn::LayerSummary& row : info.layers) row_parameters += row.parameters;
+  EXPECT_EQ(row_parameters, info.parameters);
+  EXPECT_EQ(info.layers.front().name, "conv1");
+  EXPECT_EQ(info.layers.back().name, "fc");
+
+  const std::string table = nn::format_info(info);
+  for (const char* part :
+       {"layer2.0.shortcut.0", "Conv2d(16, 32, kernel_size=1, stride=2, bias=false)",
+        "(32, 14, 14)", "272,186", "layer1.0.add", "FLOPs per sample"}) {
+    EXPECT_NE(table.find(part), std::string::npos) << part << "\n" << table;
+  }
+  expect_error(
+      [&] {
+        nn::model_info(*model, {3, 28, 28});
+      },
+      {"Conv2d 'conv1': expected (N, 1, H, W), got (1, 3, 28, 28)"});
+}
+
+TEST(Zoo, SummaryShapesMatchForward) {
+  for (const char* text : {"resnet8", "resnet8,skip=0,bn=0", "cnn,input=3x20x12", "mlp:12-7-3,bn=1",
+                           "mlp,act=leaky_relu,dropout=0.2"}) {
+    SCOPED_TRACE(text);
+    Generator gen(0);
+    const nn::ModelSpec spec = nn::ModelSpec::parse(text);
+    auto model = nn::build_model(spec, gen);
+    Shape batch{2};
+    batch.insert(batch.end(), spec.input.begin(), spec.input.end());
+    Shape expected{2};
+    const nn::ModelInfo info = nn::model_info(*model, spec.input);
+    expected.insert(expected.end(), info.output.begin(), info.output.end());
+    EXPECT_EQ(model->forward(randn(batch, gen)).shape(), expected);
+  }
+}
+
+// Deep networks with and without skip connections must both run and give every parameter
+// a finite gradient (whether they train well is the experiments' business).
+TEST(Zoo, ResNet56AndItsPlainTwinRunForwardAndBackward) {
+  for (const char* text : {"resnet56", "resnet56,skip=0"}) {
+    SCOPED_TRACE(text);
+    Generator gen(0);
+    auto model = nn::build_model(nn::ModelSpec::parse(text), gen);
+    const Tensor x = randn({2, 1, 28, 28}, gen);
+    const Tensor labels = tensor({3, 7}, {2}, DType::i64);
+    const Tensor logits = model->forward(x);
+    ASSERT_EQ(logits.shape(), (Shape{2, 10}));
+    ops::cross_entropy(logits, labels).backward();
+    for (const auto& [name, p] : model->named_parameters()) {
+      ASSERT_TRUE(p.grad().defined()) << name;
+      EXPECT_TRUE(testing::all_finite_values(p.grad())) << name;
+      EXPECT_GT(testing::max_abs_diff(p.grad(), zeros(p.shape())), 0.0)
+          << name << " got no gradient";
+    }
+    EXPECT_TRUE(testing::all_finite_values(model->flat_parameters().grads));
+  }
+}
+
+TEST(Zoo, PlainTwinHasTheSameMainPathAndNoShortcuts) {
+  Generator gen(0);
+  const auto residual = nn::build_model(nn::ModelSpec::parse("resnet20"), gen)->state_dict().keys();
+  const auto plain =
+      nn::build_model(nn::ModelSpec::parse("resnet20,skip=0"), gen)->state_dict().keys();
+  std::vector<std::string> residual_main;
+  for (const std::string& key : residual) {
+    if (key.find("shortcut") == std::string::npos) residual_main.push_back(key);
+  }
+  EXPECT_EQ(plain, residual_main);
+  EXPECT_LT(plain.size(), residual.size());
+}
+
+TEST(Zoo, BuildIsSeeded) {
+  Generator a(4), b(4), c(5);
+  const auto spec = nn::ModelSpec::parse("resnet8");
+  EXPECT_EQ(nn::build_model(spec, a)->flat_parameters().params.to_vector(),
+            nn::build_model(spec, b)->flat_parameters().params.to_vector());
+  EXPECT_NE(nn::build_model(spec, a)->flat_parameters().params.to_vector(),
+            nn::build_model(spec, c)->flat_parameters().params.to_vector());
+}
+
+// ---- specs ----
+
+TEST(ModelSpec, ParsesNamesAndOptions) {
+  {
+    const auto spec = nn::ModelSpec::parse("resnet20");
+    const auto& o = std::get<nn::ResNetOptions>(spec.options);
+    EXPECT_EQ(o.depth, 20);
+    EXPECT_TRUE(o.skip);
+    EXPECT_TRUE(o.batch_norm);
+    EXPECT_EQ(o.in_channels, 1);
+    EXPECT_EQ(o.num_classes, 10);
+    EXPECT_EQ(spec.input, (Shape{1, 28, 28}));
+  }
+  {
+    const auto spec = nn::ModelSpec::parse("resnet110,bn=0,skip=0,classes=100,input=3x32x32");
+    const auto& o = std::get<nn::ResNetOptions>(spec.options);
+    EXPECT_EQ(o.depth, 110);
+    EXPECT_FALSE(o.skip);
+    EXPECT_FALSE(o.batch_norm);
+    EXPECT_EQ(o.in_channels, 3);
+    EXPECT_EQ(o.num_classes, 100);
+    EXPECT_EQ(spec.input, (Shape{3, 32, 32}));
+  }
+  {
+    const auto spec = nn::ModelSpec::parse("mlp");
+    const auto& o = std::get<nn::MLPOptions>(spec.options);
+    EXPECT_EQ(o.sizes, (std::vector<std::int64_t>{784, 256, 256, 10}));
+    EXPECT_EQ(o.activation, nn::Activation::relu);
+    EXPECT_FALSE(o.batch_norm);
+    EXPECT_EQ(spec.input, Shape{784});
+  }
+  {
+    const auto spec = nn::ModelSpec::parse("mlp:784-512-10,act=gelu,bn=1,dropout=0.25");
+    const auto& o = std::get<nn::MLPOptions>(spec.options);
+    EXPECT_EQ(o.sizes, (std::vector<std::int64_t>{784, 512, 10}));
+    EXPECT_EQ(o.activation, nn::Activation::gelu);
+    EXPECT_TRUE(o.batch_norm);
+    EXPECT_EQ(o.dropout, 0.25);
+  }
+  {
+    const auto spec = nn::ModelSpec::parse("cnn,bn=0,input=3x32x32,classes=5");
+    const auto& o = std::get<nn::CNNOptions>(spec.options);
+    EXPECT_FALSE(o.batch_norm);
+    EXPECT_EQ(o.in_channels, 3);
+    EXPECT_EQ(o.image_size.h, 32);
+    EXPECT_EQ(o.num_classes, 5);
+  }
+}
+
+TEST(ModelSpec, BadSpecsSayWhatIsWrong) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"resnt20", "unknown model 'resnt20' (known: mlp, cnn, resnet<6n+2>"},
+      {"", "unknown model ''"},
+      {"resnet21", "resnet depth must be 6n+2"},
+      {"resnet", "resnet depth must be 6n+2"},
+      {"resnet2", "resnet depth must be 6n+2"},
+      {"resnet20,skip=2", "option 'skip' must be 0 or 1, got '2'"},
+      {"resnet20,foo=1", "unknown option 'foo' for resnet (known: skip, bn, classes, input)"},
+      {"resnet20,skip", "expected <option>=<value>, got 'skip'"},
+      {"resnet20,", "expected <option>=<value>, got ''"},
+      {"resnet20,skip=0,skip=1", "option 'skip' is given twice"},
+      {"resnet20:5", "'resnet20' takes no ':' argument"},
+      {"mlp:784-a-10", "bad layer sizes '784-a-10'"},
+      {"mlp:784-0-10", "bad layer sizes '784-0-10'"},
+      {"mlp:784", "mlp needs at least an input and an output size"},
+      {"mlp,act=swish", "unknown activation 'swish'"},
+      {"mlp,dropout=1", "option 'dropout' must be a number in [0, 1), got '1'"},
+      {"mlp,skip=0", "unknown option 'skip' for mlp (known: act, bn, dropout)"},
+      {"cnn,input=3x32", "option 'input' must be <channels>x<height>x<width>"},
+      {"cnn,input=1x2x2", "cnn needs images of at least 4x4"},
+      {"cnn,classes=0", "option 'classes' must be a positive integer, got '0'"},
+  };
+  for (const auto& [text, message] : cases) {
+    SCOPED_TRACE(text);
+    expect_error([&] { nn::ModelSpec::parse(text); }, {"model '" + text + "': ", message});
+  }
+}
+
+}  // namespace
+}  // namespace descent
