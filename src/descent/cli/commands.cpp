@@ -15,6 +15,7 @@
 #include "descent/cli/config.hpp"
 #include "descent/cli/setup.hpp"
 #include "descent/nn/info.hpp"
+#include "descent/optim/registry.hpp"
 #include "descent/train/atomic_file.hpp"
 #include "descent/train/callbacks.hpp"
 #include "descent/train/checkpoint.hpp"
@@ -56,7 +57,8 @@ void prepare_run_folder(const RunConfig& config, const Origins& origins) {
   const std::string origin = origin_of(origins, "out");
   std::error_code error;
   fs::create_directories(config.out, error);
-  if (error) throw Error(cat(origin, " ", config.out, ": cannot create the folder: ", error.message()));
+  if (error)
+    throw Error(cat(origin, " ", config.out, ": cannot create the folder: ", error.message()));
   if (!fs::is_directory(config.out)) throw Error(cat(origin, " ", config.out, ": not a folder"));
   const bool resuming_here =
       !config.resume.empty() &&
@@ -70,16 +72,24 @@ void prepare_run_folder(const RunConfig& config, const Origins& origins) {
       }
     }
   }
+  // What a run killed mid-write left behind; the files they were to replace are intact.
+  for (const char* file :
+       {"last.safetensors.tmp", "best.safetensors.tmp", "summary.json.tmp", "config.json.tmp"}) {
+    fs::remove(fs::path(config.out) / file, error);
+  }
   if (::access(config.out.c_str(), W_OK) != 0) {
-    throw Error(cat(origin, " ", config.out, ": cannot write to the folder: ", std::strerror(errno)));
+    throw Error(
+        cat(origin, " ", config.out, ": cannot write to the folder: ", std::strerror(errno)));
   }
 }
 
 // Applies the configuration a checkpoint was trained with.
-void apply_checkpoint_config(const train::Checkpoint& checkpoint, RunConfig& config, Origins& origins) {
+void apply_checkpoint_config(const train::Checkpoint& checkpoint, RunConfig& config,
+                             Origins& origins) {
   const auto found = checkpoint.metadata.find("config");
-  DESCENT_CHECK(found != checkpoint.metadata.end(), "checkpoint '", checkpoint.path,
-                "' holds no run configuration (metadata 'config'); was it written by descent train?");
+  DESCENT_CHECK(
+      found != checkpoint.metadata.end(), "checkpoint '", checkpoint.path,
+      "' holds no run configuration (metadata 'config'); was it written by descent train?");
   nlohmann::json json;
   try {
     json = nlohmann::json::parse(found->second);
@@ -103,7 +113,8 @@ train::SaveOptions test_pause_hook() {
     *previous = written;
     if (*count == target && written * 2 >= total && written < total) {
       std::fprintf(stderr, "descent: test hook: checkpoint write paused at %llu of %llu bytes\n",
-                   static_cast<unsigned long long>(written), static_cast<unsigned long long>(total));
+                   static_cast<unsigned long long>(written),
+                   static_cast<unsigned long long>(total));
       std::fflush(stderr);
       std::this_thread::sleep_for(std::chrono::minutes(10));
     }
@@ -164,9 +175,10 @@ int run_train(const Flags& flags) {
 
   const RunData data = load_data(config, origins);
   if (config.model.empty()) {
-    config.model = config.data == "fashion-mnist"
-                       ? kDefaultModel
-                       : cat("mlp:", shape_numel(data.train->input_shape()), "-64-64-", data.classes);
+    config.model =
+        config.data == "fashion-mnist"
+            ? kDefaultModel
+            : cat("mlp:", shape_numel(data.train->input_shape()), "-64-64-", data.classes);
   }
   std::shared_ptr<nn::Module> model = build_model(config, origins, *data.train, data.classes);
   std::unique_ptr<optim::Optimizer> optimizer = build_optimizer(config, origins, *model);
@@ -178,7 +190,8 @@ int run_train(const Flags& flags) {
   if (config.steps > 0) total_steps = std::min(total_steps, config.steps);
   const bool per_step = config.schedule_unit == "step";
   if (config.out.empty()) {
-    config.out = checkpoint ? fs::path(config.resume).parent_path().string() : default_run_folder(config.model);
+    config.out = checkpoint ? fs::path(config.resume).parent_path().string()
+                            : default_run_folder(config.model);
     if (config.out.empty()) config.out = ".";
   }
   const nlohmann::ordered_json effective = to_json(config);
@@ -210,7 +223,8 @@ int run_train(const Flags& flags) {
   if (checkpoint) trainer.resume(*checkpoint);
 
   prepare_run_folder(config, origins);
-  train::write_file_atomic((fs::path(config.out) / "config.json").string(), effective.dump(2) + "\n");
+  train::write_file_atomic((fs::path(config.out) / "config.json").string(),
+                           effective.dump(2) + "\n");
   const bool interactive = ::isatty(STDOUT_FILENO) != 0;
   trainer.add_callback(std::make_shared<train::ProgressBar>(stdout, interactive));
   trainer.add_callback(
@@ -233,26 +247,26 @@ int run_train(const Flags& flags) {
   }
   const train::Evaluation test =
       train::evaluate(*model, *data.test, config.eval_batch_size, data.eval_transforms);
-  nlohmann::ordered_json summary = {
-      {"test_acc", test.accuracy},
-      {"test_loss", test.loss},
-      {"test_examples", test.examples},
-      {"epochs", result.epochs},
-      {"steps", result.steps},
-      {"samples_per_sec", result.samples_per_sec},
-      {"wall_seconds", result.wall_seconds},
-      {"stop", stop_name(result.stop)},
-      {"message", result.message},
-      {"model", config.model},
-      {"data", config.data},
-      {"parameters", model->num_parameters()},
-      {"threads", num_threads()},
-      {"run_folder", config.out},
-      {"last_checkpoint", result.last_checkpoint},
-      {"best_checkpoint", result.best_checkpoint}};
+  nlohmann::ordered_json summary = {{"test_acc", test.accuracy},
+                                    {"test_loss", test.loss},
+                                    {"test_examples", test.examples},
+                                    {"epochs", result.epochs},
+                                    {"steps", result.steps},
+                                    {"samples_per_sec", result.samples_per_sec},
+                                    {"wall_seconds", result.wall_seconds},
+                                    {"stop", stop_name(result.stop)},
+                                    {"message", result.message},
+                                    {"model", config.model},
+                                    {"data", config.data},
+                                    {"parameters", model->num_parameters()},
+                                    {"threads", num_threads()},
+                                    {"run_folder", config.out},
+                                    {"last_checkpoint", result.last_checkpoint},
+                                    {"best_checkpoint", result.best_checkpoint}};
   if (data.validation->size() > 0) summary["best_val_acc"] = result.best_accuracy;
   summary["best_epoch"] = result.best_epoch;
-  train::write_file_atomic((fs::path(config.out) / "summary.json").string(), summary.dump(2) + "\n");
+  train::write_file_atomic((fs::path(config.out) / "summary.json").string(),
+                           summary.dump(2) + "\n");
   std::printf("%s; test accuracy %s (loss %.4f, %lld examples); %.0f samples/s, %.1f s\n",
               result.message.c_str(), percent(test.accuracy).c_str(), test.loss,
               static_cast<long long>(test.examples), result.samples_per_sec, result.wall_seconds);
@@ -266,15 +280,22 @@ Command add_train(CLI::App& app) {
   CLI::App* sub = app.add_subcommand(
       "train",
       "Train a model. With no flags: the default CNN (with batch norm) on Fashion-MNIST, SGD "
-      "with Nesterov momentum and a cosine schedule, printing the test accuracy and the run folder.");
+      "with Nesterov momentum and a cosine schedule, printing the test accuracy and the run "
+      "folder.");
   auto flags = std::make_shared<Flags>(*sub);
+  std::string optimizers;
+  for (const auto& [name, entry] : optim::optimizer_registry()) {
+    optimizers += (optimizers.empty() ? "" : ", ") + name;
+  }
+  sub->get_option("--optimizer")->description("one of " + optimizers + " (default sgd)");
   sub->footer(settings_help());
   return {sub, [flags] { return run_train(*flags); }};
 }
 
 Command add_eval(CLI::App& app) {
-  CLI::App* sub = app.add_subcommand(
-      "eval", "Evaluate a checkpoint on a dataset (by default the test set of the data it was trained on).");
+  CLI::App* sub = app.add_subcommand("eval",
+                                     "Evaluate a checkpoint on a dataset (by default the test set "
+                                     "of the data it was trained on).");
   struct EvalArgs {
     std::string checkpoint;
     std::string data;
@@ -285,61 +306,66 @@ Command add_eval(CLI::App& app) {
     bool json = false;
   };
   auto args = std::make_shared<EvalArgs>();
-  sub->add_option("checkpoint", args->checkpoint, "a .safetensors checkpoint written by descent train")
+  sub->add_option("checkpoint", args->checkpoint,
+                  "a .safetensors checkpoint written by descent train")
       ->required();
   sub->add_option("--data", args->data, "data to evaluate on (default: the checkpoint's)");
   sub->add_option("--data-dir", args->data_dir, "Fashion-MNIST folder");
   sub->add_option("--split", args->split, "test, val or train")
       ->check(CLI::IsMember({"test", "val", "train"}));
-  sub->add_option("--batch-size", args->batch_size, "examples per batch")->check(CLI::PositiveNumber);
-  sub->add_option("--threads", args->threads, "threads (0: OpenMP's default)")->check(CLI::NonNegativeNumber);
+  sub->add_option("--batch-size", args->batch_size, "examples per batch")
+      ->check(CLI::PositiveNumber);
+  sub->add_option("--threads", args->threads, "threads (0: OpenMP's default)")
+      ->check(CLI::NonNegativeNumber);
   sub->add_flag("--json", args->json, "print the result as JSON");
-  return {sub, [args] {
-            const train::Checkpoint checkpoint = train::load_checkpoint(args->checkpoint);
-            RunConfig config;
-            Origins origins;
-            apply_checkpoint_config(checkpoint, config, origins);
-            if (!args->data.empty()) {
-              config.data = args->data;
-              origins["data"] = "--data";
-            }
-            if (!args->data_dir.empty()) config.data_dir = args->data_dir;
-            check_data_spec(config.data, origin_of(origins, "data"));
-            if (args->threads > 0) set_num_threads(static_cast<int>(args->threads));
-            config.augment = false;
-            const RunData data = load_data(config, origins);
-            std::shared_ptr<nn::Module> model = build_model(config, origins, *data.train, data.classes);
-            train::restore(checkpoint, *model);
-            const auto& set = args->split == "test" ? data.test
-                              : args->split == "val" ? data.validation
-                                                     : data.train;
-            if (set->size() == 0) {
-              throw UsageError(cat("--split ", args->split, ": the checkpoint's run has no ",
-                                   args->split, " set (its val_split is 0)"));
-            }
-            const train::Evaluation result =
-                train::evaluate(*model, *set, args->batch_size, data.eval_transforms);
-            if (args->json) {
-              nlohmann::ordered_json out = {{"checkpoint", args->checkpoint},
-                                            {"split", args->split},
-                                            {"loss", result.loss},
-                                            {"accuracy", result.accuracy},
-                                            {"examples", result.examples}};
-              std::printf("%s\n", out.dump().c_str());
-            } else {
-              std::printf("%s %s: loss %.4f  accuracy %s  (%lld examples)\n", args->checkpoint.c_str(),
-                          args->split.c_str(), result.loss, percent(result.accuracy).c_str(),
-                          static_cast<long long>(result.examples));
-            }
-            return 0;
-          }};
+  return {
+      sub, [args] {
+        const train::Checkpoint checkpoint = train::load_checkpoint(args->checkpoint);
+        RunConfig config;
+        Origins origins;
+        apply_checkpoint_config(checkpoint, config, origins);
+        if (!args->data.empty()) {
+          config.data = args->data;
+          origins["data"] = "--data";
+        }
+        if (!args->data_dir.empty()) config.data_dir = args->data_dir;
+        check_data_spec(config.data, origin_of(origins, "data"));
+        if (args->threads > 0) set_num_threads(static_cast<int>(args->threads));
+        config.augment = false;
+        const RunData data = load_data(config, origins);
+        std::shared_ptr<nn::Module> model = build_model(config, origins, *data.train, data.classes);
+        train::restore(checkpoint, *model);
+        const auto& set = args->split == "test"  ? data.test
+                          : args->split == "val" ? data.validation
+                                                 : data.train;
+        if (set->size() == 0) {
+          throw UsageError(cat("--split ", args->split, ": the checkpoint's run has no ",
+                               args->split, " set (its val_split is 0)"));
+        }
+        const train::Evaluation result =
+            train::evaluate(*model, *set, args->batch_size, data.eval_transforms);
+        if (args->json) {
+          nlohmann::ordered_json out = {{"checkpoint", args->checkpoint},
+                                        {"split", args->split},
+                                        {"loss", result.loss},
+                                        {"accuracy", result.accuracy},
+                                        {"examples", result.examples}};
+          std::printf("%s\n", out.dump().c_str());
+        } else {
+          std::printf("%s %s: loss %.4f  accuracy %s  (%lld examples)\n", args->checkpoint.c_str(),
+                      args->split.c_str(), result.loss, percent(result.accuracy).c_str(),
+                      static_cast<long long>(result.examples));
+        }
+        return 0;
+      }};
 }
 
 Command add_info(CLI::App& app) {
-  CLI::App* sub = app.add_subcommand(
-      "info", "Layers, parameter count and FLOPs per sample of a model, e.g. resnet20, "
-              "resnet56,skip=0, resnet110,bn=0, cnn, mlp:784-512-10,act=gelu,bn=1 "
-              "(see src/descent/nn/zoo.hpp)");
+  CLI::App* sub =
+      app.add_subcommand("info",
+                         "Layers, parameter count and FLOPs per sample of a model, e.g. resnet20, "
+                         "resnet56,skip=0, resnet110,bn=0, cnn, mlp:784-512-10,act=gelu,bn=1 "
+                         "(see src/descent/nn/zoo.hpp)");
   auto spec_text = std::make_shared<std::string>();
   sub->add_option("model", *spec_text, "model spec")->required();
   return {sub, [spec_text] {

@@ -11,9 +11,9 @@ namespace descent::cli {
 namespace {
 
 using Json = nlohmann::json;
-using Member = std::variant<std::string RunConfig::*, std::int64_t RunConfig::*,
-                            double RunConfig::*, bool RunConfig::*,
-                            std::optional<double> RunConfig::*>;
+using Member =
+    std::variant<std::string RunConfig::*, std::int64_t RunConfig::*, double RunConfig::*,
+                 bool RunConfig::*, std::optional<double> RunConfig::*>;
 
 struct Field {
   const char* key;
@@ -134,12 +134,14 @@ void set_from_text(RunConfig& config, const Field& field, const std::string& tex
           config.*member = text;
         } else if constexpr (std::is_same_v<Value, std::int64_t>) {
           std::int64_t value = 0;
-          if (!parse_number(text, value)) throw UsageError(cat(where, ": expected an integer, got '", text, "'"));
+          if (!parse_number(text, value))
+            throw UsageError(cat(where, ": expected an integer, got '", text, "'"));
           config.*member = value;
         } else if constexpr (std::is_same_v<Value, double> ||
                              std::is_same_v<Value, std::optional<double>>) {
           double value = 0;
-          if (!parse_number(text, value)) throw UsageError(cat(where, ": expected a number, got '", text, "'"));
+          if (!parse_number(text, value))
+            throw UsageError(cat(where, ": expected a number, got '", text, "'"));
           config.*member = value;
         } else {
           static_assert(std::is_same_v<Value, bool>);
@@ -158,7 +160,8 @@ void set_from_json(RunConfig& config, const Field& field, const Json& value,
       [&](auto member) {
         using Value = std::remove_cvref_t<decltype(config.*member)>;
         if constexpr (std::is_same_v<Value, std::string>) {
-          if (!value.is_string()) throw UsageError(cat(where, " must be a string, got ", describe(value)));
+          if (!value.is_string())
+            throw UsageError(cat(where, " must be a string, got ", describe(value)));
           config.*member = value.get<std::string>();
         } else if constexpr (std::is_same_v<Value, std::int64_t>) {
           if (!value.is_number_integer()) {
@@ -166,7 +169,8 @@ void set_from_json(RunConfig& config, const Field& field, const Json& value,
           }
           config.*member = value.get<std::int64_t>();
         } else if constexpr (std::is_same_v<Value, double>) {
-          if (!value.is_number()) throw UsageError(cat(where, " must be a number, got ", describe(value)));
+          if (!value.is_number())
+            throw UsageError(cat(where, " must be a number, got ", describe(value)));
           config.*member = value.get<double>();
         } else if constexpr (std::is_same_v<Value, std::optional<double>>) {
           if (value.is_null()) {
@@ -178,7 +182,8 @@ void set_from_json(RunConfig& config, const Field& field, const Json& value,
           }
         } else {
           static_assert(std::is_same_v<Value, bool>);
-          if (!value.is_boolean()) throw UsageError(cat(where, " must be true or false, got ", describe(value)));
+          if (!value.is_boolean())
+            throw UsageError(cat(where, " must be true or false, got ", describe(value)));
           config.*member = value.get<bool>();
         }
       },
@@ -204,10 +209,11 @@ Flags::Flags(CLI::App& app) {
     } else {
       options_[key] = app.add_option(flag_of(key), text_[key], field.help);
     }
+    options_[key]->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // the last one wins
   }
-  optimizer_options_flag_ = app.add_option(
-      "--opt", optimizer_options_,
-      "another optimizer option as KEY=VALUE (repeatable), e.g. --opt betas=0.9,0.95 --opt eps=1e-6");
+  optimizer_options_flag_ = app.add_option("--opt", optimizer_options_,
+                                           "another optimizer option as KEY=VALUE (repeatable), "
+                                           "e.g. --opt betas=0.9,0.95 --opt eps=1e-6");
 }
 
 void Flags::apply(RunConfig& config, Origins& origins) const {
@@ -234,11 +240,13 @@ void Flags::apply(RunConfig& config, Origins& origins) const {
 }
 
 void apply_json(const Json& json, const std::string& source, RunConfig& config, Origins& origins) {
-  if (!json.is_object()) throw UsageError(cat(source, ": expected a JSON object, got ", describe(json)));
+  if (!json.is_object())
+    throw UsageError(cat(source, ": expected a JSON object, got ", describe(json)));
   for (const auto& [key, value] : json.items()) {
     const std::string where = cat("key '", key, "' of ", source);
     if (key == "optimizer_options") {
-      if (!value.is_object()) throw UsageError(cat(where, " must be an object, got ", describe(value)));
+      if (!value.is_object())
+        throw UsageError(cat(where, " must be an object, got ", describe(value)));
       for (const auto& [name, option] : value.items()) {
         if (option.is_string()) {
           config.optimizer_options[name] = option.get<std::string>();
@@ -254,7 +262,8 @@ void apply_json(const Json& json, const std::string& source, RunConfig& config, 
     }
     const auto field = std::find_if(fields().begin(), fields().end(),
                                     [&](const Field& f) { return key == f.key; });
-    if (field == fields().end()) throw UsageError(cat(source, ": unknown key '", key, "'", suggestion(key)));
+    if (field == fields().end())
+      throw UsageError(cat(source, ": unknown key '", key, "'", suggestion(key)));
     set_from_json(config, *field, value, where);
     origins[key] = where;
   }

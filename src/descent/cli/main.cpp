@@ -6,16 +6,41 @@
 // Every error is one line on stderr: "descent: <what, naming the flag, key or file>".
 #include <cstdio>
 #include <exception>
+#include <string>
 
 #include "descent/cli/commands.hpp"
 #include "descent/cli/config.hpp"
+
+namespace {
+
+// Messages from the library may span lines (a list of paths tried); the command prints one.
+std::string one_line(std::string message) {
+  while (!message.empty() && message.back() == '\n') message.pop_back();
+  std::string out;
+  for (std::size_t i = 0; i < message.size(); ++i) {
+    if (message[i] != '\n') {
+      out += message[i];
+      continue;
+    }
+    const bool indented = i + 1 < message.size() && message[i + 1] == ' ';
+    while (i + 1 < message.size() && message[i + 1] == ' ') ++i;
+    out += indented ? " " : "; ";
+  }
+  return out;
+}
+
+void print_error(const char* message) {
+  std::fprintf(stderr, "descent: %s\n", one_line(message).c_str());
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app("descent: train neural networks with the modern optimization toolkit.", "descent");
   app.require_subcommand(0, 1);
   app.footer("Run 'descent <command> --help' for a command's options.");
-  const descent::cli::Command commands[] = {descent::cli::add_train(app), descent::cli::add_eval(app),
-                                            descent::cli::add_info(app)};
+  const descent::cli::Command commands[] = {
+      descent::cli::add_train(app), descent::cli::add_eval(app), descent::cli::add_info(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -23,7 +48,7 @@ int main(int argc, char** argv) {
       std::fputs(app.help().c_str(), stdout);
       return 0;
     }
-    std::fprintf(stderr, "descent: %s\n", e.what());
+    print_error(e.what());
     return 2;
   }
   try {
@@ -33,10 +58,10 @@ int main(int argc, char** argv) {
     std::fputs(app.help().c_str(), stdout);
     return 0;
   } catch (const descent::cli::UsageError& e) {
-    std::fprintf(stderr, "descent: %s\n", e.what());
+    print_error(e.what());
     return 2;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "descent: %s\n", e.what());
+    print_error(e.what());
     return 1;
   }
 }

@@ -34,7 +34,8 @@ Spec parse_spec(const std::string& text, const std::string& origin, const char* 
     } else {
       const std::size_t equals = part.find('=');
       if (equals == std::string::npos || equals == 0) {
-        throw UsageError(cat(origin, ": in ", what, " '", text, "', expected key=value, got '", part, "'"));
+        throw UsageError(
+            cat(origin, ": in ", what, " '", text, "', expected key=value, got '", part, "'"));
       }
       spec.options[part.substr(0, equals)] = part.substr(equals + 1);
     }
@@ -57,7 +58,8 @@ class SpecOptions {
     const std::string& v = found->second;
     const auto [end, error] = std::from_chars(v.data(), v.data() + v.size(), value);
     if (error != std::errc() || end != v.data() + v.size() || !std::isfinite(value)) {
-      throw UsageError(cat(origin_, ": in '", text_, "', ", key, " must be a number, got '", v, "'"));
+      throw UsageError(
+          cat(origin_, ": in '", text_, "', ", key, " must be a number, got '", v, "'"));
     }
     return value;
   }
@@ -95,8 +97,8 @@ class SpecOptions {
       if (std::find(known_.begin(), known_.end(), key) == known_.end()) {
         std::string list;
         for (const std::string& k : known_) list += (list.empty() ? "" : ", ") + k;
-        throw UsageError(cat(origin_, ": '", spec_.name, "' has no option '", key, "' (options: ",
-                             list.empty() ? "none" : list, ")"));
+        throw UsageError(cat(origin_, ": '", spec_.name, "' has no option '", key,
+                             "' (options: ", list.empty() ? "none" : list, ")"));
       }
     }
   }
@@ -154,7 +156,8 @@ std::int64_t count_classes(const data::TensorDataset& set, const std::string& de
   std::int64_t classes = 0;
   const std::int64_t* targets = set.targets().data<std::int64_t>();
   for (std::int64_t i = 0; i < set.size(); ++i) {
-    DESCENT_CHECK(targets[i] >= 0, description, ": example ", i, " has the negative class ", targets[i]);
+    DESCENT_CHECK(targets[i] >= 0, description, ": example ", i, " has the negative class ",
+                  targets[i]);
     classes = std::max(classes, targets[i] + 1);
   }
   return classes;
@@ -195,7 +198,9 @@ optim::OptionMap optimizer_option_map(const RunConfig& config) {
 
 }  // namespace
 
-void check_data_spec(const std::string& spec, const std::string& origin) { parse_data(spec, origin); }
+void check_data_spec(const std::string& spec, const std::string& origin) {
+  parse_data(spec, origin);
+}
 
 RunData load_data(const RunConfig& config, const Origins& origins) {
   const DataChoice choice = parse_data(config.data, origin_of(origins, "data"));
@@ -216,12 +221,17 @@ RunData load_data(const RunConfig& config, const Origins& origins) {
     // One draw split in two, so that both parts share the task (the blobs' centres).
     const std::int64_t test_samples = std::max<std::int64_t>(choice.samples / 2, 1);
     const std::int64_t all = choice.samples + test_samples;
-    const data::TensorDataset both =
-        choice.spec.name == "spirals"
-            ? data::make_spirals({.samples = all, .classes = choice.classes, .turns = choice.turns,
-                                  .noise = choice.noise, .seed = seed})
-            : data::make_blobs({.samples = all, .features = choice.features, .classes = choice.classes,
-                                .cluster_std = choice.cluster_std, .seed = seed});
+    const data::TensorDataset both = choice.spec.name == "spirals"
+                                         ? data::make_spirals({.samples = all,
+                                                               .classes = choice.classes,
+                                                               .turns = choice.turns,
+                                                               .noise = choice.noise,
+                                                               .seed = seed})
+                                         : data::make_blobs({.samples = all,
+                                                             .features = choice.features,
+                                                             .classes = choice.classes,
+                                                             .cluster_std = choice.cluster_std,
+                                                             .seed = seed});
     train = both.slice(0, choice.samples);
     test = both.slice(choice.samples, all);
     if (choice.spec.name == "blobs") normalization = data::channel_stats(train.inputs());
@@ -235,8 +245,9 @@ RunData load_data(const RunConfig& config, const Origins& origins) {
     train = split.train;
     test = split.validation;
     normalization = data::channel_stats(train.inputs());
-    out.description = cat("csv ", choice.spec.path, " (", csv.feature_names.size(), " features, label '",
-                          csv.label_name, "'; a random fifth of the rows is the test set)");
+    out.description =
+        cat("csv ", choice.spec.path, " (", csv.feature_names.size(), " features, label '",
+            csv.label_name, "'; a random fifth of the rows is the test set)");
   }
   if (config.train_size > 0) train = train.slice(0, std::min(config.train_size, train.size()));
   if (config.test_size > 0) test = test.slice(0, std::min(config.test_size, test.size()));
@@ -245,7 +256,8 @@ RunData load_data(const RunConfig& config, const Origins& origins) {
     const auto held_out = static_cast<std::int64_t>(std::llround(config.val_split * train.size()));
     if (held_out < 1 || held_out >= train.size()) {
       throw UsageError(cat(origin_of(origins, "val_split"), ": ", config.val_split, " of ",
-                           train.size(), " training examples leaves no validation or no training set"));
+                           train.size(),
+                           " training examples leaves no validation or no training set"));
     }
     data::TrainValidation split = data::split_validation(train, held_out);
     train = split.train;
@@ -265,7 +277,8 @@ RunData load_data(const RunConfig& config, const Origins& origins) {
     out.train_transforms.push_back(normalize);
     out.eval_transforms.push_back(normalize);
   }
-  out.classes = std::max(count_classes(train, out.description), count_classes(test, out.description));
+  out.classes =
+      std::max(count_classes(train, out.description), count_classes(test, out.description));
   out.description += cat(": ", train.size(), " train, ", validation.size(), " validation, ",
                          test.size(), " test examples, ", out.classes, " classes");
   out.train = std::make_shared<const data::TensorDataset>(std::move(train));
@@ -290,7 +303,8 @@ void resolve(RunConfig& config, const Origins& origins) {
   check_at_least<std::int64_t>(origins, "eval_batch_size", config.eval_batch_size, 1);
   check_at_least<double>(origins, "clip_norm", config.clip_norm, 0.0);
   if (!(config.val_split >= 0 && config.val_split < 1)) {
-    throw UsageError(cat(origin_of(origins, "val_split"), ": must be in [0, 1), got ", config.val_split));
+    throw UsageError(
+        cat(origin_of(origins, "val_split"), ": must be in [0, 1), got ", config.val_split));
   }
   if (!(config.label_smoothing >= 0 && config.label_smoothing <= 1)) {
     throw UsageError(cat(origin_of(origins, "label_smoothing"), ": must be in [0, 1], got ",
@@ -319,9 +333,9 @@ void resolve(RunConfig& config, const Origins& origins) {
     std::optional<double>& value;
     double recipe_value;
   };
-  for (Setting setting : {Setting{"lr", config.lr, kRecipeLr},
-                          Setting{"momentum", config.momentum, kRecipeMomentum},
-                          Setting{"weight_decay", config.weight_decay, kRecipeWeightDecay}}) {
+  for (Setting setting :
+       {Setting{"lr", config.lr, kRecipeLr}, Setting{"momentum", config.momentum, kRecipeMomentum},
+        Setting{"weight_decay", config.weight_decay, kRecipeWeightDecay}}) {
     if (!has_option(entry, setting.key)) {
       if (setting.value) {
         std::string list;
@@ -351,7 +365,14 @@ void resolve(RunConfig& config, const Origins& origins) {
   try {
     optim::create_optimizer(config.optimizer, {stand_in}, optimizer_option_map(config));
   } catch (const Error& e) {
-    throw UsageError(cat("--optimizer ", config.optimizer, " / --lr / --momentum / --weight-decay / --opt: ", e.what()));
+    // Name the setting the message is about.
+    const std::string message = e.what();
+    std::string origin = config.optimizer_options.empty() ? origin_of(origins, "optimizer")
+                                                          : origin_of(origins, "optimizer_options");
+    for (const char* key : {"lr", "momentum", "weight_decay"}) {
+      if (message.find(cat(": ", key, " ")) != std::string::npos) origin = origin_of(origins, key);
+    }
+    throw UsageError(cat(origin, ": ", message));
   }
 }
 
@@ -376,8 +397,8 @@ std::shared_ptr<nn::Module> build_model(const RunConfig& config, const Origins& 
     info = nn::model_info(*model, data.input_shape());
   } catch (const Error& e) {
     throw UsageError(cat(origin_of(origins, "model"), ": model '", config.model,
-                         "' does not take the data's examples ", shape_str(data.input_shape()), ": ",
-                         e.what()));
+                         "' does not take the data's examples ", shape_str(data.input_shape()),
+                         ": ", e.what()));
   }
   if (info.output != Shape{classes}) {
     throw UsageError(cat(origin_of(origins, "model"), ": model '", config.model, "' gives outputs ",
@@ -392,7 +413,8 @@ std::unique_ptr<optim::Optimizer> build_optimizer(const RunConfig& config, const
   // One tensor per parameter (views of the flat buffer), so that state.<i> is the i-th
   // named parameter, as in PyTorch, and layer-wise optimizers (LAMB, LARS) see each tensor.
   try {
-    return optim::create_optimizer(config.optimizer, model.parameters(), optimizer_option_map(config));
+    return optim::create_optimizer(config.optimizer, model.parameters(),
+                                   optimizer_option_map(config));
   } catch (const Error& e) {
     throw UsageError(cat(origin_of(origins, "optimizer"), ": ", e.what()));
   }
@@ -411,7 +433,8 @@ std::optional<schedule::Schedule> build_schedule(const RunConfig& config, const 
     } else if (spec.name == "cosine") {
       out = schedule::cosine(horizon, options.number("eta_min", 0.0));
     } else if (spec.name == "step") {
-      const std::int64_t size = options.integer("step_size", std::max<std::int64_t>(horizon / 3, 1), 1);
+      const std::int64_t size =
+          options.integer("step_size", std::max<std::int64_t>(horizon / 3, 1), 1);
       out = schedule::step_decay(size, options.number("gamma", 0.1));
     } else if (spec.name == "multistep") {
       std::vector<std::int64_t> milestones = options.integers("milestones");
@@ -425,10 +448,12 @@ std::optional<schedule::Schedule> build_schedule(const RunConfig& config, const 
     } else if (spec.name == "polynomial") {
       out = schedule::polynomial(horizon, options.number("power", 1.0));
     } else if (spec.name == "onecycle") {
-      out = schedule::one_cycle({.total_steps = horizon, .pct_start = options.number("pct_start", 0.3)});
+      out = schedule::one_cycle(
+          {.total_steps = horizon, .pct_start = options.number("pct_start", 0.3)});
     } else if (spec.name == "cosine_restarts") {
       const std::int64_t t_0 = options.integer("t_0", std::max<std::int64_t>(horizon / 4, 1), 1);
-      out = schedule::cosine_restarts(t_0, options.integer("t_mult", 1, 1), options.number("eta_min", 0.0));
+      out = schedule::cosine_restarts(t_0, options.integer("t_mult", 1, 1),
+                                      options.number("eta_min", 0.0));
     } else {
       throw UsageError(cat(origin, ": unknown schedule '", spec.name,
                            "' (known: constant, cosine, step, multistep, exponential, linear, "

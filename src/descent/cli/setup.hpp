@@ -26,8 +26,9 @@ struct RunData {
   std::shared_ptr<const data::TensorDataset> train;
   std::shared_ptr<const data::TensorDataset> validation;  // empty (0 examples) without val_split
   std::shared_ptr<const data::TensorDataset> test;
-  std::vector<std::shared_ptr<const data::Transform>> train_transforms;  // augmentation, then normalization
-  std::vector<std::shared_ptr<const data::Transform>> eval_transforms;   // normalization
+  std::vector<std::shared_ptr<const data::Transform>>
+      train_transforms;  // augmentation, then normalization
+  std::vector<std::shared_ptr<const data::Transform>> eval_transforms;  // normalization
   std::int64_t classes = 0;
   std::string description;  // "Fashion-MNIST (60000 train, 10000 test)"
 };

@@ -13,7 +13,9 @@
 namespace descent::train {
 namespace {
 
-std::string reason(int error) { return std::strerror(error); }
+std::string reason(int error) {
+  return std::strerror(error);
+}
 
 // The folder holding `path` ("." for a bare file name).
 std::string folder_of(const std::string& path) {

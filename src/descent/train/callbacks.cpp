@@ -11,7 +11,9 @@ namespace {
 using Json = nlohmann::ordered_json;
 
 // JSON has no NaN or infinity: write them as null.
-Json number(double value) { return std::isfinite(value) ? Json(value) : Json(nullptr); }
+Json number(double value) {
+  return std::isfinite(value) ? Json(value) : Json(nullptr);
+}
 
 std::string epoch_line(const EpochStats& stats) {
   std::string line = cat("epoch ", stats.epoch, "/", stats.epochs, "  step ", stats.step);
@@ -36,7 +38,8 @@ std::string format_duration(double seconds) {
   const auto total = static_cast<long long>(std::llround(seconds));
   char buffer[32];
   if (total >= 3600) {
-    std::snprintf(buffer, sizeof buffer, "%lld:%02lld:%02lld", total / 3600, total / 60 % 60, total % 60);
+    std::snprintf(buffer, sizeof buffer, "%lld:%02lld:%02lld", total / 3600, total / 60 % 60,
+                  total % 60);
   } else {
     std::snprintf(buffer, sizeof buffer, "%lld:%02lld", total / 60, total % 60);
   }
@@ -52,14 +55,16 @@ void ProgressBar::on_step(const StepStats& stats) {
   if (drawn_ && !last && now - last_draw_ < std::chrono::milliseconds(100)) return;
   last_draw_ = now;
   constexpr int kWidth = 20;
-  const int filled = static_cast<int>(kWidth * stats.batch / std::max<std::int64_t>(stats.batches_per_epoch, 1));
+  const int filled =
+      static_cast<int>(kWidth * stats.batch / std::max<std::int64_t>(stats.batches_per_epoch, 1));
   const std::string bar = std::string(filled, '#') + std::string(kWidth - filled, '-');
   // \r and "erase to the end of the line" redraw in place.
-  std::fprintf(out_, "\r\033[Kepoch %lld/%lld [%s] %lld/%lld  loss %.4f  acc %.1f%%  %.0f samples/s  ETA %s",
-               static_cast<long long>(stats.epoch + 1), static_cast<long long>(stats.epochs),
-               bar.c_str(), static_cast<long long>(stats.batch),
-               static_cast<long long>(stats.batches_per_epoch), stats.loss, 100.0 * stats.accuracy,
-               stats.samples_per_sec, format_duration(stats.eta_seconds).c_str());
+  std::fprintf(
+      out_, "\r\033[Kepoch %lld/%lld [%s] %lld/%lld  loss %.4f  acc %.1f%%  %.0f samples/s  ETA %s",
+      static_cast<long long>(stats.epoch + 1), static_cast<long long>(stats.epochs), bar.c_str(),
+      static_cast<long long>(stats.batch), static_cast<long long>(stats.batches_per_epoch),
+      stats.loss, 100.0 * stats.accuracy, stats.samples_per_sec,
+      format_duration(stats.eta_seconds).c_str());
   std::fflush(out_);
   drawn_ = true;
 }

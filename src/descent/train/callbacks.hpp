@@ -7,7 +7,8 @@
 // ProgressBar on a terminal redraws one line, at most ten times a second:
 //   epoch 3/10 [########------------]  234/469  loss 0.3312  acc 88.2%  5123 samples/s  ETA 1:23
 // and leaves one line per epoch; elsewhere (a log file, a pipe) it prints only the epoch lines:
-//   epoch 3/10  step 1407  loss 0.3123  acc 88.9%  test loss 0.3312  acc 88.1% *  5123 samples/s  12.3 s
+//   epoch 3/10  step 1407  loss 0.3123  acc 88.9%  test loss 0.3312  acc 88.1% *  5123
+//   samples/s  12.3 s
 // (* marks the best eval accuracy so far).
 //
 // MetricsLog appends one JSON object per line, flushed as written:

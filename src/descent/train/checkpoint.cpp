@@ -100,8 +100,8 @@ void restore(const Checkpoint& checkpoint, nn::Module& model, optim::Optimizer* 
     if (saved == nullptr) {
       missing.push_back(name);
     } else if (saved->shape() != tensor.shape()) {
-      mismatched.push_back(cat(name, " ", shape_str(saved->shape()), " vs the model's ",
-                               shape_str(tensor.shape())));
+      mismatched.push_back(
+          cat(name, " ", shape_str(saved->shape()), " vs the model's ", shape_str(tensor.shape())));
     }
   }
   for (const auto& [name, tensor] : checkpoint.model) {

@@ -56,7 +56,8 @@ Checkpoint load_checkpoint(const std::string& path);
 // Loads weights, buffers and RNG streams into `model` and, when given, the optimizer's
 // state. Checks everything before changing anything; errors name the checkpoint's file and
 // say what differs (missing or unexpected names, shapes, another optimizer).
-void restore(const Checkpoint& checkpoint, nn::Module& model, optim::Optimizer* optimizer = nullptr);
+void restore(const Checkpoint& checkpoint, nn::Module& model,
+             optim::Optimizer* optimizer = nullptr);
 
 // A metadata entry, or an Error naming the checkpoint and the key.
 const std::string& metadata_at(const Checkpoint& checkpoint, const std::string& key);

@@ -30,11 +30,11 @@ struct DTypeCode {
 };
 
 constexpr DTypeCode kDTypes[] = {
-    {"F32", DType::f32},      {"F64", DType::f64},      {"BF16", DType::bf16},
-    {"F16", DType::f16},      {"I32", DType::i32},      {"I64", DType::i64},
-    {"BOOL", std::nullopt},   {"U8", std::nullopt},     {"I8", std::nullopt},
-    {"I16", std::nullopt},    {"U16", std::nullopt},    {"U32", std::nullopt},
-    {"U64", std::nullopt},    {"F8_E4M3", std::nullopt}, {"F8_E5M2", std::nullopt},
+    {"F32", DType::f32},    {"F64", DType::f64},       {"BF16", DType::bf16},
+    {"F16", DType::f16},    {"I32", DType::i32},       {"I64", DType::i64},
+    {"BOOL", std::nullopt}, {"U8", std::nullopt},      {"I8", std::nullopt},
+    {"I16", std::nullopt},  {"U16", std::nullopt},     {"U32", std::nullopt},
+    {"U64", std::nullopt},  {"F8_E4M3", std::nullopt}, {"F8_E5M2", std::nullopt},
 };
 
 // One tensor's header entry, checked.
@@ -119,7 +119,8 @@ Entry parse_entry(const Reader& file, const std::string& name, const Json& value
   bool overflow = false;
   std::uint64_t numel = 1;
   for (const Json& dim : *shape) {
-    if (!dim.is_number_unsigned()) fail("shape entries must be non-negative integers, got ", json_type(dim));
+    if (!dim.is_number_unsigned())
+      fail("shape entries must be non-negative integers, got ", json_type(dim));
     const std::uint64_t d = dim.get<std::uint64_t>();
     if (d > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
       fail("shape entry ", d, " is too large");
@@ -136,15 +137,17 @@ Entry parse_entry(const Reader& file, const std::string& name, const Json& value
   }
   entry.begin = (*offsets)[0].get<std::uint64_t>();
   entry.end = (*offsets)[1].get<std::uint64_t>();
-  if (entry.end < entry.begin) fail("data_offsets [", entry.begin, ", ", entry.end, "] run backwards");
+  if (entry.end < entry.begin)
+    fail("data_offsets [", entry.begin, ", ", entry.end, "] run backwards");
   if (entry.end > data_size) {
     fail("data_offsets [", entry.begin, ", ", entry.end, "] run past the end of the data (",
          data_size, " bytes)");
   }
   if (overflow || nbytes != entry.end - entry.begin) {
     fail("shape ", shape_str(entry.shape), " of ", code, " needs ",
-         overflow ? std::string("more than 2^64") : std::to_string(nbytes), " bytes, but data_offsets [",
-         entry.begin, ", ", entry.end, "] hold ", entry.end - entry.begin);
+         overflow ? std::string("more than 2^64") : std::to_string(nbytes),
+         " bytes, but data_offsets [", entry.begin, ", ", entry.end, "] hold ",
+         entry.end - entry.begin);
   }
   return entry;
 }
@@ -210,16 +213,18 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors,
 Safetensors load_safetensors(const std::string& path) {
   const Reader file(path);
   if (file.size() < 8) {
-    file.fail("truncated: ", file.size(), " bytes, but the file must start with an 8-byte header length");
+    file.fail("truncated: ", file.size(),
+              " bytes, but the file must start with an 8-byte header length");
   }
   std::uint64_t header_size = 0;
   file.read(0, &header_size, 8);
   if (header_size > file.size() - 8) {
-    file.fail("the header length ", header_size, " runs past the end of the file (",
-              file.size(), " bytes): truncated or not a safetensors file");
+    file.fail("the header length ", header_size, " runs past the end of the file (", file.size(),
+              " bytes): truncated or not a safetensors file");
   }
   if (header_size > kMaxHeaderBytes) {
-    file.fail("the header length ", header_size, " exceeds the limit of ", kMaxHeaderBytes, " bytes");
+    file.fail("the header length ", header_size, " exceeds the limit of ", kMaxHeaderBytes,
+              " bytes");
   }
   std::string text(header_size, '\0');
   file.read(8, text.data(), header_size);

@@ -50,9 +50,8 @@ std::int64_t count_correct(const Tensor& logits, const Tensor& targets) {
       const T* row = values + i * classes;
       std::int64_t best = 0;
       for (std::int64_t c = 1; c < classes; ++c) best = row[c] > row[best] ? c : best;
-      const std::int64_t target = targets.dtype() == DType::i32
-                                      ? targets.data<std::int32_t>()[i]
-                                      : targets.data<std::int64_t>()[i];
+      const std::int64_t target = targets.dtype() == DType::i32 ? targets.data<std::int32_t>()[i]
+                                                                : targets.data<std::int64_t>()[i];
       correct += best == target ? 1 : 0;
     }
   });
@@ -70,8 +69,9 @@ Evaluation evaluate(nn::Module& model, const data::Dataset& dataset, std::int64_
   model.eval();
   autograd::NoGradGuard no_grad;
   // The loader shares the caller's dataset for the duration of this call only.
-  data::DataLoader loader(std::shared_ptr<const data::Dataset>(&dataset, [](const data::Dataset*) {}),
-                          {.batch_size = batch_size, .transforms = transforms});
+  data::DataLoader loader(
+      std::shared_ptr<const data::Dataset>(&dataset, [](const data::Dataset*) {}),
+      {.batch_size = batch_size, .transforms = transforms});
   double loss_sum = 0.0;
   std::int64_t correct = 0;
   try {
@@ -94,17 +94,23 @@ Evaluation evaluate(nn::Module& model, const data::Dataset& dataset, std::int64_
 
 Trainer::Trainer(std::shared_ptr<nn::Module> model, optim::Optimizer& optimizer,
                  data::DataLoader& loader, TrainerOptions options)
-    : model_(std::move(model)), optimizer_(optimizer), loader_(loader), options_(std::move(options)) {
+    : model_(std::move(model)),
+      optimizer_(optimizer),
+      loader_(loader),
+      options_(std::move(options)) {
   DESCENT_CHECK(model_ != nullptr, "Trainer: no model");
   DESCENT_CHECK(model_->is_flat(), "Trainer: the model's parameters must be flattened first ",
                 "(nn::flatten_parameters, or build it with nn::build_model)");
   DESCENT_CHECK(options_.epochs > 0, "Trainer: epochs must be > 0, got ", options_.epochs);
-  DESCENT_CHECK(options_.max_steps >= 0, "Trainer: max_steps must be >= 0, got ", options_.max_steps);
+  DESCENT_CHECK(options_.max_steps >= 0, "Trainer: max_steps must be >= 0, got ",
+                options_.max_steps);
   DESCENT_CHECK(options_.warmup_steps >= 0, "Trainer: warmup_steps must be >= 0, got ",
                 options_.warmup_steps);
-  DESCENT_CHECK(options_.clip_norm >= 0, "Trainer: clip_norm must be >= 0, got ", options_.clip_norm);
+  DESCENT_CHECK(options_.clip_norm >= 0, "Trainer: clip_norm must be >= 0, got ",
+                options_.clip_norm);
   DESCENT_CHECK(options_.patience >= 0, "Trainer: patience must be >= 0, got ", options_.patience);
-  DESCENT_CHECK(options_.log_every >= 0, "Trainer: log_every must be >= 0, got ", options_.log_every);
+  DESCENT_CHECK(options_.log_every >= 0, "Trainer: log_every must be >= 0, got ",
+                options_.log_every);
   DESCENT_CHECK(options_.checkpoint_every >= 0, "Trainer: checkpoint_every must be >= 0, got ",
                 options_.checkpoint_every);
   DESCENT_CHECK(options_.eval_batch_size > 0, "Trainer: eval_batch_size must be > 0, got ",
@@ -184,8 +190,8 @@ TrainResult Trainer::fit() {
   DESCENT_CHECK(options_.patience == 0 || eval_set_ != nullptr,
                 "Trainer: early stopping (patience ", options_.patience, ") needs an eval set");
   const std::int64_t batches = loader_.num_batches();
-  DESCENT_CHECK(batches > 0, "Trainer: the training set gives no batch (",
-                loader_.dataset().size(), " examples, batch size ", loader_.options().batch_size, ")");
+  DESCENT_CHECK(batches > 0, "Trainer: the training set gives no batch (", loader_.dataset().size(),
+                " examples, batch size ", loader_.options().batch_size, ")");
   std::int64_t total = options_.epochs * batches;
   if (options_.max_steps > 0) total = std::min(total, options_.max_steps);
   const std::string last_path =
@@ -214,8 +220,10 @@ TrainResult Trainer::fit() {
     result.best_epoch = best_epoch_;
     result.samples_per_sec = train_seconds > 0 ? samples_this_run / train_seconds : 0.0;
     result.wall_seconds = seconds_since(start);
-    if (!last_path.empty() && std::filesystem::exists(last_path)) result.last_checkpoint = last_path;
-    if (!best_path.empty() && std::filesystem::exists(best_path)) result.best_checkpoint = best_path;
+    if (!last_path.empty() && std::filesystem::exists(last_path))
+      result.last_checkpoint = last_path;
+    if (!best_path.empty() && std::filesystem::exists(best_path))
+      result.best_checkpoint = best_path;
     for (const auto& callback : callbacks_) callback->on_end(result);
     return result;
   };
@@ -256,10 +264,11 @@ TrainResult Trainer::fit() {
 
       model_->zero_grad();
       const Tensor logits = model_->forward(batch->inputs);  // (B, C)
-      const Tensor loss = ops::cross_entropy(logits, batch->targets,
-                                             {.label_smoothing = options_.label_smoothing});
+      const Tensor loss =
+          ops::cross_entropy(logits, batch->targets, {.label_smoothing = options_.label_smoothing});
       const double loss_value = loss.item();
-      if (!std::isfinite(loss_value)) return finish(StopReason::non_finite, non_finite("the loss", loss_value));
+      if (!std::isfinite(loss_value))
+        return finish(StopReason::non_finite, non_finite("the loss", loss_value));
       loss.backward();
       const clip::ClipScale clip = clip::clip_scale(std::span(&flat_params, 1), max_norm);
       if (!clip.finite) {
@@ -312,7 +321,8 @@ TrainResult Trainer::fit() {
         interval.epoch = epoch_;
         interval.loss /= static_cast<double>(interval_steps);
         interval.grad_norm /= static_cast<double>(interval_steps);
-        interval.accuracy = static_cast<double>(interval_correct) / static_cast<double>(interval_samples);
+        interval.accuracy =
+            static_cast<double>(interval_correct) / static_cast<double>(interval_samples);
         interval.lr = lrs.front();
         interval.samples_per_sec = interval_samples / interval_seconds;
         interval.wall_seconds = seconds_since(start);
@@ -321,7 +331,8 @@ TrainResult Trainer::fit() {
         interval_steps = interval_samples = interval_correct = 0;
         interval_seconds = 0.0;
       }
-      if (options_.checkpoint_every > 0 && step_ % options_.checkpoint_every == 0 && batch_ < batches) {
+      if (options_.checkpoint_every > 0 && step_ % options_.checkpoint_every == 0 &&
+          batch_ < batches) {
         save("last.safetensors", epoch_, batch_);
       }
     }

@@ -66,11 +66,11 @@ struct TrainerOptions {
   double label_smoothing = 0.0;
   // Early stopping: stop after this many epochs without a better eval accuracy (0: never).
   std::int64_t patience = 0;
-  std::int64_t log_every = 50;         // steps per metrics record (0: epochs only)
-  std::string checkpoint_dir = "";     // last.safetensors, best.safetensors; empty: none
-  std::int64_t checkpoint_every = 0;   // also write last.safetensors every so many steps
-  Metadata checkpoint_metadata = {};   // added to every checkpoint (e.g. the run's config)
-  SaveOptions checkpoint_save = {};    // passed to save_checkpoint (progress hooks)
+  std::int64_t log_every = 50;        // steps per metrics record (0: epochs only)
+  std::string checkpoint_dir = "";    // last.safetensors, best.safetensors; empty: none
+  std::int64_t checkpoint_every = 0;  // also write last.safetensors every so many steps
+  Metadata checkpoint_metadata = {};  // added to every checkpoint (e.g. the run's config)
+  SaveOptions checkpoint_save = {};   // passed to save_checkpoint (progress hooks)
   std::int64_t eval_batch_size = 1000;
 };
 
@@ -96,9 +96,9 @@ struct StepStats {
   std::int64_t batch = 0;  // 1-based batch within the epoch
   std::int64_t batches_per_epoch = 0;
   double loss = 0.0;
-  double accuracy = 0.0;  // of this batch
-  double lr = 0.0;        // of group 0
-  double grad_norm = 0.0;  // before clipping
+  double accuracy = 0.0;         // of this batch
+  double lr = 0.0;               // of group 0
+  double grad_norm = 0.0;        // before clipping
   double samples_per_sec = 0.0;  // since the start of this process's run
   double eta_seconds = 0.0;      // to the last step, at that speed
   double wall_seconds = 0.0;     // since fit() began
@@ -138,7 +138,7 @@ struct TrainResult {
   StopReason stop = StopReason::completed;
   std::string message;  // why it stopped, one line
   std::int64_t steps = 0;
-  std::int64_t epochs = 0;  // completed
+  std::int64_t epochs = 0;      // completed
   double best_accuracy = -1.0;  // of the eval set; -1 without one
   std::int64_t best_epoch = 0;
   double samples_per_sec = 0.0;  // this process's training steps only
