@@ -3,6 +3,7 @@
 #include <charconv>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <limits>
 
@@ -233,7 +234,7 @@ TrainResult Trainer::fit() {
                                  : std::string("no checkpoint was written");
     return cat("NaN guard: ", quantity, " is ", value, " at step ", step_ + 1, " (epoch ",
                epoch_ + 1, ", batch ", batch_ + 1, "); stopped without saving; ", kept,
-               " (try a lower --lr or --clip-norm)");
+               " (try a lower learning rate, or gradient clipping)");
   };
 
   model_->train();
@@ -376,9 +377,11 @@ TrainResult Trainer::fit() {
     for (const auto& callback : callbacks_) callback->on_epoch(stats);
 
     if (options_.patience > 0 && bad_epochs_ >= options_.patience) {
+      char best[32];
+      std::snprintf(best, sizeof best, "%.2f%%", 100.0 * best_accuracy_);
       return finish(StopReason::early_stopping,
                     cat("early stopping: no better ", eval_name_, " accuracy for ", bad_epochs_,
-                        " epochs (best ", best_accuracy_ * 100, "% at epoch ", best_epoch_, ")"));
+                        " epochs (best ", best, " at epoch ", best_epoch_, ")"));
     }
   }
   if (epoch_ >= options_.epochs) {
