@@ -92,9 +92,9 @@ void BM_openblas_sgemm(benchmark::State& state) {
 }
 
 constexpr int kShapeCount = sizeof(kShapes) / sizeof(kShapes[0]);
-BENCHMARK(BM_descent_gemm)->DenseRange(0, kShapeCount - 1);
-BENCHMARK(BM_dnnl_sgemm)->DenseRange(0, kShapeCount - 1);
-BENCHMARK(BM_openblas_sgemm)->DenseRange(0, kShapeCount - 1);
+BENCHMARK(BM_descent_gemm)->DenseRange(0, kShapeCount - 1)->UseRealTime();
+BENCHMARK(BM_dnnl_sgemm)->DenseRange(0, kShapeCount - 1)->UseRealTime();
+BENCHMARK(BM_openblas_sgemm)->DenseRange(0, kShapeCount - 1)->UseRealTime();
 
 }  // namespace
 

@@ -117,6 +117,12 @@ TEST(FlatParameters, BackwardAccumulatesIntoTheFlatGradients) {
   flat_model.zero_grad();
   EXPECT_EQ(testing::max_abs_diff(flat.grads, zeros_like(flat.grads)), 0.0);
   for (const Tensor& p : flat_model.parameters()) EXPECT_TRUE(p.grad().same_storage(flat.grads));
+
+  // A gradient replaced after flattening lives outside the buffer; zero_grad reaches it too.
+  Tensor detached = flat_model.parameters().back();
+  detached.set_grad(ones(detached.shape()));
+  flat_model.zero_grad();
+  EXPECT_EQ(testing::max_abs_diff(detached.grad(), zeros(detached.shape())), 0.0);
 }
 
 TEST(FlatParameters, ZeroGradWithoutFlatteningZerosEachGradient) {

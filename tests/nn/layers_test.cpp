@@ -8,6 +8,7 @@
 #include "descent/autograd/autograd.hpp"
 #include "descent/nn/nn.hpp"
 #include "descent/ops.hpp"
+#include "gradcheck.hpp"
 #include "nn_test_util.hpp"
 #include "reference_data.hpp"
 
@@ -333,12 +334,50 @@ TEST(Sequential, NamesChildrenByIndexAndChains) {
   expect_error([&] { seq[3]; }, {"index 3 out of range"});
 }
 
-// ---- a residual block against PyTorch (tests/reference/record_nn.py) ----
+// ---- a residual block: finite differences in f64, and PyTorch ----
 
 struct BlockCase {
   std::string variant;
   nn::BasicBlockOptions options;
 };
+
+TEST(BasicBlock, GradientsMatchFiniteDifferencesInF64) {
+  const std::vector<BlockCase> cases = {
+      {"projection, BN", {.stride = 2}},
+      {"plain, BN", {.stride = 2, .skip = false}},
+      {"projection, no BN", {.stride = 2, .batch_norm = false}},
+  };
+  for (const BlockCase& c : cases) {
+    SCOPED_TRACE(c.variant);
+    Generator gen(1);
+    nn::BasicBlock block(2, 3, gen, c.options);
+    block.to(DType::f64);
+    // The checked inputs: x, then every parameter (perturbed in place, so the block sees it).
+    std::vector<Tensor> inputs{testing::leaf({2, 2, 5, 5}, 3)};
+    for (const Tensor& p : block.parameters()) inputs.push_back(p);
+    testing::expect_gradcheck(
+        c.variant, [&](const std::vector<Tensor>& in) { return block.forward(in[0]); }, inputs);
+  }
+}
+
+TEST(Module, ToConvertsParametersAndBuffersInPlace) {
+  Generator gen(0);
+  auto model = nn::build_model(nn::ModelSpec::parse("mlp:4-3-2,bn=1"), gen);
+  const Tensor weight = model->named_parameters().front().second;
+  const std::vector<double> values = weight.to_vector();
+  model->to(DType::f64);
+  EXPECT_EQ(weight.dtype(), DType::f64);  // the old handle follows
+  EXPECT_EQ(weight.to_vector(), values);
+  EXPECT_EQ(model->state_dict().at("bn1.running_var").dtype(), DType::f64);
+  EXPECT_EQ(model->state_dict().at("bn1.num_batches_tracked").dtype(), DType::i64);
+  EXPECT_EQ(model->flat_parameters().params.dtype(), DType::f64);
+  EXPECT_TRUE(weight.same_storage(model->flat_parameters().params));
+  const Tensor out = model->forward(randn({5, 4}, gen, DType::f64));
+  EXPECT_EQ(out.dtype(), DType::f64);
+  expect_error([&] { model->to(DType::i32); }, {"f32 or f64", "i32"});
+}
+
+// ---- a residual block against PyTorch (tests/reference/record_nn.py) ----
 
 TEST(BasicBlock, MatchesPyTorchInTrainingAndEvaluation) {
   const auto records = testing::load_reference("nn.txt");

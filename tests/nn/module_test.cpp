@@ -64,7 +64,7 @@ TEST(Module, NamesFollowPyTorchOrder) {
 
 TEST(Module, NumBatchesTrackedIsAnI64Scalar) {
   nn::BatchNorm2d bn(4);
-  const Tensor& count = bn.state_dict().at("num_batches_tracked");
+  const Tensor count = bn.state_dict().at("num_batches_tracked");
   EXPECT_EQ(count.dtype(), DType::i64);
   EXPECT_EQ(count.shape(), Shape{});
   EXPECT_EQ(count.item(), 0.0);

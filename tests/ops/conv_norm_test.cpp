@@ -236,7 +236,7 @@ TEST(Conv2d, EveryF32AlgorithmMatchesF64) {
         expect_close(dx, x64.grad(), kF32, what + " dx");
         expect_close(dw, w64.grad(), kF32, what + " dweight");
         expect_close(db, b64.grad(), kF32, what + " dbias");
-        // without bias, and dbias alone
+        // without bias; dbias alone; dweight alone
         kernels::conv2d_forward<float>(g, x.data<float>(), w.data<float>(), nullptr,
                                        y.data<float>(), algorithm);
         expect_close(y, ops::sub(y64, ops::reshape(b64, {1, -1, 1, 1})), kF32, what + " no bias");
@@ -244,6 +244,10 @@ TEST(Conv2d, EveryF32AlgorithmMatchesF64) {
         kernels::conv2d_backward_weight<float>(g, dy.data<float>(), x.data<float>(), nullptr,
                                                db.data<float>(), algorithm);
         expect_close(db, b64.grad(), kF32, what + " dbias alone");
+        dw.zero_();
+        kernels::conv2d_backward_weight<float>(g, dy.data<float>(), x.data<float>(),
+                                               dw.data<float>(), nullptr, algorithm);
+        expect_close(dw, w64.grad(), kF32, what + " dweight alone");
       }
     }
   }

@@ -156,19 +156,26 @@ struct Tolerance {
   double atol;
   double rtol;
 };
-// f64: the two computations differ only in rounding (and FMA contraction).
-inline constexpr Tolerance kF64Tolerance = {1e-13, 1e-11};
-// f32: the bound, |a - b| <= 1e-6 + 1e-5 |b|.
+// f64: the two computations differ only in rounding (and FMA contraction); the issue's
+// 1e-12 relative. (Measured: about 1e-14, a hundredth of this bound.)
+inline constexpr Tolerance kF64Tolerance = {1e-14, 1e-12};
+// f32: the bound, |a - b| <= 1e-6 + 1e-5 |b|. (Measured: up to an eighth of it.)
 inline constexpr Tolerance kF32Tolerance = {1e-6, 1e-5};
 
-inline void expect_close(const std::string& what, const std::vector<double>& actual,
-                         const Tensor& expected, Tolerance tolerance) {
+// Returns the largest |a - b| / (atol + rtol |b|): the share of the tolerance used.
+inline double expect_close(const std::string& what, const std::vector<double>& actual,
+                           const Tensor& expected, Tolerance tolerance) {
   const std::vector<double> want = expected.to_vector();
-  ASSERT_EQ(actual.size(), want.size()) << what;
-  for (std::size_t i = 0; i < want.size(); ++i) {
-    EXPECT_LE(std::abs(actual[i] - want[i]), tolerance.atol + tolerance.rtol * std::abs(want[i]))
-        << what << ", coordinate " << i << ": descent " << actual[i] << ", torch " << want[i];
+  EXPECT_EQ(actual.size(), want.size()) << what;
+  double worst = 0.0;
+  for (std::size_t i = 0; i < std::min(want.size(), actual.size()); ++i) {
+    const double bound = tolerance.atol + tolerance.rtol * std::abs(want[i]);
+    const double error = std::abs(actual[i] - want[i]);
+    worst = std::max(worst, error / bound);
+    EXPECT_LE(error, bound) << what << ", coordinate " << i << ": descent " << actual[i]
+                            << ", torch " << want[i];
   }
+  return worst;
 }
 
 // Every "torch: ..." line against its records in tests/data/<data_file>, in f64 at steps
@@ -177,6 +184,8 @@ inline void expect_matches_torch(const std::string& data_file,
                                  const std::vector<std::string>& lines) {
   const auto records = descent::testing::load_reference(data_file);
   std::size_t used = 0;
+  double worst_f64 = 0.0;
+  double worst_f32 = 0.0;
   for (const std::string& line : lines) {
     ASSERT_EQ(line.rfind("torch: ", 0), 0u) << line;
     const std::string expression = line.substr(7);
@@ -184,15 +193,20 @@ inline void expect_matches_torch(const std::string& data_file,
     SCOPED_TRACE(expression);
     run_problem<double>(expression, kF64Snapshots, [&](int t, const std::vector<double>& v) {
       const std::string name = key + "|f64|" + std::to_string(t);
-      expect_close(name, v, descent::testing::ref(records, name), kF64Tolerance);
+      worst_f64 = std::max(
+          worst_f64, expect_close(name, v, descent::testing::ref(records, name), kF64Tolerance));
       ++used;
     });
     run_problem<float>(expression, {kSteps}, [&](int t, const std::vector<double>& v) {
       const std::string name = key + "|f32|" + std::to_string(t);
-      expect_close(name, v, descent::testing::ref(records, name), kF32Tolerance);
+      worst_f32 = std::max(
+          worst_f32, expect_close(name, v, descent::testing::ref(records, name), kF32Tolerance));
       ++used;
     });
   }
+  // The share of the tolerance used, in the test's XML output (--gtest_output=xml).
+  ::testing::Test::RecordProperty("f64_tolerance_used", std::to_string(worst_f64));
+  ::testing::Test::RecordProperty("f32_tolerance_used", std::to_string(worst_f32));
   EXPECT_EQ(used, records.size())
       << data_file << " holds records for lines no longer in the test: regenerate it with "
       << "/usr/bin/python3 tests/reference/record_optim.py";

@@ -51,7 +51,7 @@ void scale_in_place(const Tensor& t, double factor) {
   dispatch_float(t.dtype(), "clip", [&]<typename T>() {
     T* x = t.data<T>();
     const T f = static_cast<T>(factor);
-#pragma omp parallel for simd if (n > 65536)
+#pragma omp parallel for simd if (parallel : n > 65536)
     for (std::int64_t i = 0; i < n; ++i) x[i] *= f;
   });
 }
@@ -103,7 +103,7 @@ void clip_grad_value_(std::span<const Tensor> params, double clip_value) {
     dispatch_float(g.dtype(), "clip_grad_value", [&]<typename T>() {
       T* x = g.data<T>();
       const T hi = static_cast<T>(clip_value);
-#pragma omp parallel for simd if (n > 65536)
+#pragma omp parallel for simd if (parallel : n > 65536)
       for (std::int64_t i = 0; i < n; ++i) x[i] = std::clamp(x[i], -hi, hi);
     });
   }

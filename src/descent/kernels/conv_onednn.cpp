@@ -6,6 +6,7 @@
 // allocation.
 #include "descent/kernels/conv_onednn.hpp"
 
+#include <algorithm>
 #include <array>
 #include <map>
 #include <memory>
@@ -73,8 +74,10 @@ enum class Pass { forward, data, weights };
 
 // The cached plan for g, with the primitive of `pass` created.
 std::shared_ptr<Plan> plan(const Conv2dGeometry& g, Pass pass) {
-  const Key key{g.N,        g.C,     g.H,     g.W,  g.O,          g.KH,         g.KW, g.stride_h,
-                g.stride_w, g.pad_h, g.pad_w, g.OH, g.dilation_h, g.dilation_w, g.OW};
+  // clang-format off
+  const Key key{g.N, g.C, g.H, g.W, g.O, g.KH, g.KW, g.stride_h, g.stride_w, g.pad_h, g.pad_w,
+                g.dilation_h, g.dilation_w, g.OH, g.OW};
+  // clang-format on
   const Dims d = dims_of(g);
   const dnnl::algorithm direct = dnnl::algorithm::convolution_direct;
   std::lock_guard lock(plans_mutex);
@@ -124,6 +127,7 @@ bool is_direct(const std::string& implementation) {
 class Operand {
  public:
   Operand(const memory::dims& dims, Tag plain, const float* data, const memory::desc& wanted)
+      // oneDNN takes a mutable handle; inputs are only read
       : user_(memory::desc(dims, memory::data_type::f32, plain), cpu_engine(),
               const_cast<float*>(data)) {
     if (wanted == user_.get_desc()) {

@@ -284,20 +284,48 @@ LoadResult Module::load_state_dict(const StateDict& dict, bool strict) {
   return result;
 }
 
+namespace {
+
+// Re-points `t`'s own TensorImpl at a converted copy, so every handle sees the new dtype.
+void convert_in_place(const Tensor& t, DType dtype) {
+  if (!is_floating(t.dtype()) || t.dtype() == dtype) return;
+  const Tensor converted = t.to(dtype);
+  TensorImpl& impl = t.impl();
+  impl.storage = converted.impl().storage;
+  impl.offset_bytes = converted.impl().offset_bytes;
+  impl.dtype = dtype;
+  impl.grad = nullptr;
+}
+
+}  // namespace
+
+void Module::to(DType dtype) {
+  DESCENT_CHECK(dtype == DType::f32 || dtype == DType::f64, type_name_,
+                ".to: parameters can be f32 or f64, got ", dtype_name(dtype));
+  convert(dtype);
+  if (flat_ != nullptr) flatten_parameters(*this);
+}
+
+void Module::convert(DType dtype) {
+  for (Parameter& p : parameters_) convert_in_place(p.tensor, dtype);
+  for (auto& [name, buffer] : buffers_) convert_in_place(buffer, dtype);
+  for (auto& [name, child] : children_) child->convert(dtype);
+}
+
 void Module::zero_grad() {
-  if (flat_ != nullptr) {
-    flat_->grads.zero_();
-    // A parameter whose grad was replaced after flattening is zeroed on its own.
-    for (const ParameterEntry& entry : parameter_entries()) {
-      Tensor grad = entry.tensor.grad();
-      if (grad.defined() && !grad.same_storage(flat_->grads)) grad.zero_();
-    }
-    return;
+  // Called every step: one fill of the flat buffer, then a walk that allocates nothing, for
+  // gradients outside it (no flattening, or a grad replaced after flattening).
+  const Tensor* flat_grads = flat_ != nullptr ? &flat_->grads : nullptr;
+  if (flat_grads != nullptr) Tensor(*flat_grads).zero_();
+  zero_grads_outside(flat_grads);
+}
+
+void Module::zero_grads_outside(const Tensor* flat_grads) {
+  for (Parameter& p : parameters_) {
+    Tensor grad = p.tensor.grad();
+    if (grad.defined() && (flat_grads == nullptr || !grad.same_storage(*flat_grads))) grad.zero_();
   }
-  for (const Tensor& p : parameters()) {
-    Tensor grad = p.grad();
-    if (grad.defined()) grad.zero_();
-  }
+  for (auto& [name, child] : children_) child->zero_grads_outside(flat_grads);
 }
 
 FlatParameters& Module::flat_parameters() const {

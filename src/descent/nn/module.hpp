@@ -165,6 +165,11 @@ class Module {
   // throws naming the key and both shapes. Values of another dtype are converted.
   LoadResult load_state_dict(const StateDict& dict, bool strict = true);
 
+  // Converts the floating parameters and buffers of this module and all below it to
+  // `dtype` (f32 or f64), in place: handles stay valid, gradients are dropped. A flattened
+  // module is flattened again. Call it on the root, before handing parameters out.
+  void to(DType dtype);
+
   // Zeros every parameter's gradient (one fill of the flat gradient buffer when this module
   // was flattened).
   void zero_grad();
@@ -192,6 +197,8 @@ class Module {
   void set_path(const std::string& path);
   void adopt_tree(const std::shared_ptr<Tree>& tree);
   void collect_state(const std::string& prefix, StateDict& out) const;
+  void zero_grads_outside(const Tensor* flat_grads);
+  void convert(DType dtype);
   void collect_parameters(const std::string& prefix, std::vector<ParameterEntry>& out) const;
   void collect_buffers(const std::string& prefix,
                        std::vector<std::pair<std::string, Tensor>>& out) const;

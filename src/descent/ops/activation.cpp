@@ -11,6 +11,8 @@ namespace descent::ops {
 namespace {
 
 constexpr std::int64_t kParallelThreshold = 32768;
+// Loops use `parallel for simd if (parallel : ...)`: a plain `if` on the combined construct
+// also applies to its simd part (OpenMP 5.0) and leaves small tensors unvectorized.
 
 void check_float(const Tensor& x, const char* op) {
   DESCENT_CHECK(x.dtype() == DType::f32 || x.dtype() == DType::f64, op,
@@ -27,7 +29,7 @@ Tensor map(const Tensor& x, const char* op, F f) {
   dispatch_float(x.dtype(), op, [&]<typename T>() {
     const T* px = x.data<T>();
     T* po = out.data<T>();
-#pragma omp parallel for simd if (n > kParallelThreshold)
+#pragma omp parallel for simd if (parallel : n > kParallelThreshold)
     for (std::int64_t i = 0; i < n; ++i) po[i] = f(px[i]);
   });
   return out;
@@ -42,7 +44,7 @@ Tensor map_grad(const Tensor& grad, const Tensor& saved, const char* op, F f) {
     const T* pg = grad.data<T>();
     const T* ps = saved.data<T>();
     T* pd = gx.data<T>();
-#pragma omp parallel for simd if (n > kParallelThreshold)
+#pragma omp parallel for simd if (parallel : n > kParallelThreshold)
     for (std::int64_t i = 0; i < n; ++i) pd[i] = f(pg[i], ps[i]);
   });
   return gx;

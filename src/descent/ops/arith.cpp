@@ -1,6 +1,7 @@
 #include "descent/ops/arith.hpp"
 
 #include <algorithm>
+#include <vector>
 
 #include "descent/autograd/autograd.hpp"
 
@@ -8,6 +9,8 @@ namespace descent::ops {
 namespace {
 
 constexpr std::int64_t kParallelThreshold = 32768;
+// Loops use `parallel for simd if (parallel : ...)`: a plain `if` on the combined construct
+// also applies to its simd part (OpenMP 5.0) and leaves small tensors unvectorized.
 
 // Element strides of `in` seen from a broadcast output of rank `rank`: 0 where stretched.
 std::vector<std::int64_t> broadcast_strides(const Shape& in, std::size_t rank) {
@@ -52,19 +55,19 @@ void binary_kernel(const Tensor& a, const Tensor& b, Tensor& out, F f) {
   T* po = out.data<T>();
   const std::int64_t n = out.numel();
   if (a.shape() == b.shape()) {
-#pragma omp parallel for simd if (n > kParallelThreshold)
+#pragma omp parallel for simd if (parallel : n > kParallelThreshold)
     for (std::int64_t i = 0; i < n; ++i) po[i] = f(pa[i], pb[i]);
     return;
   }
   if (b.numel() == 1 && a.numel() == n) {
     const T vb = pb[0];
-#pragma omp parallel for simd if (n > kParallelThreshold)
+#pragma omp parallel for simd if (parallel : n > kParallelThreshold)
     for (std::int64_t i = 0; i < n; ++i) po[i] = f(pa[i], vb);
     return;
   }
   if (a.numel() == 1 && b.numel() == n) {
     const T va = pa[0];
-#pragma omp parallel for simd if (n > kParallelThreshold)
+#pragma omp parallel for simd if (parallel : n > kParallelThreshold)
     for (std::int64_t i = 0; i < n; ++i) po[i] = f(va, pb[i]);
     return;
   }
@@ -111,7 +114,7 @@ Tensor unary_forward(const Tensor& x, const char* op, F f) {
   dispatch_float(x.dtype(), op, [&]<typename T>() {
     const T* px = x.data<T>();
     T* po = out.data<T>();
-#pragma omp parallel for simd if (n > kParallelThreshold)
+#pragma omp parallel for simd if (parallel : n > kParallelThreshold)
     for (std::int64_t i = 0; i < n; ++i) po[i] = f(px[i]);
   });
   return out;
@@ -173,9 +176,19 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
     const T* px = x.data<T>();
     T* po = out.data<T>();
     if (m == 1) {
+      // Fixed chunks summed in order: the same bits for any thread count.
+      constexpr std::int64_t kChunk = 4096;
+      const std::int64_t chunks = (n + kChunk - 1) / kChunk;
+      std::vector<double> partial(static_cast<std::size_t>(chunks));
+#pragma omp parallel for if (n > kParallelThreshold)
+      for (std::int64_t c = 0; c < chunks; ++c) {
+        double acc = 0;
+        const std::int64_t end = std::min(n, (c + 1) * kChunk);
+        for (std::int64_t i = c * kChunk; i < end; ++i) acc += px[i];
+        partial[c] = acc;
+      }
       double total = 0;
-#pragma omp parallel for reduction(+ : total) if (n > kParallelThreshold)
-      for (std::int64_t i = 0; i < n; ++i) total += px[i];
+      for (double v : partial) total += v;
       po[0] = static_cast<T>(total);
       return;
     }

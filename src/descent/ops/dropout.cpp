@@ -10,6 +10,8 @@
 namespace descent::ops {
 namespace {
 constexpr std::int64_t kParallelThreshold = 16384;
+// Loops use `parallel for simd if (parallel : ...)`: a plain `if` on the combined construct
+// also applies to its simd part (OpenMP 5.0) and leaves small tensors unvectorized.
 }  // namespace
 
 Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
@@ -54,7 +56,7 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
       const T* pg = grad.data<T>();
       const T* pm = mask.data<T>();
       T* pd = gx.data<T>();
-#pragma omp parallel for simd if (n > kParallelThreshold)
+#pragma omp parallel for simd if (parallel : n > kParallelThreshold)
       for (std::int64_t i = 0; i < n; ++i) pd[i] = pg[i] * pm[i];
     });
     return autograd::Grads{gx};

@@ -17,6 +17,8 @@ namespace descent::ops {
 namespace {
 
 constexpr std::int64_t kParallelThreshold = 32768;
+// Loops use `parallel for simd if (parallel : ...)`: a plain `if` on the combined construct
+// also applies to its simd part (OpenMP 5.0) and leaves small tensors unvectorized.
 // A long row is summed in chunks of this many elements (vectorized in T), whose partial sums
 // are added in double in order; the chunks of one row may go to different threads.
 constexpr std::int64_t kChunk = 4096;
@@ -481,7 +483,7 @@ Tensor max(const Tensor& x) {
 #pragma omp parallel for reduction(+ : ties) if (n > kParallelThreshold)
           for (std::int64_t i = 0; i < n; ++i) ties += nan ? px[i] != px[i] : px[i] == best;
           const T share = static_cast<T>(*grad.data<T>() / static_cast<T>(ties));
-#pragma omp parallel for simd if (n > kParallelThreshold)
+#pragma omp parallel for simd if (parallel : n > kParallelThreshold)
           for (std::int64_t i = 0; i < n; ++i) {
             const bool hit = nan ? px[i] != px[i] : px[i] == best;
             pd[i] = hit ? share : T(0);

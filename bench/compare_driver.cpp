@@ -1,0 +1,197 @@
+// The descent side of bench/compare: trains one zoo model on synthetic data held in memory
+// and prints one JSON line of measurements. bench/compare_torch.py is its PyTorch twin
+// (same models, shapes, optimizer, data sizes and protocol); bench/compare runs both.
+//
+//   ./build/bench/compare_driver --model mlp --optimizer sgd --threads 2 --steps 50
+//
+// Protocol: build the model and the data, run --warmup steps (not timed), then --steps
+// timed steps, each zero_grad + forward + cross-entropy + backward + optimizer step on the
+// next batch of a pool of --pool-batches batches. Reported (JSON keys):
+//   samples_per_s      batch / median step time (robust to time slices lost to other
+//                      processes on a shared machine)
+//   samples_per_s_mean batch * steps / total timed wall time
+//   samples_per_cpu_s  batch * steps / process CPU time (user + sys) of the timed steps
+//   peak_rss_mb        the process's peak resident set (getrusage ru_maxrss)
+//   startup_s          from --spawn-time (the parent's CLOCK_MONOTONIC when it started
+//                      this process) to the end of the first step, minus the time spent
+//                      making the data
+//   loss_first, loss_last  the first warm-up step's loss and the last step's loss
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "descent/core/tensor.hpp"
+#include "descent/nn/flat.hpp"
+#include "descent/nn/zoo.hpp"
+#include "descent/ops/loss.hpp"
+#include "descent/optim/adam.hpp"
+#include "descent/optim/sgd.hpp"
+
+namespace {
+
+using descent::Tensor;
+
+struct Args {
+  std::string model = "mlp";
+  std::string optimizer = "sgd";
+  int threads = 1;
+  int steps = 50;
+  int warmup = 3;
+  std::int64_t batch = 128;
+  std::int64_t pool_batches = 8;
+  double spawn_time = -1.0;
+};
+
+double monotonic_seconds() {
+  timespec t{};
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+
+double process_cpu_seconds() {
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+
+[[noreturn]] void usage(const std::string& problem) {
+  std::cerr << "compare_driver: " << problem << "\n"
+            << "usage: compare_driver [--model mlp|cnn|resnet20] [--optimizer sgd|adam]\n"
+            << "       [--threads N] [--steps N] [--warmup N] [--batch N] [--pool-batches N]\n"
+            << "       [--spawn-time SECONDS]\n";
+  std::exit(2);
+}
+
+Args parse(int argc, char** argv) {
+  Args args;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view flag = argv[i];
+    if (i + 1 >= argc) usage("missing value after " + std::string(flag));
+    const std::string value = argv[++i];
+    try {
+      if (flag == "--model") {
+        args.model = value;
+      } else if (flag == "--optimizer") {
+        args.optimizer = value;
+      } else if (flag == "--threads") {
+        args.threads = std::stoi(value);
+      } else if (flag == "--steps") {
+        args.steps = std::stoi(value);
+      } else if (flag == "--warmup") {
+        args.warmup = std::stoi(value);
+      } else if (flag == "--batch") {
+        args.batch = std::stoll(value);
+      } else if (flag == "--pool-batches") {
+        args.pool_batches = std::stoll(value);
+      } else if (flag == "--spawn-time") {
+        args.spawn_time = std::stod(value);
+      } else {
+        usage("unknown flag " + std::string(flag));
+      }
+    } catch (const std::logic_error&) {
+      usage("bad value '" + value + "' for " + std::string(flag));
+    }
+  }
+  if (args.threads < 1 || args.steps < 1 || args.warmup < 1 || args.batch < 1 ||
+      args.pool_batches < 1) {
+    usage("--threads, --steps, --warmup, --batch and --pool-batches must be >= 1");
+  }
+  if (args.optimizer != "sgd" && args.optimizer != "adam") usage("--optimizer: sgd or adam");
+  return args;
+}
+
+std::unique_ptr<descent::optim::Optimizer> make_optimizer(const Args& args, const Tensor& params) {
+  if (args.optimizer == "adam") {
+    return std::make_unique<descent::optim::Adam>(std::vector<Tensor>{params},
+                                                  descent::optim::AdamOptions{.lr = 1e-3});
+  }
+  return std::make_unique<descent::optim::SGD>(
+      std::vector<Tensor>{params}, descent::optim::SGDOptions{.lr = 0.01, .momentum = 0.9});
+}
+
+int run(const Args& args) {
+  descent::set_num_threads(args.threads);
+  descent::Generator gen(0);
+  std::shared_ptr<descent::nn::Module> model =
+      descent::nn::build_model(descent::nn::ModelSpec::parse(args.model), gen);
+  descent::nn::FlatParameters& flat = model->flat_parameters();
+  std::unique_ptr<descent::optim::Optimizer> opt = make_optimizer(args, flat.params);
+  model->train();
+
+  // The data: pool_batches batches of N(0, 1) images and uniform labels.
+  const double data_begin = monotonic_seconds();
+  const std::int64_t pool = args.pool_batches * args.batch;
+  const Tensor images = descent::randn({pool, 1, 28, 28}, gen);
+  const Tensor labels_f = descent::rand({pool}, gen);
+  Tensor labels = descent::empty({pool}, descent::DType::i64);
+  for (std::int64_t i = 0; i < pool; ++i) {
+    labels.data<std::int64_t>()[i] = static_cast<std::int64_t>(labels_f.data<float>()[i] * 10);
+  }
+  const double data_seconds = monotonic_seconds() - data_begin;
+
+  std::int64_t next = 0;
+  auto step = [&]() -> double {
+    const std::int64_t b = next++ % args.pool_batches;
+    const Tensor x = images.view_of(b * args.batch * 28 * 28, {args.batch, 1, 28, 28});
+    const Tensor y = labels.view_of(b * args.batch, {args.batch});
+    opt->zero_grad();
+    Tensor loss = descent::ops::cross_entropy(model->forward(x), y);
+    loss.backward();
+    opt->step();
+    return loss.item();
+  };
+
+  const double loss_first = step();
+  const double startup = args.spawn_time >= 0 ? monotonic_seconds() - args.spawn_time - data_seconds
+                                              : -1.0;
+  for (int i = 1; i < args.warmup; ++i) step();
+
+  std::vector<double> times;
+  times.reserve(args.steps);
+  double loss_last = 0.0;
+  const double cpu_begin = process_cpu_seconds();
+  const double wall_begin = monotonic_seconds();
+  for (int i = 0; i < args.steps; ++i) {
+    const double begin = monotonic_seconds();
+    loss_last = step();
+    times.push_back(monotonic_seconds() - begin);
+  }
+  const double wall = monotonic_seconds() - wall_begin;
+  const double cpu = process_cpu_seconds() - cpu_begin;
+  std::sort(times.begin(), times.end());
+  const double median = times[times.size() / 2];
+
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  const double samples = static_cast<double>(args.batch) * args.steps;
+  std::printf(
+      "{\"framework\": \"descent\", \"model\": \"%s\", \"optimizer\": \"%s\", \"threads\": %d, "
+      "\"batch\": %lld, \"steps\": %d, \"samples_per_s\": %.1f, \"samples_per_s_mean\": %.1f, "
+      "\"samples_per_cpu_s\": %.1f, \"peak_rss_mb\": %.1f, \"startup_s\": %.4f, "
+      "\"loss_first\": %.6f, \"loss_last\": %.6f}\n",
+      args.model.c_str(), args.optimizer.c_str(), args.threads,
+      static_cast<long long>(args.batch), args.steps, args.batch / median, samples / wall,
+      samples / cpu, usage.ru_maxrss / 1024.0, startup, loss_first, loss_last);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Args args = parse(argc, argv);
+  try {
+    return run(args);
+  } catch (const std::exception& e) {
+    std::cerr << "compare_driver: " << e.what() << "\n";
+    return 1;
+  }
+}
