@@ -255,7 +255,7 @@ TEST(Trainer, EvaluatesInEvalModeUnderNoGradThenReturnsToTraining) {
   struct Check : Callback {
     nn::Module* model;
     int epochs = 0;
-    void on_epoch(const EpochStats& stats) override {
+    void on_epoch(const EpochReport& stats) override {
       EXPECT_TRUE(model->is_training());
       EXPECT_TRUE(stats.eval.has_value());
       ++epochs;

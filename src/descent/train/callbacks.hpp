@@ -34,8 +34,8 @@ class ProgressBar : public Callback {
  public:
   // `interactive`: redraw a line (stdout is a terminal); else print only epoch lines.
   ProgressBar(std::FILE* out, bool interactive);
-  void on_step(const StepStats& stats) override;
-  void on_epoch(const EpochStats& stats) override;
+  void on_step(const StepReport& stats) override;
+  void on_epoch(const EpochReport& stats) override;
   void on_end(const TrainResult& result) override;
 
  private:
@@ -52,8 +52,8 @@ class MetricsLog : public Callback {
   ~MetricsLog() override;
   MetricsLog(const MetricsLog&) = delete;
   MetricsLog& operator=(const MetricsLog&) = delete;
-  void on_interval(const IntervalStats& stats) override;
-  void on_epoch(const EpochStats& stats) override;
+  void on_interval(const IntervalReport& stats) override;
+  void on_epoch(const EpochReport& stats) override;
 
  private:
   void write_line(const std::string& line);

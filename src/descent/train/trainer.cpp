@@ -238,7 +238,7 @@ TrainResult Trainer::fit() {
   };
 
   model_->train();
-  IntervalStats interval;
+  IntervalReport interval;
   std::int64_t interval_steps = 0;
   std::int64_t interval_samples = 0;
   std::int64_t interval_correct = 0;
@@ -294,7 +294,7 @@ TrainResult Trainer::fit() {
       if (!callbacks_.empty()) {
         const double speed = samples_this_run / train_seconds;
         const double seconds_per_step = train_seconds / static_cast<double>(steps_this_run);
-        const StepStats stats{
+        const StepReport stats{
             .step = step_,
             .total_steps = total,
             .epoch = epoch_,
@@ -328,7 +328,7 @@ TrainResult Trainer::fit() {
         interval.samples_per_sec = interval_samples / interval_seconds;
         interval.wall_seconds = seconds_since(start);
         for (const auto& callback : callbacks_) callback->on_interval(interval);
-        interval = IntervalStats{};
+        interval = IntervalReport{};
         interval_steps = interval_samples = interval_correct = 0;
         interval_seconds = 0.0;
       }
@@ -344,7 +344,7 @@ TrainResult Trainer::fit() {
     }
 
     // The epoch is complete: evaluate, keep the best, check for a plateau.
-    EpochStats stats;
+    EpochReport stats;
     stats.epochs = options_.epochs;
     stats.step = step_;
     const double steps_done = static_cast<double>(std::max<std::int64_t>(epoch_steps, 1));
