@@ -130,4 +130,28 @@ void MetricsLog::on_epoch(const EpochReport& stats) {
   write_line(record.dump());
 }
 
+void MetricsLog::on_diagnosis(const Diagnosis& diagnosis) {
+  Json record = {{"type", "diagnosis"},
+                 {"step", diagnosis.step},
+                 {"code", diagnosis.code},
+                 {"message", diagnosis.message}};
+  write_line(record.dump());
+}
+
+DoctorWatch::DoctorWatch(DoctorOptions options, std::FILE* out, std::shared_ptr<MetricsLog> log)
+    : doctor_(options), out_(out), log_(std::move(log)) {}
+
+void DoctorWatch::on_step(const StepReport& stats) {
+  for (const Diagnosis& diagnosis : doctor_.observe({.step = stats.step,
+                                    .loss = stats.loss,
+                                    .grad_norm = stats.grad_norm,
+                                    .lr = stats.lr})) {
+    if (out_ != nullptr) {
+      std::fprintf(out_, "descent: doctor: %s\n", diagnosis.message.c_str());
+      std::fflush(out_);
+    }
+    if (log_ != nullptr) log_->on_diagnosis(diagnosis);
+  }
+}
+
 }  // namespace descent::train
