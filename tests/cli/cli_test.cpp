@@ -92,6 +92,9 @@ TEST(Cli, HelpForEachCommand) {
   const CliResult info = run_cli({"info", "--help"});
   EXPECT_EQ(info.status, 0);
   EXPECT_NE(info.out.find("model"), std::string::npos);
+  const CliResult help = run_cli({"help"});
+  EXPECT_EQ(help.status, 0) << describe(help);
+  EXPECT_EQ(help.out, top.out);
   const CliResult none = run_cli({});
   EXPECT_EQ(none.status, 0);
   EXPECT_NE(none.out.find("train"), std::string::npos);

@@ -255,7 +255,7 @@ TEST(Trainer, EvaluatesInEvalModeUnderNoGradThenReturnsToTraining) {
   struct Check : Callback {
     nn::Module* model;
     int epochs = 0;
-    void on_epoch(const EpochStats& stats) override {
+    void on_epoch(const EpochReport& stats) override {
       EXPECT_TRUE(model->is_training());
       EXPECT_TRUE(stats.eval.has_value());
       ++epochs;
@@ -376,6 +376,34 @@ TEST(Trainer, MetricsLogAndProgressBar) {
   EXPECT_NE(redrawn.find("\r\033[Kepoch 1/2 ["), std::string::npos) << redrawn;
   EXPECT_NE(redrawn.find("ETA"), std::string::npos);
   EXPECT_NE(redrawn.find("samples/s"), std::string::npos);
+}
+
+TEST(Trainer, DoctorWatchReportsEachDiagnosisOnceOnItsStreamAndInTheLog) {
+  TempDir dir;
+  auto log = std::make_shared<MetricsLog>(dir.file("metrics.jsonl"));
+  std::FILE* out = std::tmpfile();
+  DoctorWatch watch({}, out, log);
+  // The loss jumps past 3x its first value early, without warmup: early divergence.
+  for (std::int64_t step = 1; step <= 6; ++step) {
+    watch.on_step({.step = step, .loss = step < 4 ? 1.0 : 5.0, .lr = 0.1, .grad_norm = 1.0});
+  }
+  ASSERT_EQ(watch.diagnoses().size(), 1u);
+  EXPECT_EQ(watch.diagnoses()[0].code, "early_divergence");
+  EXPECT_EQ(watch.diagnoses()[0].step, 4);
+  std::rewind(out);
+  std::string printed;
+  for (int c; (c = std::fgetc(out)) != EOF;) printed += static_cast<char>(c);
+  std::fclose(out);
+  EXPECT_TRUE(printed.starts_with("descent: doctor: ")) << printed;
+  EXPECT_EQ(std::count(printed.begin(), printed.end(), '\n'), 1) << printed;
+  std::ifstream in(dir.file("metrics.jsonl"));
+  std::string line;
+  ASSERT_TRUE(std::getline(in, line));
+  const auto record = nlohmann::json::parse(line);
+  EXPECT_EQ(record["type"], "diagnosis");
+  EXPECT_EQ(record["code"], "early_divergence");
+  EXPECT_EQ(record["step"], 4);
+  EXPECT_FALSE(std::getline(in, line)) << "one record";
 }
 
 TEST(Trainer, BadOptionsAreNamed) {

@@ -227,12 +227,15 @@ int run_train(const Flags& flags) {
                            effective.dump(2) + "\n");
   const bool interactive = ::isatty(STDOUT_FILENO) != 0;
   trainer.add_callback(std::make_shared<train::ProgressBar>(stdout, interactive));
-  trainer.add_callback(
-      std::make_shared<train::MetricsLog>((fs::path(config.out) / "metrics.jsonl").string()));
+  auto metrics =
+      std::make_shared<train::MetricsLog>((fs::path(config.out) / "metrics.jsonl").string());
+  trainer.add_callback(metrics);
+  trainer.add_callback(std::make_shared<train::DoctorWatch>(
+      train::DoctorOptions{.warmup_steps = config.warmup_steps}, stderr, metrics));
 
   std::printf("descent train: %s (%lld parameters) on %s\n", model->str().c_str(),
               static_cast<long long>(model->num_parameters()), data.description.c_str());
-  std::printf("  %s %s, %s schedule, %lld epochs of %lld steps (batch %lld)%s%s, %d threads\n",
+  std::printf("  %s %s, %s schedule, %lld epochs of %lld steps (batch %lld)%s%s, threads: %d\n",
               optimizer->name().data(), optimizer_summary(config).c_str(), config.schedule.c_str(),
               static_cast<long long>(config.epochs), static_cast<long long>(loader.num_batches()),
               static_cast<long long>(config.batch_size),

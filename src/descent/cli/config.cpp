@@ -190,6 +190,12 @@ void set_from_json(RunConfig& config, const Field& field, const Json& value,
       field.member);
 }
 
+const char* type_name(const Member& member) {
+  if (std::holds_alternative<std::int64_t RunConfig::*>(member)) return "INT";
+  if (std::holds_alternative<std::string RunConfig::*>(member)) return "TEXT";
+  return "NUMBER";
+}
+
 }  // namespace
 
 std::string origin_of(const Origins& origins, const std::string& key) {
@@ -198,6 +204,7 @@ std::string origin_of(const Origins& origins, const std::string& key) {
 }
 
 Flags::Flags(CLI::App& app) {
+  const nlohmann::ordered_json defaults = to_json(RunConfig{});
   app.add_option("--config", config_file_,
                  "JSON file of settings, keys as the flags with '_' for '-' (flags override it)");
   for (const Field& field : fields()) {
@@ -208,6 +215,12 @@ Flags::Flags(CLI::App& app) {
                                    bools_[key], field.help);
     } else {
       options_[key] = app.add_option(flag_of(key), text_[key], field.help);
+      options_[key]->type_name(type_name(field.member));
+      const nlohmann::json value = defaults[key];
+      const bool shown =
+          !value.is_null() && !(value.is_string() && value.get<std::string>().empty());
+      if (shown)
+        options_[key]->default_str(value.is_string() ? value.get<std::string>() : value.dump());
     }
     options_[key]->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // the last one wins
   }

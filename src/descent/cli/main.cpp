@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
   app.footer("Run 'descent <command> --help' for a command's options.");
   const descent::cli::Command commands[] = {
       descent::cli::add_train(app), descent::cli::add_eval(app), descent::cli::add_info(app)};
+  CLI::App* help = app.add_subcommand("help", "Print this message");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -52,6 +53,12 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
+    if (help->parsed()) {  // the top-level help (app.help() would give the subcommand's)
+      std::fputs(
+          app.get_formatter()->make_help(&app, "descent", CLI::AppFormatMode::Normal).c_str(),
+          stdout);
+      return 0;
+    }
     for (const descent::cli::Command& command : commands) {
       if (command.app->parsed()) return command.run();
     }

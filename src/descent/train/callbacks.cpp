@@ -15,7 +15,7 @@ Json number(double value) {
   return std::isfinite(value) ? Json(value) : Json(nullptr);
 }
 
-std::string epoch_line(const EpochStats& stats) {
+std::string epoch_line(const EpochReport& stats) {
   std::string line = cat("epoch ", stats.epoch, "/", stats.epochs, "  step ", stats.step);
   char buffer[160];
   std::snprintf(buffer, sizeof buffer, "  loss %.4f  acc %.2f%%", stats.train_loss,
@@ -48,7 +48,7 @@ std::string format_duration(double seconds) {
 
 ProgressBar::ProgressBar(std::FILE* out, bool interactive) : out_(out), interactive_(interactive) {}
 
-void ProgressBar::on_step(const StepStats& stats) {
+void ProgressBar::on_step(const StepReport& stats) {
   if (!interactive_) return;
   const auto now = std::chrono::steady_clock::now();
   const bool last = stats.batch == stats.batches_per_epoch || stats.step == stats.total_steps;
@@ -69,7 +69,7 @@ void ProgressBar::on_step(const StepStats& stats) {
   drawn_ = true;
 }
 
-void ProgressBar::on_epoch(const EpochStats& stats) {
+void ProgressBar::on_epoch(const EpochReport& stats) {
   if (drawn_) std::fputs("\r\033[K", out_);
   drawn_ = false;
   std::fprintf(out_, "%s\n", epoch_line(stats).c_str());
@@ -97,7 +97,7 @@ void MetricsLog::write_line(const std::string& line) {
   DESCENT_CHECK(ok, "cannot write '", path_, "': ", std::strerror(errno));
 }
 
-void MetricsLog::on_interval(const IntervalStats& stats) {
+void MetricsLog::on_interval(const IntervalReport& stats) {
   Json record = {{"type", "step"},
                  {"step", stats.step},
                  {"epoch", stats.epoch + 1},
@@ -110,7 +110,7 @@ void MetricsLog::on_interval(const IntervalStats& stats) {
   write_line(record.dump());
 }
 
-void MetricsLog::on_epoch(const EpochStats& stats) {
+void MetricsLog::on_epoch(const EpochReport& stats) {
   Json record = {{"type", "epoch"},
                  {"epoch", stats.epoch},
                  {"step", stats.step},
@@ -128,6 +128,30 @@ void MetricsLog::on_epoch(const EpochStats& stats) {
   record["epoch_seconds"] = number(stats.epoch_seconds);
   record["wall_seconds"] = number(stats.wall_seconds);
   write_line(record.dump());
+}
+
+void MetricsLog::on_diagnosis(const Diagnosis& diagnosis) {
+  Json record = {{"type", "diagnosis"},
+                 {"step", diagnosis.step},
+                 {"code", diagnosis.code},
+                 {"message", diagnosis.message}};
+  write_line(record.dump());
+}
+
+DoctorWatch::DoctorWatch(DoctorOptions options, std::FILE* out, std::shared_ptr<MetricsLog> log)
+    : doctor_(options), out_(out), log_(std::move(log)) {}
+
+void DoctorWatch::on_step(const StepReport& stats) {
+  for (const Diagnosis& diagnosis : doctor_.observe({.step = stats.step,
+                                    .loss = stats.loss,
+                                    .grad_norm = stats.grad_norm,
+                                    .lr = stats.lr})) {
+    if (out_ != nullptr) {
+      std::fprintf(out_, "descent: doctor: %s\n", diagnosis.message.c_str());
+      std::fflush(out_);
+    }
+    if (log_ != nullptr) log_->on_diagnosis(diagnosis);
+  }
 }
 
 }  // namespace descent::train

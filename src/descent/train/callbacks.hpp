@@ -1,8 +1,10 @@
-// Callbacks that watch a Trainer: the progress bar and the metrics log.
+// Callbacks that watch a Trainer: the progress bar, the metrics log, the doctor.
 //
 // ====== Intended usage ======
 //   trainer.add_callback(std::make_shared<train::ProgressBar>(stdout, isatty(1)));
-//   trainer.add_callback(std::make_shared<train::MetricsLog>("runs/a/metrics.jsonl"));
+//   auto log = std::make_shared<train::MetricsLog>("runs/a/metrics.jsonl");
+//   trainer.add_callback(log);
+//   trainer.add_callback(std::make_shared<train::DoctorWatch>(DoctorOptions{}, stderr, log));
 //
 // ProgressBar on a terminal redraws one line, at most ten times a second:
 //   epoch 3/10 [########------------]  234/469  loss 0.3312  acc 88.2%  5123 samples/s  ETA 1:23
@@ -17,15 +19,22 @@
 //   {"type":"epoch","epoch":1,"step":469,"train_loss":..,"train_accuracy":..,"eval_set":"test",
 //    "eval_loss":..,"eval_accuracy":..,"best":true,"lr":..,"grad_norm":..,
 //    "samples_per_sec":..,"epoch_seconds":..,"wall_seconds":..}   after each epoch
+//   {"type":"diagnosis","step":37,"code":"early_divergence","message":"..."}  from DoctorWatch
 // Epochs are 1-based in both (the epoch a step belongs to; the epochs completed); accuracies
 // are fractions in [0, 1]; grad_norm is the global L2 norm before clipping, averaged over the
 // steps covered.
+//
+// DoctorWatch feeds each step's loss, gradient norm and learning rate to a train::Doctor
+// (doctor.hpp) and reports each diagnosis once: "descent: doctor: <message>" on its stream
+// and a "diagnosis" record in the metrics log.
 #pragma once
 
 #include <chrono>
 #include <cstdio>
+#include <memory>
 #include <string>
 
+#include "descent/train/doctor.hpp"
 #include "descent/train/trainer.hpp"
 
 namespace descent::train {
@@ -34,8 +43,8 @@ class ProgressBar : public Callback {
  public:
   // `interactive`: redraw a line (stdout is a terminal); else print only epoch lines.
   ProgressBar(std::FILE* out, bool interactive);
-  void on_step(const StepStats& stats) override;
-  void on_epoch(const EpochStats& stats) override;
+  void on_step(const StepReport& stats) override;
+  void on_epoch(const EpochReport& stats) override;
   void on_end(const TrainResult& result) override;
 
  private:
@@ -52,13 +61,27 @@ class MetricsLog : public Callback {
   ~MetricsLog() override;
   MetricsLog(const MetricsLog&) = delete;
   MetricsLog& operator=(const MetricsLog&) = delete;
-  void on_interval(const IntervalStats& stats) override;
-  void on_epoch(const EpochStats& stats) override;
+  void on_interval(const IntervalReport& stats) override;
+  void on_epoch(const EpochReport& stats) override;
+  void on_diagnosis(const Diagnosis& diagnosis);
 
  private:
   void write_line(const std::string& line);
   std::string path_;
   std::FILE* file_ = nullptr;
+};
+
+class DoctorWatch : public Callback {
+ public:
+  // `out` may be null (no printing), `log` too.
+  DoctorWatch(DoctorOptions options, std::FILE* out, std::shared_ptr<MetricsLog> log = nullptr);
+  void on_step(const StepReport& stats) override;
+  const std::vector<Diagnosis>& diagnoses() const { return doctor_.diagnoses(); }
+
+ private:
+  Doctor doctor_;
+  std::FILE* out_;
+  std::shared_ptr<MetricsLog> log_;
 };
 
 // "1:23", "1:02:03"

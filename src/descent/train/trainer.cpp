@@ -3,6 +3,7 @@
 #include <charconv>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <limits>
 
@@ -233,11 +234,11 @@ TrainResult Trainer::fit() {
                                  : std::string("no checkpoint was written");
     return cat("NaN guard: ", quantity, " is ", value, " at step ", step_ + 1, " (epoch ",
                epoch_ + 1, ", batch ", batch_ + 1, "); stopped without saving; ", kept,
-               " (try a lower --lr or --clip-norm)");
+               " (try a lower learning rate, or gradient clipping)");
   };
 
   model_->train();
-  IntervalStats interval;
+  IntervalReport interval;
   std::int64_t interval_steps = 0;
   std::int64_t interval_samples = 0;
   std::int64_t interval_correct = 0;
@@ -293,7 +294,7 @@ TrainResult Trainer::fit() {
       if (!callbacks_.empty()) {
         const double speed = samples_this_run / train_seconds;
         const double seconds_per_step = train_seconds / static_cast<double>(steps_this_run);
-        const StepStats stats{
+        const StepReport stats{
             .step = step_,
             .total_steps = total,
             .epoch = epoch_,
@@ -327,7 +328,7 @@ TrainResult Trainer::fit() {
         interval.samples_per_sec = interval_samples / interval_seconds;
         interval.wall_seconds = seconds_since(start);
         for (const auto& callback : callbacks_) callback->on_interval(interval);
-        interval = IntervalStats{};
+        interval = IntervalReport{};
         interval_steps = interval_samples = interval_correct = 0;
         interval_seconds = 0.0;
       }
@@ -343,7 +344,7 @@ TrainResult Trainer::fit() {
     }
 
     // The epoch is complete: evaluate, keep the best, check for a plateau.
-    EpochStats stats;
+    EpochReport stats;
     stats.epochs = options_.epochs;
     stats.step = step_;
     const double steps_done = static_cast<double>(std::max<std::int64_t>(epoch_steps, 1));
@@ -376,9 +377,11 @@ TrainResult Trainer::fit() {
     for (const auto& callback : callbacks_) callback->on_epoch(stats);
 
     if (options_.patience > 0 && bad_epochs_ >= options_.patience) {
+      char best[32];
+      std::snprintf(best, sizeof best, "%.2f%%", 100.0 * best_accuracy_);
       return finish(StopReason::early_stopping,
                     cat("early stopping: no better ", eval_name_, " accuracy for ", bad_epochs_,
-                        " epochs (best ", best_accuracy_ * 100, "% at epoch ", best_epoch_, ")"));
+                        " epochs (best ", best, " at epoch ", best_epoch_, ")"));
     }
   }
   if (epoch_ >= options_.epochs) {

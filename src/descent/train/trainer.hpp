@@ -88,7 +88,7 @@ Evaluation evaluate(nn::Module& model, const data::Dataset& dataset, std::int64_
 
 // ---- what callbacks see ----
 
-struct StepStats {
+struct StepReport {
   std::int64_t step = 0;  // steps taken, this one included
   std::int64_t total_steps = 0;
   std::int64_t epoch = 0;  // 0-based epoch of this step
@@ -105,7 +105,7 @@ struct StepStats {
 };
 
 // Means over the steps since the previous record (every log_every steps).
-struct IntervalStats {
+struct IntervalReport {
   std::int64_t step = 0;
   std::int64_t epoch = 0;
   double loss = 0.0;
@@ -116,7 +116,7 @@ struct IntervalStats {
   double wall_seconds = 0.0;
 };
 
-struct EpochStats {
+struct EpochReport {
   std::int64_t epoch = 0;  // 1-based: epochs completed
   std::int64_t epochs = 0;
   std::int64_t step = 0;
@@ -150,9 +150,9 @@ struct TrainResult {
 class Callback {
  public:
   virtual ~Callback() = default;
-  virtual void on_step(const StepStats&) {}
-  virtual void on_interval(const IntervalStats&) {}
-  virtual void on_epoch(const EpochStats&) {}
+  virtual void on_step(const StepReport&) {}
+  virtual void on_interval(const IntervalReport&) {}
+  virtual void on_epoch(const EpochReport&) {}
   virtual void on_end(const TrainResult&) {}
 };
 
@@ -164,7 +164,7 @@ class Trainer {
           TrainerOptions options);
 
   // Evaluated after each epoch; its accuracy picks the best checkpoint and drives early
-  // stopping. `name` ("val", "test") labels it in EpochStats; `transforms` as in evaluate().
+  // stopping. `name` ("val", "test") labels it in EpochReport; `transforms` as in evaluate().
   void set_eval_set(std::shared_ptr<const data::Dataset> dataset, std::string name = "eval",
                     std::vector<std::shared_ptr<const data::Transform>> transforms = {});
   void add_callback(std::shared_ptr<Callback> callback);
