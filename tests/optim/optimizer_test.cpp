@@ -287,6 +287,34 @@ TEST(Optimizer, SetOptionsValidatesAndKeepsState) {
   EXPECT_EQ(opt.options().betas[0], 0.8);
 }
 
+TEST(Optimizer, OptionsAsText) {
+  Tensor p = param_with_grad({3}, 33);
+  auto opt = create_optimizer("adam", {p}, {{"lr", "0.01"}});
+  EXPECT_EQ(opt->group_options(0), (OptionMap{{"amsgrad", "false"},
+                                              {"betas", "0.9,0.999"},
+                                              {"eps", "1e-08"},
+                                              {"lr", "0.01"},
+                                              {"maximize", "false"},
+                                              {"weight_decay", "0"}}));
+  opt->update_group_options(0, {{"betas", "0.8,0.9"}, {"weight_decay", "0.1"}});
+  const auto& adam = dynamic_cast<const Adam&>(*opt);
+  EXPECT_EQ(adam.options().betas[0], 0.8);
+  EXPECT_EQ(adam.options().weight_decay, 0.1);
+  EXPECT_EQ(adam.options().lr, 0.01);
+  expect_throws_message(
+      [&] {
+        opt->update_group_options(0, {{"betas", "0.8,1.0"}});
+      },
+      "Adam: beta2 must be in [0, 1), got 1");
+  expect_throws_message(
+      [&] {
+        opt->update_group_options(0, {{"momentum", "0.9"}});
+      },
+      "Adam: unknown option 'momentum' (options: lr, betas, eps, weight_decay, "
+      "amsgrad, maximize)");
+  EXPECT_EQ(adam.options().betas[1], 0.9);  // unchanged by the failures
+}
+
 TEST(Optimizer, WeightDecayGroups) {
   Tensor weight = zeros({4, 3}).set_requires_grad(true);
   Tensor bias = zeros({4}).set_requires_grad(true);

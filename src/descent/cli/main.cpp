@@ -1,47 +1,67 @@
-// The `descent` command.
+// The `descent` command: train, eval and info.
+//
+// Exit status: 0 on success, 2 on a mistake in the call (an unknown flag, model or
+// optimizer, a value out of range, a bad config file), 1 on an error while running (a
+// missing or corrupt file, an unwritable folder, a checkpoint of another model, a NaN).
+// Every error is one line on stderr: "descent: <what, naming the flag, key or file>".
 #include <cstdio>
-#include <cstring>
+#include <exception>
 #include <string>
 
-#include "descent/core/error.hpp"
-#include "descent/nn/info.hpp"
-#include "descent/nn/zoo.hpp"
+#include "descent/cli/commands.hpp"
+#include "descent/cli/config.hpp"
 
 namespace {
 
-constexpr const char* kUsage =
-    "usage: descent <command> [options]\n"
-    "\n"
-    "commands:\n"
-    "  help              show this message\n"
-    "  info <model>      layers, parameter count and FLOPs per sample of a model, e.g.\n"
-    "                    resnet20, resnet56,skip=0, resnet110,bn=0, cnn,\n"
-    "                    mlp:784-512-10,act=gelu,bn=1 (see src/descent/nn/zoo.hpp)\n";
-
-// descent info <model-spec>
-int run_info(int argc, char** argv) {
-  if (argc != 3) {
-    throw descent::Error("info: expected one model spec, e.g. 'descent info resnet20'");
+// Messages from the library may span lines (a list of paths tried); the command prints one.
+std::string one_line(std::string message) {
+  while (!message.empty() && message.back() == '\n') message.pop_back();
+  std::string out;
+  for (std::size_t i = 0; i < message.size(); ++i) {
+    if (message[i] != '\n') {
+      out += message[i];
+      continue;
+    }
+    const bool indented = i + 1 < message.size() && message[i + 1] == ' ';
+    while (i + 1 < message.size() && message[i + 1] == ' ') ++i;
+    out += indented ? " " : "; ";
   }
-  const descent::nn::ModelSpec spec = descent::nn::ModelSpec::parse(argv[2]);
-  descent::Generator gen(0);
-  const auto model = descent::nn::build_model(spec, gen);
-  std::fputs(descent::nn::format_info(descent::nn::model_info(*model, spec.input)).c_str(), stdout);
-  return 0;
+  return out;
+}
+
+void print_error(const char* message) {
+  std::fprintf(stderr, "descent: %s\n", one_line(message).c_str());
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  CLI::App app("descent: train neural networks with the modern optimization toolkit.", "descent");
+  app.require_subcommand(0, 1);
+  app.footer("Run 'descent <command> --help' for a command's options.");
+  const descent::cli::Command commands[] = {
+      descent::cli::add_train(app), descent::cli::add_eval(app), descent::cli::add_info(app)};
   try {
-    if (argc < 2 || std::strcmp(argv[1], "help") == 0 || std::strcmp(argv[1], "--help") == 0) {
-      std::fputs(kUsage, stdout);
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) {  // --help: the help of the command it follows
+      std::fputs(app.help().c_str(), stdout);
       return 0;
     }
-    if (std::strcmp(argv[1], "info") == 0) return run_info(argc, argv);
-    throw descent::Error(descent::cat("unknown command '", argv[1], "' (try: descent help)"));
+    print_error(e.what());
+    return 2;
+  }
+  try {
+    for (const descent::cli::Command& command : commands) {
+      if (command.app->parsed()) return command.run();
+    }
+    std::fputs(app.help().c_str(), stdout);
+    return 0;
+  } catch (const descent::cli::UsageError& e) {
+    print_error(e.what());
+    return 2;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "descent: %s\n", e.what());
+    print_error(e.what());
     return 1;
   }
 }

@@ -1,5 +1,6 @@
-// Element types. bf16 and f16 are storage types (the mixed-precision issue adds their
-// kernels); f32 and f64 are compute types; i32 and i64 hold labels and indices.
+// Element types. bf16 and f16 are storage types (BFloat16, Half in core/half.hpp:
+// conversions, no arithmetic); f32 and f64 are compute types; i32 and i64 hold labels and
+// indices.
 #pragma once
 
 #include <cstddef>
@@ -7,6 +8,7 @@
 #include <string_view>
 
 #include "descent/core/error.hpp"
+#include "descent/core/half.hpp"
 
 namespace descent {
 
@@ -61,6 +63,14 @@ constexpr DType dtype_of<float>() {
 template <>
 constexpr DType dtype_of<double>() {
   return DType::f64;
+}
+template <>
+constexpr DType dtype_of<BFloat16>() {
+  return DType::bf16;
+}
+template <>
+constexpr DType dtype_of<Half>() {
+  return DType::f16;
 }
 template <>
 constexpr DType dtype_of<std::int32_t>() {

@@ -53,6 +53,10 @@ double load_any(DType dtype, const void* data, std::int64_t i) {
       return load<float>(data, i);
     case DType::f64:
       return load<double>(data, i);
+    case DType::bf16:
+      return load<BFloat16>(data, i);
+    case DType::f16:
+      return load<Half>(data, i);
     case DType::i32:
       return load<std::int32_t>(data, i);
     case DType::i64:
@@ -70,6 +74,12 @@ void store_any(DType dtype, void* data, std::int64_t i, double value) {
       return;
     case DType::f64:
       static_cast<double*>(data)[i] = value;
+      return;
+    case DType::bf16:  // through f32, as PyTorch converts a double
+      static_cast<BFloat16*>(data)[i] = BFloat16(static_cast<float>(value));
+      return;
+    case DType::f16:
+      static_cast<Half*>(data)[i] = Half(static_cast<float>(value));
       return;
     case DType::i32:
       static_cast<std::int32_t*>(data)[i] = static_cast<std::int32_t>(value);
@@ -151,6 +161,14 @@ Tensor Tensor::to(DType target) const {
     const double* src = data<double>();
     float* dst = out.data<float>();
     for (std::int64_t i = 0; i < n; ++i) dst[i] = static_cast<float>(src[i]);
+  } else if (dtype() == DType::f32 && target == DType::bf16) {
+    convert(data<float>(), out.data<BFloat16>(), n);
+  } else if (dtype() == DType::f32 && target == DType::f16) {
+    convert(data<float>(), out.data<Half>(), n);
+  } else if (dtype() == DType::bf16 && target == DType::f32) {
+    convert(data<BFloat16>(), out.data<float>(), n);
+  } else if (dtype() == DType::f16 && target == DType::f32) {
+    convert(data<Half>(), out.data<float>(), n);
   } else {
     for (std::int64_t i = 0; i < n; ++i) {
       store_any(target, out.raw_data(), i, load_any(dtype(), raw_data(), i));
@@ -190,6 +208,17 @@ Tensor& Tensor::fill_(double value) {
       double* p = data<double>();
 #pragma omp parallel for simd if (parallel : n > 65536)
       for (std::int64_t i = 0; i < n; ++i) p[i] = value;
+      break;
+    }
+    case DType::bf16:
+    case DType::f16: {
+      // one conversion, then a fill of the 16-bit pattern
+      const float narrowed = static_cast<float>(value);
+      const std::uint16_t bits =
+          dtype() == DType::bf16 ? bf16_bits_from_float(narrowed) : f16_bits_from_float(narrowed);
+      auto* p = static_cast<std::uint16_t*>(raw_data());
+#pragma omp parallel for simd if (n > 65536)
+      for (std::int64_t i = 0; i < n; ++i) p[i] = bits;
       break;
     }
     default:

@@ -28,6 +28,8 @@ enum class Purpose : std::uint64_t {
   blobs = 6,
   regression = 7,
   teacher = 8,
+  adding = 9,
+  temporal_order = 10,
 };
 
 // The Philox key of stream `stream` of `purpose` under `seed`.

@@ -7,5 +7,6 @@
 #include "descent/nn/init.hpp"
 #include "descent/nn/layers.hpp"
 #include "descent/nn/module.hpp"
+#include "descent/nn/recurrent.hpp"
 #include "descent/nn/residual.hpp"
 #include "descent/nn/zoo.hpp"

@@ -23,8 +23,6 @@
 
 namespace descent::optim {
 
-using OptionMap = std::map<std::string, std::string>;
-
 // A param group by name: parameters, and options that override the optimizer's.
 struct GroupSpec {
   std::vector<Tensor> params;
@@ -54,26 +52,6 @@ std::unique_ptr<Optimizer> create_optimizer(const std::string& name, std::vector
                                             const OptionMap& options = {});
 std::unique_ptr<Optimizer> create_optimizer(const std::string& name, std::vector<GroupSpec> groups,
                                             const OptionMap& options = {});
-
-// Options from text, starting from `options`' values. `who` names the optimizer in errors.
-template <typename Options>
-void apply_options(Options& options, const OptionMap& text, const char* who) {
-  for (const auto& [key, value] : text) {
-    bool found = false;
-    for_each_field(options, [&](std::string_view name, auto& member) {
-      if (name != key) return;
-      field_from_string(value, member, cat(who, ": option ", key));
-      found = true;
-    });
-    if (!found) {
-      std::string known;
-      for_each_field(options, [&](std::string_view name, const auto&) {
-        known += (known.empty() ? "" : ", ") + std::string(name);
-      });
-      throw Error(cat(who, ": unknown option '", key, "' (options: ", known, ")"));
-    }
-  }
-}
 
 template <typename Opt>
 bool register_optimizer(const std::string& name, const std::string& summary) {

@@ -1,0 +1,471 @@
+#include "descent/cli/setup.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+
+#include "descent/data/csv.hpp"
+#include "descent/data/fashion_mnist.hpp"
+#include "descent/data/synthetic.hpp"
+#include "descent/nn/info.hpp"
+#include "descent/optim/all.hpp"
+
+namespace descent::cli {
+namespace {
+
+// "name,key=value,..." (or "csv:PATH").
+struct Spec {
+  std::string name;
+  std::map<std::string, std::string> options;
+  std::string path;
+};
+
+Spec parse_spec(const std::string& text, const std::string& origin, const char* what) {
+  Spec spec;
+  if (text.empty()) throw UsageError(cat(origin, ": empty ", what));
+  std::size_t start = 0;
+  bool first = true;
+  while (start <= text.size()) {
+    const std::size_t comma = std::min(text.find(',', start), text.size());
+    const std::string part = text.substr(start, comma - start);
+    if (first) {
+      spec.name = part;
+      first = false;
+    } else {
+      const std::size_t equals = part.find('=');
+      if (equals == std::string::npos || equals == 0) {
+        throw UsageError(
+            cat(origin, ": in ", what, " '", text, "', expected key=value, got '", part, "'"));
+      }
+      spec.options[part.substr(0, equals)] = part.substr(equals + 1);
+    }
+    start = comma + 1;
+  }
+  return spec;
+}
+
+// Takes the options a spec may have, in order, checking that there are no others.
+class SpecOptions {
+ public:
+  SpecOptions(const Spec& spec, std::string origin, std::string text)
+      : spec_(spec), origin_(std::move(origin)), text_(std::move(text)) {}
+
+  double number(const std::string& key, double fallback) {
+    known_.push_back(key);
+    const auto found = spec_.options.find(key);
+    if (found == spec_.options.end()) return fallback;
+    double value = 0;
+    const std::string& v = found->second;
+    const auto [end, error] = std::from_chars(v.data(), v.data() + v.size(), value);
+    if (error != std::errc() || end != v.data() + v.size() || !std::isfinite(value)) {
+      throw UsageError(
+          cat(origin_, ": in '", text_, "', ", key, " must be a number, got '", v, "'"));
+    }
+    return value;
+  }
+  std::int64_t integer(const std::string& key, std::int64_t fallback, std::int64_t minimum) {
+    const double value = number(key, static_cast<double>(fallback));
+    if (value != std::floor(value) || value < static_cast<double>(minimum) || value > 1e15) {
+      throw UsageError(cat(origin_, ": in '", text_, "', ", key, " must be an integer >= ", minimum,
+                           ", got ", spec_.options.at(key)));
+    }
+    return static_cast<std::int64_t>(value);
+  }
+  std::vector<std::int64_t> integers(const std::string& key) {
+    known_.push_back(key);
+    std::vector<std::int64_t> out;
+    const auto found = spec_.options.find(key);
+    if (found == spec_.options.end()) return out;
+    std::size_t start = 0;
+    const std::string& v = found->second;
+    while (start <= v.size()) {
+      const std::size_t colon = std::min(v.find(':', start), v.size());
+      std::int64_t value = 0;
+      const auto [end, error] = std::from_chars(v.data() + start, v.data() + colon, value);
+      if (error != std::errc() || end != v.data() + colon) {
+        throw UsageError(cat(origin_, ": in '", text_, "', ", key,
+                             " must be integers separated by ':', got '", v, "'"));
+      }
+      out.push_back(value);
+      start = colon + 1;
+    }
+    return out;
+  }
+  // Throws for an option that no call above asked for.
+  void finish() const {
+    for (const auto& [key, value] : spec_.options) {
+      if (std::find(known_.begin(), known_.end(), key) == known_.end()) {
+        std::string list;
+        for (const std::string& k : known_) list += (list.empty() ? "" : ", ") + k;
+        throw UsageError(cat(origin_, ": '", spec_.name, "' has no option '", key,
+                             "' (options: ", list.empty() ? "none" : list, ")"));
+      }
+    }
+  }
+
+ private:
+  const Spec& spec_;
+  std::string origin_;
+  std::string text_;
+  std::vector<std::string> known_;
+};
+
+struct DataChoice {
+  Spec spec;
+  std::int64_t samples = 0;
+  std::int64_t classes = 0;
+  std::int64_t features = 0;
+  double noise = 0;
+  double turns = 0;
+  double cluster_std = 0;
+};
+
+DataChoice parse_data(const std::string& text, const std::string& origin) {
+  DataChoice choice;
+  if (text.starts_with("csv:")) {
+    choice.spec.name = "csv";
+    choice.spec.path = text.substr(4);
+    if (choice.spec.path.empty()) throw UsageError(cat(origin, ": csv: needs a file, as csv:FILE"));
+    return choice;
+  }
+  choice.spec = parse_spec(text, origin, "data spec");
+  SpecOptions options(choice.spec, origin, text);
+  if (choice.spec.name == "fashion-mnist") {
+  } else if (choice.spec.name == "spirals") {
+    choice.samples = options.integer("samples", 2000, 2);
+    choice.classes = options.integer("classes", 2, 2);
+    choice.noise = options.number("noise", 0.05);
+    choice.turns = options.number("turns", 1.5);
+  } else if (choice.spec.name == "blobs") {
+    choice.samples = options.integer("samples", 2000, 2);
+    choice.classes = options.integer("classes", 3, 2);
+    choice.features = options.integer("features", 2, 1);
+    choice.cluster_std = options.number("std", 1.0);
+  } else {
+    throw UsageError(cat(origin, ": unknown data '", choice.spec.name,
+                         "' (known: fashion-mnist, spirals, blobs, csv:FILE)"));
+  }
+  options.finish();
+  return choice;
+}
+
+std::int64_t count_classes(const data::TensorDataset& set, const std::string& description) {
+  DESCENT_CHECK(set.targets().dtype() == DType::i64 && set.targets().dim() == 1, description,
+                ": the targets must be class indices (N), got ", shape_str(set.targets().shape()),
+                " ", dtype_name(set.targets().dtype()));
+  std::int64_t classes = 0;
+  const std::int64_t* targets = set.targets().data<std::int64_t>();
+  for (std::int64_t i = 0; i < set.size(); ++i) {
+    DESCENT_CHECK(targets[i] >= 0, description, ": example ", i, " has the negative class ",
+                  targets[i]);
+    classes = std::max(classes, targets[i] + 1);
+  }
+  return classes;
+}
+
+template <typename T>
+void check_at_least(const Origins& origins, const std::string& key, T value, T minimum) {
+  if (!(value >= minimum)) {
+    throw UsageError(cat(origin_of(origins, key), ": must be >= ", minimum, ", got ", value));
+  }
+}
+
+double option_default(const optim::RegistryEntry& entry, const std::string& name) {
+  for (const optim::OptionInfo& option : entry.options) {
+    if (option.name == name) return std::stod(option.default_value);
+  }
+  return 0.0;
+}
+
+bool has_option(const optim::RegistryEntry& entry, const std::string& name) {
+  return std::any_of(entry.options.begin(), entry.options.end(),
+                     [&](const optim::OptionInfo& o) { return o.name == name; });
+}
+
+std::string number_text(double value) {
+  char buffer[32];
+  const auto [end, error] = std::to_chars(buffer, buffer + sizeof buffer, value);
+  return std::string(buffer, end);
+}
+
+optim::OptionMap optimizer_option_map(const RunConfig& config) {
+  optim::OptionMap options = config.optimizer_options;
+  if (config.lr) options["lr"] = number_text(*config.lr);
+  if (config.momentum) options["momentum"] = number_text(*config.momentum);
+  if (config.weight_decay) options["weight_decay"] = number_text(*config.weight_decay);
+  return options;
+}
+
+}  // namespace
+
+void check_data_spec(const std::string& spec, const std::string& origin) {
+  parse_data(spec, origin);
+}
+
+RunData load_data(const RunConfig& config, const Origins& origins) {
+  const DataChoice choice = parse_data(config.data, origin_of(origins, "data"));
+  const auto seed = static_cast<std::uint64_t>(config.seed);
+  RunData out;
+  data::TensorDataset train;
+  data::TensorDataset test;
+  bool images = false;
+  std::optional<data::NormalizeOptions> normalization;
+  if (choice.spec.name == "fashion-mnist") {
+    data::FashionMnist fm = data::load_fashion_mnist({.root = config.data_dir});
+    train = fm.train;
+    test = fm.test;
+    images = true;
+    normalization = data::NormalizeOptions{{data::kFashionMnistMean}, {data::kFashionMnistStd}};
+    out.description = "Fashion-MNIST from " + fm.root;
+  } else if (choice.spec.name == "spirals" || choice.spec.name == "blobs") {
+    // One draw split in two, so that both parts share the task (the blobs' centres).
+    const std::int64_t test_samples = std::max<std::int64_t>(choice.samples / 2, 1);
+    const std::int64_t all = choice.samples + test_samples;
+    const data::TensorDataset both = choice.spec.name == "spirals"
+                                         ? data::make_spirals({.samples = all,
+                                                               .classes = choice.classes,
+                                                               .turns = choice.turns,
+                                                               .noise = choice.noise,
+                                                               .seed = seed})
+                                         : data::make_blobs({.samples = all,
+                                                             .features = choice.features,
+                                                             .classes = choice.classes,
+                                                             .cluster_std = choice.cluster_std,
+                                                             .seed = seed});
+    train = both.slice(0, choice.samples);
+    test = both.slice(choice.samples, all);
+    if (choice.spec.name == "blobs") normalization = data::channel_stats(train.inputs());
+    out.description = config.data;
+  } else {
+    data::CsvData csv = data::read_csv(choice.spec.path);
+    const std::int64_t n = csv.data.size();
+    DESCENT_CHECK(n >= 2, "csv file '", choice.spec.path, "': needs at least 2 rows, got ", n);
+    data::TrainValidation split =
+        data::split_validation(csv.data, std::max<std::int64_t>(n / 5, 1), seed);
+    train = split.train;
+    test = split.validation;
+    normalization = data::channel_stats(train.inputs());
+    out.description =
+        cat("csv ", choice.spec.path, " (", csv.feature_names.size(), " features, label '",
+            csv.label_name, "'; a random fifth of the rows is the test set)");
+  }
+  if (config.train_size > 0) train = train.slice(0, std::min(config.train_size, train.size()));
+  if (config.test_size > 0) test = test.slice(0, std::min(config.test_size, test.size()));
+  data::TensorDataset validation;
+  if (config.val_split > 0) {
+    const auto held_out = static_cast<std::int64_t>(std::llround(config.val_split * train.size()));
+    if (held_out < 1 || held_out >= train.size()) {
+      throw UsageError(cat(origin_of(origins, "val_split"), ": ", config.val_split, " of ",
+                           train.size(),
+                           " training examples leaves no validation or no training set"));
+    }
+    data::TrainValidation split = data::split_validation(train, held_out);
+    train = split.train;
+    validation = split.validation;
+  }
+  if (config.augment) {
+    if (!images) {
+      throw UsageError(cat(origin_of(origins, "augment"), ": augmentation needs images, and ",
+                           config.data, " is a table"));
+    }
+    out.train_transforms.push_back(data::random_crop({.padding = 2, .seed = seed}));
+    out.train_transforms.push_back(data::random_horizontal_flip({.seed = seed}));
+  }
+  if (normalization) {
+    // Normalization comes last so that crops pad with black in the original pixel scale.
+    const auto normalize = data::normalize(*normalization);
+    out.train_transforms.push_back(normalize);
+    out.eval_transforms.push_back(normalize);
+  }
+  out.classes =
+      std::max(count_classes(train, out.description), count_classes(test, out.description));
+  out.description += cat(": ", train.size(), " train, ", validation.size(), " validation, ",
+                         test.size(), " test examples, ", out.classes, " classes");
+  out.train = std::make_shared<const data::TensorDataset>(std::move(train));
+  out.validation = std::make_shared<const data::TensorDataset>(std::move(validation));
+  out.test = std::make_shared<const data::TensorDataset>(std::move(test));
+  return out;
+}
+
+void resolve(RunConfig& config, const Origins& origins) {
+  check_data_spec(config.data, origin_of(origins, "data"));
+  check_at_least<std::int64_t>(origins, "epochs", config.epochs, 1);
+  check_at_least<std::int64_t>(origins, "steps", config.steps, 0);
+  check_at_least<std::int64_t>(origins, "batch_size", config.batch_size, 1);
+  check_at_least<std::int64_t>(origins, "train_size", config.train_size, 0);
+  check_at_least<std::int64_t>(origins, "test_size", config.test_size, 0);
+  check_at_least<std::int64_t>(origins, "warmup_steps", config.warmup_steps, 0);
+  check_at_least<std::int64_t>(origins, "patience", config.patience, 0);
+  check_at_least<std::int64_t>(origins, "seed", config.seed, 0);
+  check_at_least<std::int64_t>(origins, "threads", config.threads, 0);
+  check_at_least<std::int64_t>(origins, "log_every", config.log_every, 0);
+  check_at_least<std::int64_t>(origins, "checkpoint_every", config.checkpoint_every, 0);
+  check_at_least<std::int64_t>(origins, "eval_batch_size", config.eval_batch_size, 1);
+  check_at_least<double>(origins, "clip_norm", config.clip_norm, 0.0);
+  if (!(config.val_split >= 0 && config.val_split < 1)) {
+    throw UsageError(
+        cat(origin_of(origins, "val_split"), ": must be in [0, 1), got ", config.val_split));
+  }
+  if (!(config.label_smoothing >= 0 && config.label_smoothing <= 1)) {
+    throw UsageError(cat(origin_of(origins, "label_smoothing"), ": must be in [0, 1], got ",
+                         config.label_smoothing));
+  }
+  if (config.schedule_unit != "step" && config.schedule_unit != "epoch") {
+    throw UsageError(cat(origin_of(origins, "schedule_unit"), ": must be step or epoch, got '",
+                         config.schedule_unit, "'"));
+  }
+  if (!config.model.empty()) model_spec(config, origins);
+  build_schedule(config, origins, 100);  // checks the spec
+
+  // The optimizer and its settings.
+  const auto& registry = optim::optimizer_registry();
+  const auto found = registry.find(config.optimizer);
+  if (found == registry.end()) {
+    std::string known;
+    for (const auto& [name, entry] : registry) known += (known.empty() ? "" : ", ") + name;
+    throw UsageError(cat(origin_of(origins, "optimizer"), ": unknown optimizer '", config.optimizer,
+                         "' (known: ", known, ")"));
+  }
+  const optim::RegistryEntry& entry = found->second;
+  const bool recipe = config.optimizer == kRecipeOptimizer;
+  struct Setting {
+    const char* key;
+    std::optional<double>& value;
+    double recipe_value;
+  };
+  for (Setting setting :
+       {Setting{"lr", config.lr, kRecipeLr}, Setting{"momentum", config.momentum, kRecipeMomentum},
+        Setting{"weight_decay", config.weight_decay, kRecipeWeightDecay}}) {
+    if (!has_option(entry, setting.key)) {
+      if (setting.value) {
+        std::string list;
+        for (const auto& option : entry.options) list += (list.empty() ? "" : ", ") + option.name;
+        throw UsageError(cat(origin_of(origins, setting.key), ": optimizer ", config.optimizer,
+                             " has no option '", setting.key, "' (its options: ", list, ")"));
+      }
+      continue;
+    }
+    if (!setting.value) {
+      if (recipe && std::string_view(setting.key) == "momentum" &&
+          !config.optimizer_options.contains("nesterov")) {
+        config.optimizer_options["nesterov"] = "true";  // the recipe's momentum is Nesterov's
+      }
+      setting.value = recipe ? setting.recipe_value : option_default(entry, setting.key);
+    }
+  }
+  for (const char* key : {"lr", "momentum", "weight_decay"}) {
+    if (config.optimizer_options.contains(key)) {
+      throw UsageError(cat(origin_of(origins, "optimizer_options"), ": set ", key, " with --",
+                           key == std::string("weight_decay") ? "weight-decay" : key));
+    }
+  }
+  // Every option checked now, on a stand-in parameter, rather than after loading the data.
+  Tensor stand_in = zeros({1});
+  stand_in.set_requires_grad(true);
+  try {
+    optim::create_optimizer(config.optimizer, {stand_in}, optimizer_option_map(config));
+  } catch (const Error& e) {
+    // Name the setting the message is about.
+    const std::string message = e.what();
+    std::string origin = config.optimizer_options.empty() ? origin_of(origins, "optimizer")
+                                                          : origin_of(origins, "optimizer_options");
+    for (const char* key : {"lr", "momentum", "weight_decay"}) {
+      if (message.find(cat(": ", key, " ")) != std::string::npos) origin = origin_of(origins, key);
+    }
+    throw UsageError(cat(origin, ": ", message));
+  }
+}
+
+nn::ModelSpec model_spec(const RunConfig& config, const Origins& origins) {
+  try {
+    return nn::ModelSpec::parse(config.model);
+  } catch (const Error& e) {
+    throw UsageError(cat(origin_of(origins, "model"), ": ", e.what()));
+  }
+}
+
+std::shared_ptr<nn::Module> build_model(const RunConfig& config, const Origins& origins,
+                                        const data::Dataset& data, std::int64_t classes) {
+  nn::ModelSpec spec = model_spec(config, origins);
+  if (auto* mlp = std::get_if<nn::MLPOptions>(&spec.options)) {
+    mlp->dropout_seed = static_cast<std::uint64_t>(config.seed);
+  }
+  Generator gen(static_cast<std::uint64_t>(config.seed));
+  std::shared_ptr<nn::Module> model = nn::build_model(spec, gen);
+  nn::ModelInfo info;
+  try {
+    info = nn::model_info(*model, data.input_shape());
+  } catch (const Error& e) {
+    throw UsageError(cat(origin_of(origins, "model"), ": model '", config.model,
+                         "' does not take the data's examples ", shape_str(data.input_shape()),
+                         ": ", e.what()));
+  }
+  if (info.output != Shape{classes}) {
+    throw UsageError(cat(origin_of(origins, "model"), ": model '", config.model, "' gives outputs ",
+                         shape_str(info.output), " per example, but the data has ", classes,
+                         " classes"));
+  }
+  return model;
+}
+
+std::unique_ptr<optim::Optimizer> build_optimizer(const RunConfig& config, const Origins& origins,
+                                                  nn::Module& model) {
+  // One tensor per parameter (views of the flat buffer), so that state.<i> is the i-th
+  // named parameter, as in PyTorch, and layer-wise optimizers (LAMB, LARS) see each tensor.
+  try {
+    return optim::create_optimizer(config.optimizer, model.parameters(),
+                                   optimizer_option_map(config));
+  } catch (const Error& e) {
+    throw UsageError(cat(origin_of(origins, "optimizer"), ": ", e.what()));
+  }
+}
+
+std::optional<schedule::Schedule> build_schedule(const RunConfig& config, const Origins& origins,
+                                                 std::int64_t horizon) {
+  const std::string origin = origin_of(origins, "schedule");
+  const Spec spec = parse_spec(config.schedule, origin, "schedule");
+  SpecOptions options(spec, origin, config.schedule);
+  horizon = std::max<std::int64_t>(horizon, 1);
+  std::optional<schedule::Schedule> out;
+  try {
+    if (spec.name == "constant") {
+      out = std::nullopt;
+    } else if (spec.name == "cosine") {
+      out = schedule::cosine(horizon, options.number("eta_min", 0.0));
+    } else if (spec.name == "step") {
+      const std::int64_t size =
+          options.integer("step_size", std::max<std::int64_t>(horizon / 3, 1), 1);
+      out = schedule::step_decay(size, options.number("gamma", 0.1));
+    } else if (spec.name == "multistep") {
+      std::vector<std::int64_t> milestones = options.integers("milestones");
+      if (milestones.empty()) throw UsageError(cat(origin, ": multistep needs milestones=A:B:..."));
+      out = schedule::multi_step(milestones, options.number("gamma", 0.1));
+    } else if (spec.name == "exponential") {
+      out = schedule::exponential(options.number("gamma", 0.95));
+    } else if (spec.name == "linear") {
+      const double start = options.number("start_factor", 1.0);
+      out = schedule::linear(start, options.number("end_factor", 0.0), horizon);
+    } else if (spec.name == "polynomial") {
+      out = schedule::polynomial(horizon, options.number("power", 1.0));
+    } else if (spec.name == "onecycle") {
+      out = schedule::one_cycle(
+          {.total_steps = horizon, .pct_start = options.number("pct_start", 0.3)});
+    } else if (spec.name == "cosine_restarts") {
+      const std::int64_t t_0 = options.integer("t_0", std::max<std::int64_t>(horizon / 4, 1), 1);
+      out = schedule::cosine_restarts(t_0, options.integer("t_mult", 1, 1),
+                                      options.number("eta_min", 0.0));
+    } else {
+      throw UsageError(cat(origin, ": unknown schedule '", spec.name,
+                           "' (known: constant, cosine, step, multistep, exponential, linear, "
+                           "polynomial, onecycle, cosine_restarts)"));
+    }
+  } catch (const UsageError&) {
+    throw;
+  } catch (const Error& e) {
+    throw UsageError(cat(origin, ": ", e.what()));
+  }
+  options.finish();
+  return out;
+}
+
+}  // namespace descent::cli

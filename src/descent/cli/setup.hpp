@@ -1,0 +1,60 @@
+// From a RunConfig to the objects of a run: data, model, optimizer, schedule.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "descent/cli/config.hpp"
+#include "descent/data/dataset.hpp"
+#include "descent/data/transforms.hpp"
+#include "descent/nn/module.hpp"
+#include "descent/nn/zoo.hpp"
+#include "descent/optim/optimizer.hpp"
+#include "descent/schedule/schedule.hpp"
+
+namespace descent::cli {
+
+// The optimizer of the default recipe, and its settings when the flags leave them unset.
+inline constexpr const char* kRecipeOptimizer = "sgd";
+inline constexpr double kRecipeLr = 0.05;
+inline constexpr double kRecipeMomentum = 0.9;
+inline constexpr double kRecipeWeightDecay = 5e-4;
+
+struct RunData {
+  std::shared_ptr<const data::TensorDataset> train;
+  std::shared_ptr<const data::TensorDataset> validation;  // empty (0 examples) without val_split
+  std::shared_ptr<const data::TensorDataset> test;
+  std::vector<std::shared_ptr<const data::Transform>>
+      train_transforms;  // augmentation, then normalization
+  std::vector<std::shared_ptr<const data::Transform>> eval_transforms;  // normalization
+  std::int64_t classes = 0;
+  std::string description;  // "Fashion-MNIST (60000 train, 10000 test)"
+};
+
+// Checks the data spec (UsageError) before anything is loaded.
+void check_data_spec(const std::string& spec, const std::string& origin);
+// Loads or generates the data; file errors throw descent::Error.
+RunData load_data(const RunConfig& config, const Origins& origins);
+
+// Fills in what the config leaves to defaults (model for the data, the recipe's or the
+// optimizer's lr, momentum and weight decay) and checks every value, throwing UsageError
+// naming the flag or key.
+void resolve(RunConfig& config, const Origins& origins);
+
+// The model spec of `config.model` (UsageError naming the flag when it does not parse).
+nn::ModelSpec model_spec(const RunConfig& config, const Origins& origins);
+// Builds the model from config.seed and checks that it maps the data's examples to
+// `classes` outputs (UsageError otherwise).
+std::shared_ptr<nn::Module> build_model(const RunConfig& config, const Origins& origins,
+                                        const data::Dataset& data, std::int64_t classes);
+
+std::unique_ptr<optim::Optimizer> build_optimizer(const RunConfig& config, const Origins& origins,
+                                                  nn::Module& model);
+
+// The lr schedule over `horizon` steps or epochs (as config.schedule_unit says).
+std::optional<schedule::Schedule> build_schedule(const RunConfig& config, const Origins& origins,
+                                                 std::int64_t horizon);
+
+}  // namespace descent::cli

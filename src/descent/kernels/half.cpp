@@ -1,0 +1,182 @@
+// oneDNN matmul (https://oneapi-src.github.io/oneDNN/v2.6/dev_guide_matmul.html) rather than
+// OpenBLAS's cblas_sbgemm: Debian's libopenblas declares sbgemm in cblas.h but is built
+// without it (the symbol is missing), and oneDNN 2.6 has no public bf16 gemm function
+// (dnnl_gemm_bf16bf16f32 is internal), so the matmul primitive is the way in. Its strided
+// memory descriptors express the transposes and leading dimensions directly; alpha and beta
+// become an output scale and a sum post-op, fixed per primitive, so they are in the key.
+#include "descent/kernels/half.hpp"
+
+#include <array>
+#include <bit>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include "descent/core/error.hpp"
+#include "descent/kernels/gemm.hpp"
+#include "descent/kernels/workspace.hpp"
+
+namespace descent::kernels {
+namespace {
+
+using dnnl::memory;
+
+dnnl::engine& cpu_engine() {
+  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
+
+struct Plan {
+  dnnl::matmul::primitive_desc pd;
+  dnnl::matmul primitive;
+};
+
+using Key = std::array<std::int64_t, 10>;
+constexpr std::size_t kMaxPlans = 256;
+
+std::mutex plans_mutex;
+std::map<Key, std::shared_ptr<Plan>>& plans() {
+  static std::map<Key, std::shared_ptr<Plan>> cache;
+  return cache;
+}
+
+memory::dims strides_of(bool transposed, std::int64_t ld) {
+  return transposed ? memory::dims{1, ld} : memory::dims{ld, 1};
+}
+
+dnnl::matmul::primitive_desc make_pd(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N,
+                                     std::int64_t K, float alpha, std::int64_t lda,
+                                     std::int64_t ldb, float beta, std::int64_t ldc) {
+  const memory::desc a({M, K}, memory::data_type::bf16, strides_of(trans_a, lda));
+  const memory::desc b({K, N}, memory::data_type::bf16, strides_of(trans_b, ldb));
+  const memory::desc c({M, N}, memory::data_type::f32, memory::dims{ldc, 1});
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  if (alpha != 1.0f) attr.set_output_scales(0, {alpha});
+  if (beta != 0.0f) {
+    dnnl::post_ops ops;
+    ops.append_sum(beta);
+    attr.set_post_ops(ops);
+  }
+  return dnnl::matmul::primitive_desc(dnnl::matmul::desc(a, b, c), attr, cpu_engine());
+}
+
+std::shared_ptr<Plan> plan(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N,
+                           std::int64_t K, float alpha, std::int64_t lda, std::int64_t ldb,
+                           float beta, std::int64_t ldc) {
+  const Key key{trans_a,
+                trans_b,
+                M,
+                N,
+                K,
+                lda,
+                ldb,
+                ldc,
+                std::bit_cast<std::int32_t>(alpha),
+                std::bit_cast<std::int32_t>(beta)};
+  std::lock_guard lock(plans_mutex);
+  if (plans().size() >= kMaxPlans && plans().count(key) == 0) plans().clear();
+  std::shared_ptr<Plan>& slot = plans()[key];
+  if (!slot) {
+    try {
+      auto pd = make_pd(trans_a, trans_b, M, N, K, alpha, lda, ldb, beta, ldc);
+      slot = std::make_shared<Plan>(Plan{pd, dnnl::matmul(pd)});
+    } catch (const dnnl::error& e) {
+      plans().erase(key);
+      throw Error(cat("gemm (bf16): oneDNN could not build a matmul for M=", M, " N=", N, " K=", K,
+                      ": ", e.what()));
+    }
+  }
+  return slot;
+}
+
+Gemm16Path detect_bf16_path() {
+  try {
+    const auto pd = make_pd(false, false, 16, 16, 16, 1.0f, 16, 16, 0.0f, 16);
+    const std::string implementation = pd.impl_info_str();
+    // "ref:..." is oneDNN's slow reference loop: widening to f32 beats it
+    return implementation.rfind("ref", 0) == 0 ? Gemm16Path::widen : Gemm16Path::native;
+  } catch (const dnnl::error&) {
+    return Gemm16Path::widen;
+  }
+}
+
+// The stored matrix (rows, cols) with row stride ld, widened to f32 with the same stride.
+template <typename T>
+void widen(const T* src, std::int64_t rows, std::int64_t cols, std::int64_t ld, float* dst) {
+  if (rows == 0 || cols == 0) return;
+  convert(src, dst, (rows - 1) * ld + cols);
+}
+
+template <typename T>
+void gemm_widened(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K,
+                  float alpha, const T* A, std::int64_t lda, const T* B, std::int64_t ldb,
+                  float beta, float* C, std::int64_t ldc) {
+  // stored shapes: A (M, K) or (K, M) when transposed; B (K, N) or (N, K)
+  const std::int64_t a_rows = trans_a ? K : M;
+  const std::int64_t a_cols = trans_a ? M : K;
+  const std::int64_t b_rows = trans_b ? N : K;
+  const std::int64_t b_cols = trans_b ? K : N;
+  Workspace<float> a32(a_rows == 0 ? 0 : (a_rows - 1) * lda + a_cols);
+  Workspace<float> b32(b_rows == 0 ? 0 : (b_rows - 1) * ldb + b_cols);
+  widen(A, a_rows, a_cols, lda, a32.get());
+  widen(B, b_rows, b_cols, ldb, b32.get());
+  gemm(trans_a, trans_b, M, N, K, alpha, a32.get(), lda, b32.get(), ldb, beta, C, ldc);
+}
+
+void check_dims(const char* op, std::int64_t M, std::int64_t N, std::int64_t K) {
+  DESCENT_CHECK(M >= 0 && N >= 0 && K >= 0, op, ": negative size M=", M, " N=", N, " K=", K);
+}
+
+}  // namespace
+
+const char* gemm16_path_name(Gemm16Path path) {
+  return path == Gemm16Path::native ? "onednn-bf16" : "widen-f32";
+}
+
+Gemm16Path bf16_gemm_path() {
+  static const Gemm16Path path = detect_bf16_path();
+  return path;
+}
+
+void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, float alpha,
+          const BFloat16* A, std::int64_t lda, const BFloat16* B, std::int64_t ldb, float beta,
+          float* C, std::int64_t ldc, Gemm16Path path) {
+  check_dims("gemm (bf16)", M, N, K);
+  DESCENT_CHECK(path == Gemm16Path::widen || bf16_gemm_path() == Gemm16Path::native,
+                "gemm (bf16): oneDNN has no native bf16 matmul on this CPU; use the widen path");
+  if (M == 0 || N == 0) return;
+  if (path == Gemm16Path::widen || K == 0) {
+    gemm_widened(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+  const std::shared_ptr<Plan> p = plan(trans_a, trans_b, M, N, K, alpha, lda, ldb, beta, ldc);
+  try {
+    dnnl::stream stream(cpu_engine());
+    // oneDNN takes mutable handles; A and B are only read
+    memory a(p->pd.src_desc(), cpu_engine(), const_cast<BFloat16*>(A));
+    memory b(p->pd.weights_desc(), cpu_engine(), const_cast<BFloat16*>(B));
+    memory c(p->pd.dst_desc(), cpu_engine(), C);
+    const memory::desc scratch_desc = p->pd.scratchpad_desc();
+    Workspace<char> scratch_bytes(static_cast<std::int64_t>(scratch_desc.get_size()));
+    memory scratch(scratch_desc, cpu_engine(), scratch_bytes.get());
+    p->primitive.execute(stream, {{DNNL_ARG_SRC, a},
+                                  {DNNL_ARG_WEIGHTS, b},
+                                  {DNNL_ARG_DST, c},
+                                  {DNNL_ARG_SCRATCHPAD, scratch}});
+    stream.wait();
+  } catch (const dnnl::error& e) {
+    throw Error(cat("gemm (bf16): oneDNN failed for M=", M, " N=", N, " K=", K, ": ", e.what()));
+  }
+}
+
+void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, float alpha,
+          const Half* A, std::int64_t lda, const Half* B, std::int64_t ldb, float beta, float* C,
+          std::int64_t ldc) {
+  check_dims("gemm (f16)", M, N, K);
+  if (M == 0 || N == 0) return;
+  gemm_widened(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+}  // namespace descent::kernels

@@ -1,0 +1,390 @@
+#include "descent/train/trainer.hpp"
+
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <limits>
+
+#include "descent/autograd/autograd.hpp"
+#include "descent/clip/clip.hpp"
+#include "descent/nn/flat.hpp"
+#include "descent/ops/loss.hpp"
+
+namespace descent::train {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// Exact text of a double (shortest round-trip form), for checkpoint metadata.
+std::string exact(double value) {
+  char buffer[32];
+  const auto [end, error] = std::to_chars(buffer, buffer + sizeof buffer, value);
+  return std::string(buffer, end);
+}
+
+double parse_double(const Checkpoint& checkpoint, const std::string& key) {
+  const std::string& text = metadata_at(checkpoint, key);
+  double value = 0.0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  DESCENT_CHECK(error == std::errc() && end == text.data() + text.size(), "checkpoint '",
+                checkpoint.path, "': metadata '", key, "' must be a number, got '", text, "'");
+  return value;
+}
+
+// Rows of logits (N, C) whose largest entry (the first, on ties) is the target (N).
+std::int64_t count_correct(const Tensor& logits, const Tensor& targets) {
+  DESCENT_CHECK(logits.dim() == 2 && targets.dim() == 1 && targets.size(0) == logits.size(0),
+                "Trainer: expected logits (N, C) and targets (N), got ", shape_str(logits.shape()),
+                " and ", shape_str(targets.shape()));
+  const std::int64_t rows = logits.size(0);
+  const std::int64_t classes = logits.size(1);
+  std::int64_t correct = 0;
+  dispatch_float(logits.dtype(), "Trainer", [&]<typename T>() {
+    const T* values = logits.data<T>();
+    for (std::int64_t i = 0; i < rows; ++i) {
+      const T* row = values + i * classes;
+      std::int64_t best = 0;
+      for (std::int64_t c = 1; c < classes; ++c) best = row[c] > row[best] ? c : best;
+      const std::int64_t target = targets.dtype() == DType::i32 ? targets.data<std::int32_t>()[i]
+                                                                : targets.data<std::int64_t>()[i];
+      correct += best == target ? 1 : 0;
+    }
+  });
+  return correct;
+}
+
+}  // namespace
+
+Evaluation evaluate(nn::Module& model, const data::Dataset& dataset, std::int64_t batch_size,
+                    const std::vector<std::shared_ptr<const data::Transform>>& transforms) {
+  DESCENT_CHECK(batch_size > 0, "evaluate: batch_size must be > 0, got ", batch_size);
+  Evaluation result;
+  if (dataset.size() == 0) return result;
+  const bool was_training = model.is_training();
+  model.eval();
+  autograd::NoGradGuard no_grad;
+  // The loader shares the caller's dataset for the duration of this call only.
+  data::DataLoader loader(
+      std::shared_ptr<const data::Dataset>(&dataset, [](const data::Dataset*) {}),
+      {.batch_size = batch_size, .transforms = transforms});
+  double loss_sum = 0.0;
+  std::int64_t correct = 0;
+  try {
+    for (const data::Batch& batch : loader.epoch(0)) {
+      const Tensor logits = model.forward(batch.inputs);  // (B, C)
+      loss_sum +=
+          ops::cross_entropy(logits, batch.targets, {.reduction = ops::Reduction::sum}).item();
+      correct += count_correct(logits, batch.targets);
+      result.examples += batch.size();
+    }
+  } catch (...) {
+    model.train(was_training);
+    throw;
+  }
+  model.train(was_training);
+  result.loss = loss_sum / static_cast<double>(result.examples);
+  result.accuracy = static_cast<double>(correct) / static_cast<double>(result.examples);
+  return result;
+}
+
+Trainer::Trainer(std::shared_ptr<nn::Module> model, optim::Optimizer& optimizer,
+                 data::DataLoader& loader, TrainerOptions options)
+    : model_(std::move(model)),
+      optimizer_(optimizer),
+      loader_(loader),
+      options_(std::move(options)) {
+  DESCENT_CHECK(model_ != nullptr, "Trainer: no model");
+  DESCENT_CHECK(model_->is_flat(), "Trainer: the model's parameters must be flattened first ",
+                "(nn::flatten_parameters, or build it with nn::build_model)");
+  DESCENT_CHECK(options_.epochs > 0, "Trainer: epochs must be > 0, got ", options_.epochs);
+  DESCENT_CHECK(options_.max_steps >= 0, "Trainer: max_steps must be >= 0, got ",
+                options_.max_steps);
+  DESCENT_CHECK(options_.warmup_steps >= 0, "Trainer: warmup_steps must be >= 0, got ",
+                options_.warmup_steps);
+  DESCENT_CHECK(options_.clip_norm >= 0, "Trainer: clip_norm must be >= 0, got ",
+                options_.clip_norm);
+  DESCENT_CHECK(options_.patience >= 0, "Trainer: patience must be >= 0, got ", options_.patience);
+  DESCENT_CHECK(options_.log_every >= 0, "Trainer: log_every must be >= 0, got ",
+                options_.log_every);
+  DESCENT_CHECK(options_.checkpoint_every >= 0, "Trainer: checkpoint_every must be >= 0, got ",
+                options_.checkpoint_every);
+  DESCENT_CHECK(options_.eval_batch_size > 0, "Trainer: eval_batch_size must be > 0, got ",
+                options_.eval_batch_size);
+  DESCENT_CHECK(options_.label_smoothing >= 0 && options_.label_smoothing <= 1,
+                "Trainer: label_smoothing must be in [0, 1], got ", options_.label_smoothing);
+  // The schedule scales the lrs the optimizer was built with (a resume overwrites the
+  // optimizer's lrs with the scheduled ones, so they are read now).
+  for (std::size_t group = 0; group < optimizer_.num_groups(); ++group) {
+    base_lrs_.push_back(optimizer_.lr(group));
+  }
+}
+
+void Trainer::set_eval_set(std::shared_ptr<const data::Dataset> dataset, std::string name,
+                           std::vector<std::shared_ptr<const data::Transform>> transforms) {
+  eval_set_ = std::move(dataset);
+  eval_name_ = std::move(name);
+  eval_transforms_ = std::move(transforms);
+}
+
+void Trainer::add_callback(std::shared_ptr<Callback> callback) {
+  callbacks_.push_back(std::move(callback));
+}
+
+std::vector<double> Trainer::lrs_at(std::int64_t step, std::int64_t epoch) const {
+  std::vector<double> lrs;
+  for (double base : base_lrs_) {
+    double lr = base;
+    if (options_.schedule) {
+      lr = (*options_.schedule)(options_.schedule_unit == ScheduleUnit::step ? step : epoch, base);
+    }
+    if (options_.warmup_steps > 0) lr = schedule::warmup(options_.warmup_steps)(step, lr);
+    lrs.push_back(lr);
+  }
+  return lrs;
+}
+
+void Trainer::resume(const Checkpoint& checkpoint) {
+  const std::int64_t step = metadata_int(checkpoint, "step");
+  const std::int64_t epoch = metadata_int(checkpoint, "epoch");
+  const std::int64_t batch = metadata_int(checkpoint, "batch");
+  const std::int64_t batches = metadata_int(checkpoint, "batches_per_epoch");
+  const double best_accuracy = parse_double(checkpoint, "best_accuracy");
+  const std::int64_t best_epoch = metadata_int(checkpoint, "best_epoch");
+  const std::int64_t bad_epochs = metadata_int(checkpoint, "bad_epochs");
+  DESCENT_CHECK(batches == loader_.num_batches(), "checkpoint '", checkpoint.path,
+                "' was saved with ", batches, " batches per epoch, this run has ",
+                loader_.num_batches(), " (another batch size or dataset?)");
+  DESCENT_CHECK(step >= 0 && epoch >= 0 && batch >= 0 && batch < batches, "checkpoint '",
+                checkpoint.path, "': inconsistent position: step ", step, ", epoch ", epoch,
+                ", batch ", batch);
+  restore(checkpoint, *model_, &optimizer_);
+  step_ = step;
+  epoch_ = epoch;
+  batch_ = batch;
+  best_accuracy_ = best_accuracy;
+  best_epoch_ = best_epoch;
+  bad_epochs_ = bad_epochs;
+}
+
+void Trainer::save(const std::string& name, std::int64_t epoch, std::int64_t batch) {
+  if (options_.checkpoint_dir.empty()) return;
+  Checkpoint checkpoint = capture(*model_, &optimizer_);
+  for (const auto& [key, value] : options_.checkpoint_metadata) checkpoint.metadata[key] = value;
+  checkpoint.metadata["step"] = std::to_string(step_);
+  checkpoint.metadata["epoch"] = std::to_string(epoch);
+  checkpoint.metadata["batch"] = std::to_string(batch);
+  checkpoint.metadata["batches_per_epoch"] = std::to_string(loader_.num_batches());
+  checkpoint.metadata["best_accuracy"] = exact(best_accuracy_);
+  checkpoint.metadata["best_epoch"] = std::to_string(best_epoch_);
+  checkpoint.metadata["bad_epochs"] = std::to_string(bad_epochs_);
+  const std::string path = (std::filesystem::path(options_.checkpoint_dir) / name).string();
+  save_checkpoint(path, checkpoint, options_.checkpoint_save);
+}
+
+TrainResult Trainer::fit() {
+  DESCENT_CHECK(options_.patience == 0 || eval_set_ != nullptr,
+                "Trainer: early stopping (patience ", options_.patience, ") needs an eval set");
+  const std::int64_t batches = loader_.num_batches();
+  DESCENT_CHECK(batches > 0, "Trainer: the training set gives no batch (", loader_.dataset().size(),
+                " examples, batch size ", loader_.options().batch_size, ")");
+  std::int64_t total = options_.epochs * batches;
+  if (options_.max_steps > 0) total = std::min(total, options_.max_steps);
+  const std::string last_path =
+      options_.checkpoint_dir.empty()
+          ? std::string()
+          : (std::filesystem::path(options_.checkpoint_dir) / "last.safetensors").string();
+  const std::string best_path =
+      options_.checkpoint_dir.empty()
+          ? std::string()
+          : (std::filesystem::path(options_.checkpoint_dir) / "best.safetensors").string();
+  const double max_norm =
+      options_.clip_norm > 0 ? options_.clip_norm : std::numeric_limits<double>::infinity();
+  const Tensor flat_params = model_->flat_parameters().params;  // its grad() is the flat grads
+
+  TrainResult result;
+  const Clock::time_point start = Clock::now();
+  double train_seconds = 0.0;  // in training steps, without evaluation and checkpoints
+  std::int64_t samples_this_run = 0;
+  std::int64_t steps_this_run = 0;
+  auto finish = [&](StopReason stop, std::string message) {
+    result.stop = stop;
+    result.message = std::move(message);
+    result.steps = step_;
+    result.epochs = epoch_;
+    result.best_accuracy = best_accuracy_;
+    result.best_epoch = best_epoch_;
+    result.samples_per_sec = train_seconds > 0 ? samples_this_run / train_seconds : 0.0;
+    result.wall_seconds = seconds_since(start);
+    if (!last_path.empty() && std::filesystem::exists(last_path))
+      result.last_checkpoint = last_path;
+    if (!best_path.empty() && std::filesystem::exists(best_path))
+      result.best_checkpoint = best_path;
+    for (const auto& callback : callbacks_) callback->on_end(result);
+    return result;
+  };
+  auto non_finite = [&](const std::string& quantity, double value) {
+    const std::string kept = std::filesystem::exists(last_path)
+                                 ? cat("the last good checkpoint is ", last_path)
+                                 : std::string("no checkpoint was written");
+    return cat("NaN guard: ", quantity, " is ", value, " at step ", step_ + 1, " (epoch ",
+               epoch_ + 1, ", batch ", batch_ + 1, "); stopped without saving; ", kept,
+               " (try a lower --lr or --clip-norm)");
+  };
+
+  model_->train();
+  IntervalStats interval;
+  std::int64_t interval_steps = 0;
+  std::int64_t interval_samples = 0;
+  std::int64_t interval_correct = 0;
+  double interval_seconds = 0.0;
+  while (epoch_ < options_.epochs && step_ < total) {
+    const Clock::time_point epoch_start = Clock::now();
+    loader_.start_epoch(static_cast<std::uint64_t>(epoch_));
+    // Resuming inside an epoch: the order is a function of (seed, epoch), so skipping the
+    // batches already taken puts the loader where it was.
+    for (std::int64_t i = 0; i < batch_; ++i) loader_.next();
+    double epoch_loss = 0.0;
+    double epoch_norm = 0.0;
+    std::int64_t epoch_steps = 0;
+    std::int64_t epoch_samples = 0;
+    std::int64_t epoch_correct = 0;
+    double epoch_train_seconds = 0.0;
+
+    while (step_ < total) {
+      const Clock::time_point step_start = Clock::now();
+      const data::Batch* batch = loader_.next();
+      if (batch == nullptr) break;
+      const std::vector<double> lrs = lrs_at(step_, epoch_);
+      for (std::size_t group = 0; group < lrs.size(); ++group) optimizer_.set_lr(group, lrs[group]);
+
+      model_->zero_grad();
+      const Tensor logits = model_->forward(batch->inputs);  // (B, C)
+      const Tensor loss =
+          ops::cross_entropy(logits, batch->targets, {.label_smoothing = options_.label_smoothing});
+      const double loss_value = loss.item();
+      if (!std::isfinite(loss_value))
+        return finish(StopReason::non_finite, non_finite("the loss", loss_value));
+      loss.backward();
+      const clip::ClipScale clip = clip::clip_scale(std::span(&flat_params, 1), max_norm);
+      if (!clip.finite) {
+        return finish(StopReason::non_finite, non_finite("the gradient norm", clip.total_norm));
+      }
+      optimizer_.step({.grad_scale = static_cast<float>(clip.scale)});
+      const std::int64_t correct = count_correct(logits, batch->targets);
+      const double step_seconds = seconds_since(step_start);
+
+      ++step_;
+      ++batch_;
+      ++steps_this_run;
+      samples_this_run += batch->size();
+      train_seconds += step_seconds;
+      epoch_loss += loss_value;
+      epoch_norm += clip.total_norm;
+      ++epoch_steps;
+      epoch_samples += batch->size();
+      epoch_correct += correct;
+      epoch_train_seconds += step_seconds;
+
+      if (!callbacks_.empty()) {
+        const double speed = samples_this_run / train_seconds;
+        const double seconds_per_step = train_seconds / static_cast<double>(steps_this_run);
+        const StepStats stats{
+            .step = step_,
+            .total_steps = total,
+            .epoch = epoch_,
+            .epochs = options_.epochs,
+            .batch = batch_,
+            .batches_per_epoch = batches,
+            .loss = loss_value,
+            .accuracy = static_cast<double>(correct) / static_cast<double>(batch->size()),
+            .lr = lrs.front(),
+            .grad_norm = clip.total_norm,
+            .samples_per_sec = speed,
+            .eta_seconds = seconds_per_step * static_cast<double>(total - step_),
+            .wall_seconds = seconds_since(start)};
+        for (const auto& callback : callbacks_) callback->on_step(stats);
+      }
+
+      interval.loss += loss_value;
+      interval.grad_norm += clip.total_norm;
+      ++interval_steps;
+      interval_samples += batch->size();
+      interval_correct += correct;
+      interval_seconds += step_seconds;
+      if (options_.log_every > 0 && step_ % options_.log_every == 0) {
+        interval.step = step_;
+        interval.epoch = epoch_;
+        interval.loss /= static_cast<double>(interval_steps);
+        interval.grad_norm /= static_cast<double>(interval_steps);
+        interval.accuracy =
+            static_cast<double>(interval_correct) / static_cast<double>(interval_samples);
+        interval.lr = lrs.front();
+        interval.samples_per_sec = interval_samples / interval_seconds;
+        interval.wall_seconds = seconds_since(start);
+        for (const auto& callback : callbacks_) callback->on_interval(interval);
+        interval = IntervalStats{};
+        interval_steps = interval_samples = interval_correct = 0;
+        interval_seconds = 0.0;
+      }
+      if (options_.checkpoint_every > 0 && step_ % options_.checkpoint_every == 0 &&
+          batch_ < batches) {
+        save("last.safetensors", epoch_, batch_);
+      }
+    }
+
+    if (batch_ < batches) {  // stopped inside the epoch by max_steps
+      save("last.safetensors", epoch_, batch_);
+      break;
+    }
+
+    // The epoch is complete: evaluate, keep the best, check for a plateau.
+    EpochStats stats;
+    stats.epochs = options_.epochs;
+    stats.step = step_;
+    const double steps_done = static_cast<double>(std::max<std::int64_t>(epoch_steps, 1));
+    stats.train_loss = epoch_steps > 0 ? epoch_loss / steps_done : std::nan("");
+    stats.train_accuracy =
+        epoch_samples > 0 ? static_cast<double>(epoch_correct) / static_cast<double>(epoch_samples)
+                          : std::nan("");
+    stats.grad_norm = epoch_steps > 0 ? epoch_norm / steps_done : std::nan("");
+    stats.lr = optimizer_.lr(0);
+    stats.samples_per_sec = epoch_train_seconds > 0 ? epoch_samples / epoch_train_seconds : 0.0;
+    if (eval_set_ != nullptr) {
+      stats.eval = evaluate(*model_, *eval_set_, options_.eval_batch_size, eval_transforms_);
+      stats.eval_name = eval_name_;
+      if (stats.eval->accuracy > best_accuracy_) {
+        best_accuracy_ = stats.eval->accuracy;
+        best_epoch_ = epoch_ + 1;
+        bad_epochs_ = 0;
+        stats.best = true;
+      } else {
+        ++bad_epochs_;
+      }
+    }
+    ++epoch_;
+    batch_ = 0;
+    stats.epoch = epoch_;
+    if (stats.best) save("best.safetensors", epoch_, 0);
+    save("last.safetensors", epoch_, 0);
+    stats.epoch_seconds = seconds_since(epoch_start);
+    stats.wall_seconds = seconds_since(start);
+    for (const auto& callback : callbacks_) callback->on_epoch(stats);
+
+    if (options_.patience > 0 && bad_epochs_ >= options_.patience) {
+      return finish(StopReason::early_stopping,
+                    cat("early stopping: no better ", eval_name_, " accuracy for ", bad_epochs_,
+                        " epochs (best ", best_accuracy_ * 100, "% at epoch ", best_epoch_, ")"));
+    }
+  }
+  if (epoch_ >= options_.epochs) {
+    return finish(StopReason::completed, cat("completed ", epoch_, " epochs (", step_, " steps)"));
+  }
+  return finish(StopReason::max_steps, cat("stopped after ", step_, " steps (max_steps)"));
+}
+
+}  // namespace descent::train

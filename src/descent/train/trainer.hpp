@@ -1,0 +1,204 @@
+// The training loop: batches -> forward -> cross-entropy -> backward -> clip -> step, with
+// evaluation each epoch, checkpoints, early stopping and a NaN guard; callbacks watch.
+//
+// ====== Intended usage ======
+//   auto model = nn::build_model(nn::ModelSpec::parse("cnn"), gen);       // flattened
+//   auto opt = optim::create_optimizer("sgd", params, {{"lr", "0.05"}, {"momentum", "0.9"}});
+//   data::DataLoader loader(train_set, {.batch_size = 128, .shuffle = true, .seed = 1});
+//   train::Trainer trainer(model, *opt, loader, {
+//       .epochs = 10,
+//       .schedule = schedule::cosine(10 * loader.num_batches()),
+//       .warmup_steps = 200,
+//       .clip_norm = 5.0,
+//       .checkpoint_dir = "runs/a"});
+//   trainer.set_eval_set(test_set);                       // evaluated after each epoch
+//   trainer.add_callback(std::make_shared<train::ProgressBar>(stdout, true));
+//   train::TrainResult result = trainer.fit();             // see result.stop
+//   // to continue a run: trainer.resume(train::load_checkpoint("runs/a/last.safetensors"));
+//
+// One step (llm.c's loop, in words):
+//   lr       = warmup(step) applied to schedule(step or epoch) for each group's base lr
+//   loss     = cross_entropy(model(x), y)                 NaN guard: a non-finite loss stops
+//   backward                                              gradients land in the flat buffer
+//   norm     = ||all gradients||_2, one pass              NaN guard: a non-finite norm stops
+//   step     optimizer.step({.grad_scale = min(1, clip_norm / (norm + 1e-6))})
+// Clipping is thus folded into the optimizer's own pass (DESIGN.md "one pass per step").
+//
+// After each epoch: evaluation of the eval set in eval() mode under no-grad (back to train()
+// after), then best.safetensors when the eval accuracy improved, last.safetensors, and the
+// early-stopping test. A stop by the NaN guard writes nothing: the last good checkpoint is
+// the one on disk, and result.message names the step and the quantity.
+//
+// Deterministic: with the same seed and thread count the run is bit-identical, and a run
+// resumed from a checkpoint (in any process) continues exactly as if it had not stopped:
+// the checkpoint holds the parameters, buffers, optimizer state, dropout streams, the step,
+// the epoch and the batch within it (the loader's order is a function of (seed, epoch)), the
+// best accuracy and the early-stopping count.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "descent/data/loader.hpp"
+#include "descent/nn/module.hpp"
+#include "descent/optim/optimizer.hpp"
+#include "descent/schedule/schedule.hpp"
+#include "descent/train/checkpoint.hpp"
+
+namespace descent::train {
+
+enum class ScheduleUnit { step, epoch };
+
+struct TrainerOptions {
+  std::int64_t epochs = 1;
+  // Stop once this many steps were taken in all, counting those before a resume (0: the
+  // epochs alone decide).
+  std::int64_t max_steps = 0;
+  // Of the step or of the epoch (schedule_unit); unset: the optimizer's lr throughout.
+  std::optional<schedule::Schedule> schedule = std::nullopt;
+  ScheduleUnit schedule_unit = ScheduleUnit::step;
+  // Linear warmup from 0 over this many steps, multiplying the schedule's lr.
+  std::int64_t warmup_steps = 0;
+  double clip_norm = 0.0;  // max global L2 norm of the gradients; 0: no clipping
+  double label_smoothing = 0.0;
+  // Early stopping: stop after this many epochs without a better eval accuracy (0: never).
+  std::int64_t patience = 0;
+  std::int64_t log_every = 50;        // steps per metrics record (0: epochs only)
+  std::string checkpoint_dir = "";    // last.safetensors, best.safetensors; empty: none
+  std::int64_t checkpoint_every = 0;  // also write last.safetensors every so many steps
+  Metadata checkpoint_metadata = {};  // added to every checkpoint (e.g. the run's config)
+  SaveOptions checkpoint_save = {};   // passed to save_checkpoint (progress hooks)
+  std::int64_t eval_batch_size = 1000;
+};
+
+// Loss and accuracy of a model on a dataset of class labels.
+struct Evaluation {
+  double loss = 0.0;      // mean cross-entropy
+  double accuracy = 0.0;  // fraction in [0, 1]
+  std::int64_t examples = 0;
+};
+
+// Evaluates in eval() mode under no-grad, then restores the model's mode. `transforms` are
+// applied to each batch's inputs, as a loader would (e.g. the training data's normalization).
+Evaluation evaluate(nn::Module& model, const data::Dataset& dataset, std::int64_t batch_size = 1000,
+                    const std::vector<std::shared_ptr<const data::Transform>>& transforms = {});
+
+// ---- what callbacks see ----
+
+struct StepStats {
+  std::int64_t step = 0;  // steps taken, this one included
+  std::int64_t total_steps = 0;
+  std::int64_t epoch = 0;  // 0-based epoch of this step
+  std::int64_t epochs = 0;
+  std::int64_t batch = 0;  // 1-based batch within the epoch
+  std::int64_t batches_per_epoch = 0;
+  double loss = 0.0;
+  double accuracy = 0.0;         // of this batch
+  double lr = 0.0;               // of group 0
+  double grad_norm = 0.0;        // before clipping
+  double samples_per_sec = 0.0;  // since the start of this process's run
+  double eta_seconds = 0.0;      // to the last step, at that speed
+  double wall_seconds = 0.0;     // since fit() began
+};
+
+// Means over the steps since the previous record (every log_every steps).
+struct IntervalStats {
+  std::int64_t step = 0;
+  std::int64_t epoch = 0;
+  double loss = 0.0;
+  double accuracy = 0.0;
+  double lr = 0.0;
+  double grad_norm = 0.0;
+  double samples_per_sec = 0.0;
+  double wall_seconds = 0.0;
+};
+
+struct EpochStats {
+  std::int64_t epoch = 0;  // 1-based: epochs completed
+  std::int64_t epochs = 0;
+  std::int64_t step = 0;
+  double train_loss = 0.0;  // means over this epoch's steps (in this process)
+  double train_accuracy = 0.0;
+  std::optional<Evaluation> eval;  // unset without an eval set
+  std::string eval_name;           // as given to set_eval_set
+  double lr = 0.0;
+  double grad_norm = 0.0;  // mean over the epoch's steps
+  double samples_per_sec = 0.0;
+  double epoch_seconds = 0.0;
+  double wall_seconds = 0.0;
+  bool best = false;  // the eval accuracy is the best so far
+};
+
+enum class StopReason { completed, max_steps, early_stopping, non_finite };
+
+struct TrainResult {
+  StopReason stop = StopReason::completed;
+  std::string message;  // why it stopped, one line
+  std::int64_t steps = 0;
+  std::int64_t epochs = 0;      // completed
+  double best_accuracy = -1.0;  // of the eval set; -1 without one
+  std::int64_t best_epoch = 0;
+  double samples_per_sec = 0.0;  // this process's training steps only
+  double wall_seconds = 0.0;
+  std::string last_checkpoint;  // empty when none was written
+  std::string best_checkpoint;
+};
+
+class Callback {
+ public:
+  virtual ~Callback() = default;
+  virtual void on_step(const StepStats&) {}
+  virtual void on_interval(const IntervalStats&) {}
+  virtual void on_epoch(const EpochStats&) {}
+  virtual void on_end(const TrainResult&) {}
+};
+
+class Trainer {
+ public:
+  // The model must be flattened (nn::build_model does it) and its parameters must be the
+  // optimizer's. Keeps references to all three.
+  Trainer(std::shared_ptr<nn::Module> model, optim::Optimizer& optimizer, data::DataLoader& loader,
+          TrainerOptions options);
+
+  // Evaluated after each epoch; its accuracy picks the best checkpoint and drives early
+  // stopping. `name` ("val", "test") labels it in EpochStats; `transforms` as in evaluate().
+  void set_eval_set(std::shared_ptr<const data::Dataset> dataset, std::string name = "eval",
+                    std::vector<std::shared_ptr<const data::Transform>> transforms = {});
+  void add_callback(std::shared_ptr<Callback> callback);
+  // Continues from a checkpoint written by a Trainer: restores model, optimizer and RNG
+  // streams, and the position of the run. Throws (changing nothing) when it does not fit.
+  void resume(const Checkpoint& checkpoint);
+
+  TrainResult fit();
+
+  std::int64_t step() const { return step_; }
+  const TrainerOptions& options() const { return options_; }
+  // The lr of each group at step `step` of epoch `epoch`.
+  std::vector<double> lrs_at(std::int64_t step, std::int64_t epoch) const;
+
+ private:
+  void save(const std::string& name, std::int64_t epoch, std::int64_t batch);
+
+  std::shared_ptr<nn::Module> model_;
+  optim::Optimizer& optimizer_;
+  data::DataLoader& loader_;
+  TrainerOptions options_;
+  std::shared_ptr<const data::Dataset> eval_set_;
+  std::string eval_name_;
+  std::vector<std::shared_ptr<const data::Transform>> eval_transforms_;
+  std::vector<std::shared_ptr<Callback>> callbacks_;
+  std::vector<double> base_lrs_;
+
+  // The run's position: what a checkpoint saves.
+  std::int64_t step_ = 0;
+  std::int64_t epoch_ = 0;  // current epoch (0-based)
+  std::int64_t batch_ = 0;  // batches of epoch_ already taken
+  double best_accuracy_ = -1.0;
+  std::int64_t best_epoch_ = 0;
+  std::int64_t bad_epochs_ = 0;
+};
+
+}  // namespace descent::train

@@ -1,0 +1,327 @@
+// The 16-bit GEMM (every path, every transpose) against an f64 reference on the rounded
+// operands; amp::linear and amp::matmul forward and backward against f32 ops on rounded
+// operands; fp16's underflow and overflow and what loss scaling does to them; the precision
+// policy, master weights, a small training run per precision, and bad input.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "descent/amp/autocast.hpp"
+#include "descent/amp/grad_scaler.hpp"
+#include "descent/amp/policy.hpp"
+#include "descent/kernels/gemm.hpp"
+#include "descent/kernels/half.hpp"
+#include "descent/ops/arith.hpp"
+#include "descent/ops/linalg.hpp"
+#include "descent/ops/loss.hpp"
+#include "descent/ops/reduce.hpp"
+#include "descent/optim/sgd.hpp"
+
+namespace descent::amp {
+namespace {
+
+// ---- the 16-bit GEMM ----
+
+struct GemmCase {
+  bool trans_a, trans_b;
+  std::int64_t M, N, K;
+  std::int64_t pad;  // extra elements per stored row (lda, ldb, ldc > the row length)
+  float alpha, beta;
+};
+
+const GemmCase kGemmCases[] = {
+    {false, true, 64, 128, 784, 0, 1.0f, 0.0f},  // the MLP's fc1 forward (narrowed)
+    {true, false, 256, 78, 128, 0, 1.0f, 0.0f},  // its dW (narrowed)
+    {false, false, 64, 96, 256, 0, 1.0f, 1.0f},  // dX, accumulating
+    {true, true, 33, 17, 65, 3, 0.5f, -2.0f},    // odd sizes, strided, alpha and beta
+    {false, false, 1, 1, 1, 0, 1.0f, 0.0f},
+    {false, true, 5, 7, 0, 1, 1.0f, 1.0f},  // K = 0: C = beta C
+};
+
+template <typename L>
+void check_gemm(const GemmCase& c, kernels::Gemm16Path path, bool use_path) {
+  Generator gen(11);
+  // stored shapes
+  const std::int64_t a_rows = c.trans_a ? c.K : c.M, a_cols = c.trans_a ? c.M : c.K;
+  const std::int64_t b_rows = c.trans_b ? c.N : c.K, b_cols = c.trans_b ? c.K : c.N;
+  const std::int64_t lda = a_cols + c.pad, ldb = b_cols + c.pad, ldc = c.N + c.pad;
+  Tensor a = randn({std::max<std::int64_t>(a_rows * lda, 1)}, gen).to(dtype_of<L>());
+  Tensor b = randn({std::max<std::int64_t>(b_rows * ldb, 1)}, gen).to(dtype_of<L>());
+  Tensor c0 = randn({c.M * ldc}, gen);
+  Tensor out = c0.clone();
+  if (use_path) {
+    if constexpr (std::is_same_v<L, BFloat16>) {
+      kernels::gemm(c.trans_a, c.trans_b, c.M, c.N, c.K, c.alpha, a.data<L>(), lda, b.data<L>(),
+                    ldb, c.beta, out.data<float>(), ldc, path);
+    }
+  } else {
+    kernels::gemm(c.trans_a, c.trans_b, c.M, c.N, c.K, c.alpha, a.data<L>(), lda, b.data<L>(), ldb,
+                  c.beta, out.data<float>(), ldc);
+  }
+  const auto av = a.to_vector(), bv = b.to_vector(), cv = c0.to_vector(), ov = out.to_vector();
+  for (std::int64_t i = 0; i < c.M; ++i) {
+    for (std::int64_t j = 0; j < c.N; ++j) {
+      double sum = 0, magnitude = 0;
+      for (std::int64_t k = 0; k < c.K; ++k) {
+        const double x = c.trans_a ? av[k * lda + i] : av[i * lda + k];
+        const double y = c.trans_b ? bv[j * ldb + k] : bv[k * ldb + j];
+        sum += x * y;
+        magnitude += std::abs(x * y);
+      }
+      const double expected = c.alpha * sum + c.beta * cv[i * ldc + j];
+      const double tolerance = 1e-5 * (std::abs(c.alpha) * magnitude + std::abs(c.beta)) + 1e-6;
+      ASSERT_NEAR(ov[i * ldc + j], expected, tolerance) << i << ", " << j;
+    }
+    // the padding of C is not written
+    for (std::int64_t j = c.N; j < ldc; ++j) ASSERT_EQ(ov[i * ldc + j], cv[i * ldc + j]);
+  }
+}
+
+TEST(Gemm16, EveryPathMatchesF64OnRoundedOperands) {
+  for (const GemmCase& c : kGemmCases) {
+    SCOPED_TRACE(testing::Message() << c.trans_a << c.trans_b << " " << c.M << "x" << c.N << "x"
+                                    << c.K << " pad " << c.pad);
+    check_gemm<BFloat16>(c, kernels::bf16_gemm_path(), false);
+    check_gemm<BFloat16>(c, kernels::Gemm16Path::widen, true);
+    check_gemm<Half>(c, kernels::Gemm16Path::widen, false);
+  }
+}
+
+TEST(Gemm16, NativeBf16IsUsedWhereTheCpuHasIt) {
+  // oneDNN's native bf16 matmul exists wherever AVX-512 does
+  if (cpu_half_isa() >= HalfIsa::avx512) {
+    EXPECT_EQ(kernels::bf16_gemm_path(), kernels::Gemm16Path::native);
+  } else {
+    EXPECT_THROW(kernels::gemm(false, false, 1, 1, 1, 1.0f, static_cast<const BFloat16*>(nullptr),
+                               1, static_cast<const BFloat16*>(nullptr), 1, 0.0f, nullptr, 1,
+                               kernels::Gemm16Path::native),
+                 Error);
+  }
+  float c = 0;
+  const BFloat16 one(1.0f);
+  EXPECT_THROW(kernels::gemm(false, false, -1, 1, 1, 1.0f, &one, 1, &one, 1, 0.0f, &c, 1), Error);
+}
+
+// ---- amp::linear and amp::matmul ----
+
+Tensor round_trip(const Tensor& t, DType compute) {
+  return t.to(compute).to(DType::f32);
+}
+
+void expect_close(const Tensor& actual, const Tensor& expected, double tolerance,
+                  const std::string& what) {
+  ASSERT_EQ(actual.shape(), expected.shape()) << what;
+  ASSERT_EQ(actual.dtype(), DType::f32) << what;
+  const auto a = actual.to_vector(), e = expected.to_vector();
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    ASSERT_NEAR(a[i], e[i], tolerance * (1 + std::abs(e[i]))) << what << " [" << i << "]";
+  }
+}
+
+TEST(Autocast, LinearForwardAndBackwardAreF32OpsOnRoundedOperands) {
+  for (DType compute : {DType::bf16, DType::f16}) {
+    for (bool given_low : {false, true}) {
+      for (bool with_bias : {false, true}) {
+        SCOPED_TRACE(testing::Message() << dtype_name(compute) << " weight_low " << given_low
+                                        << " bias " << with_bias);
+        Generator gen(21);
+        Tensor x = randn({2, 3, 40}, gen).set_requires_grad(true);  // (..., in)
+        Tensor w = randn({24, 40}, gen).set_requires_grad(true);    // (out, in)
+        Tensor b = with_bias ? randn({24}, gen).set_requires_grad(true) : Tensor();
+        Tensor upstream = randn({2, 3, 24}, gen);
+        const Tensor w_low = given_low ? w.to(compute) : Tensor();
+        Tensor y = linear(x, w, b, compute, w_low);
+        ASSERT_EQ(y.dtype(), DType::f32);
+        y.backward(upstream);
+
+        // reference: f32 ops on the rounded x, w and dy
+        const Tensor xr = round_trip(x, compute), wr = round_trip(w, compute);
+        const Tensor dyr = round_trip(upstream, compute).view_of(0, {6, 24});
+        Tensor y_ref = ops::linear(xr, wr, with_bias ? b.detach() : Tensor());
+        expect_close(y, y_ref, 1e-5, "y");
+        expect_close(x.grad(), ops::matmul(dyr, wr).view_of(0, {2, 3, 40}), 1e-5, "dx");
+        // dW = dy^T x
+        Tensor dw_ref = zeros({24, 40});
+        kernels::gemm(true, false, 24, 40, 6, 1.0f, dyr.data<float>(), 24,
+                      xr.view_of(0, {6, 40}).data<float>(), 40, 0.0f, dw_ref.data<float>(), 40);
+        expect_close(w.grad(), dw_ref, 1e-5, "dW");
+        if (with_bias) {
+          // db in f32 from the unrounded upstream gradient
+          expect_close(b.grad(), ops::sum_to(upstream.view_of(0, {6, 24}), {24}), 1e-6, "db");
+        }
+      }
+    }
+  }
+}
+
+TEST(Autocast, MatmulForwardAndBackward) {
+  for (DType compute : {DType::bf16, DType::f16}) {
+    SCOPED_TRACE(dtype_name(compute));
+    Generator gen(22);
+    Tensor a = randn({9, 31}, gen).set_requires_grad(true);
+    Tensor b = randn({31, 12}, gen).set_requires_grad(true);
+    Tensor upstream = randn({9, 12}, gen);
+    Tensor y = matmul(a, b, compute);
+    y.backward(upstream);
+    const Tensor ar = round_trip(a, compute), br = round_trip(b, compute);
+    const Tensor dyr = round_trip(upstream, compute);
+    expect_close(y, ops::matmul(ar, br), 1e-5, "y");
+    Tensor da = zeros({9, 31}), db = zeros({31, 12});
+    kernels::gemm(false, true, 9, 31, 12, 1.0f, dyr.data<float>(), 12, br.data<float>(), 12, 0.0f,
+                  da.data<float>(), 31);
+    kernels::gemm(true, false, 31, 12, 9, 1.0f, ar.data<float>(), 31, dyr.data<float>(), 12, 0.0f,
+                  db.data<float>(), 12);
+    expect_close(a.grad(), da, 1e-5, "da");
+    expect_close(b.grad(), db, 1e-5, "db");
+  }
+  // f32 is ops::matmul
+  Tensor a = tensor({1, 2, 3, 4}, {2, 2});
+  EXPECT_EQ(matmul(a, a, DType::f32).to_vector(), ops::matmul(a, a).to_vector());
+}
+
+// The point of loss scaling (Micikevicius et al. 2018, figure 3): fp16 gradients below 2^-24
+// become zero, and scaling the loss by 2^16 brings them back; too large a scale overflows
+// to Inf, which the scaler finds.
+TEST(Autocast, Fp16GradientsUnderflowWithoutScalingAndOverflowWithTooMuch) {
+  Tensor x = full({4, 8}, 1.0);
+  Tensor w = full({2, 8}, 0.5).set_requires_grad(true);
+  const double tiny = 1e-8;  // below fp16's smallest subnormal, 2^-24 = 6e-8
+  auto dw = [&](double loss_scale, DType compute) {
+    w.set_grad(Tensor());
+    linear(x, w, Tensor(), compute).backward(full({4, 2}, tiny * loss_scale));
+    return w.grad().to_vector()[0];
+  };
+  EXPECT_EQ(dw(1.0, DType::f16), 0.0);                           // underflow: the signal is lost
+  EXPECT_NEAR(dw(1.0, DType::bf16), 4 * tiny, 4 * tiny * 1e-2);  // bf16 has f32's range
+  EXPECT_NEAR(dw(65536.0, DType::f16) / 65536.0, 4 * tiny, 4 * tiny * 1e-2);  // scaled: kept
+  EXPECT_TRUE(std::isinf(dw(1e13, DType::f16)));  // 1e5 per element: Inf in fp16
+
+  // the scaler sees that Inf and skips
+  optim::SGD opt({w}, {.lr = 0.1});
+  GradScaler scaler;
+  EXPECT_FALSE(scaler.step(opt));
+  scaler.update();
+  EXPECT_EQ(scaler.get_scale(), 32768.0);
+  EXPECT_EQ(w.to_vector()[0], 0.5);
+}
+
+// ---- policy and master weights ----
+
+TEST(Policy, ParseNamesAndOptions) {
+  for (const char* name : {"fp32", "bf16", "fp16"}) {
+    EXPECT_EQ(precision_name(parse_precision(name)), name);
+  }
+  EXPECT_EQ(PrecisionPolicy{Precision::fp32}.compute_dtype(), DType::f32);
+  EXPECT_EQ(PrecisionPolicy{Precision::bf16}.compute_dtype(), DType::bf16);
+  EXPECT_EQ(PrecisionPolicy{Precision::fp16}.compute_dtype(), DType::f16);
+  EXPECT_FALSE(PrecisionPolicy{Precision::fp32}.is_low_precision());
+  EXPECT_FALSE(PrecisionPolicy{Precision::bf16}.scaler_options().enabled);
+  EXPECT_TRUE(PrecisionPolicy{Precision::fp16}.scaler_options().enabled);
+  EXPECT_EQ(PrecisionPolicy{Precision::fp16}.scaler_options().init_scale, 65536.0);
+  try {
+    parse_precision("fp8");
+    ADD_FAILURE();
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), "precision: expected fp32, bf16 or fp16, got 'fp8'");
+  }
+}
+
+TEST(Policy, MasterWeightsRefreshAndViews) {
+  Generator gen(4);
+  Tensor master = randn({100}, gen);
+  for (DType compute : {DType::bf16, DType::f16}) {
+    MasterWeights low(master, compute);
+    EXPECT_EQ(low.copy().dtype(), compute);
+    EXPECT_EQ(low.copy().to_vector(), master.to(compute).to_vector());
+    master.view_of(10, {5}).fill_(3.0);
+    EXPECT_NE(low.view(10, {5}).to_vector()[0], 3.0);  // stale until refreshed
+    low.refresh();
+    EXPECT_EQ(low.view(10, {5}).to_vector(), (std::vector<double>(5, 3.0)));
+    EXPECT_EQ(low.view(20, {2, 3}).shape(), (Shape{2, 3}));
+    EXPECT_TRUE(low.view(20, {2, 3}).same_storage(low.copy()));
+    normal_(master, 0.0, 1.0, gen);
+  }
+  EXPECT_THROW(MasterWeights(master.to(DType::f64), DType::bf16), Error);
+  EXPECT_THROW(MasterWeights(master, DType::f32), Error);
+  EXPECT_THROW(MasterWeights(Tensor(), DType::bf16), Error);
+}
+
+// A linear regression y = x w*^T + b* trained with the policy's recipe: the 16-bit runs
+// reach the f32 run's loss, and a run switched from bf16 to fp16 halfway (a checkpoint
+// resumed in another precision: the master weights are f32) carries on.
+double train(std::vector<Precision> schedule, int steps_each) {
+  Generator gen(8);
+  Tensor x = randn({64, 16}, gen);
+  Tensor w_true = randn({4, 16}, gen);
+  const Tensor target = ops::linear(x, w_true, Tensor()).detach();  // (N, 4)
+  Tensor weight = zeros({4, 16}).set_requires_grad(true);
+  Tensor bias = zeros({4}).set_requires_grad(true);
+  weight.set_grad(zeros({4, 16}));
+  bias.set_grad(zeros({4}));
+  optim::SGD opt({weight, bias}, {.lr = 2.0, .momentum = 0.5});
+  double loss_value = 0;
+  for (Precision precision : schedule) {
+    const PrecisionPolicy policy{precision};
+    GradScaler scaler(policy.scaler_options());
+    std::optional<MasterWeights> low;
+    if (policy.is_low_precision()) low.emplace(weight.detach(), policy.compute_dtype());
+    for (int step = 0; step < steps_each; ++step) {
+      opt.zero_grad();
+      Tensor y = linear(x, weight, bias, policy.compute_dtype(), low ? low->copy() : Tensor());
+      Tensor loss = ops::mse_loss(y, target);
+      loss_value = loss.item();
+      scaler.scale(loss).backward();
+      scaler.step(opt);
+      scaler.update();
+      if (low) low->refresh();
+    }
+  }
+  return loss_value;
+}
+
+TEST(Policy, TrainingReachesTheF32LossInEveryPrecision) {
+  const double fp32 = train({Precision::fp32}, 60);
+  const double bf16 = train({Precision::bf16}, 60);
+  const double fp16 = train({Precision::fp16}, 60);
+  const double switched = train({Precision::bf16, Precision::fp16}, 30);
+  std::printf("final loss: fp32 %.3g, bf16 %.3g, fp16 %.3g, bf16 then fp16 %.3g\n", fp32, bf16,
+              fp16, switched);
+  EXPECT_LT(fp32, 1e-8);
+  // the floor is the rounding of x and w: bf16 keeps 8 bits, fp16 11
+  EXPECT_LT(bf16, 1e-3);
+  EXPECT_LT(fp16, 1e-4);
+  EXPECT_LT(switched, 1e-4);
+}
+
+// ---- bad input ----
+
+TEST(Autocast, BadInputThrows) {
+  Tensor x = zeros({3, 8});
+  Tensor w = zeros({4, 8});
+  Tensor b = zeros({4});
+  EXPECT_THROW(linear(x, w, b, DType::i32), Error);
+  EXPECT_THROW(linear(zeros({3, 7}), w, b, DType::bf16), Error);
+  EXPECT_THROW(linear(x.to(DType::f64), w, b, DType::bf16), Error);
+  EXPECT_THROW(linear(x, w.to(DType::bf16), b, DType::bf16), Error);  // master must be f32
+  EXPECT_THROW(linear(x, w, zeros({5}), DType::bf16), Error);
+  EXPECT_THROW(linear(x, w, b, DType::bf16, zeros({4, 8}, DType::f16)), Error);
+  EXPECT_THROW(linear(x, w, b, DType::bf16, zeros({8, 4}, DType::bf16)), Error);
+  EXPECT_THROW(linear(x, zeros({8}), b, DType::bf16), Error);
+  EXPECT_THROW(matmul(zeros({3, 8}), zeros({7, 2}), DType::f16), Error);
+  EXPECT_THROW(matmul(zeros({3, 8, 1}), zeros({1, 2}), DType::f16), Error);
+  EXPECT_THROW(matmul(zeros({3, 8}, DType::i64), zeros({8, 2}), DType::f16), Error);
+  try {
+    linear(zeros({3, 7}), w, b, DType::bf16);
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("amp::linear: x (3, 7)"), std::string::npos) << e.what();
+  }
+  // an x already in the compute dtype is used as it is
+  EXPECT_EQ(linear(x.to(DType::bf16), w, b, DType::bf16).shape(), (Shape{3, 4}));
+}
+
+}  // namespace
+}  // namespace descent::amp
