@@ -13,28 +13,39 @@
 //   samples_per_cpu_s  batch * steps / process CPU time (user + sys) of the timed steps
 //   peak_rss_mb        the process's peak resident set (getrusage ru_maxrss)
 //   startup_s          from --spawn-time (the parent's CLOCK_MONOTONIC when it started
-//                      this process) to the end of the first step, minus the time spent
+//                      this process) to the start of the first step, minus the time spent
 //                      making the data
+//   first_step_s       the first step alone (it creates the kernels' plans and caches)
 //   loss_first, loss_last  the first warm-up step's loss and the last step's loss
+//   news_per_step      calls to operator new per timed step (tensor storage comes from the
+//                      caching allocator and is not counted unless it misses; autograd
+//                      nodes, shapes and closures are)
+//   system_allocs_per_step  tensor blocks the caching allocator took from the system per
+//                      timed step (0 once warm)
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
 #include <iostream>
 #include <memory>
+#include <new>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "descent/core/allocator.hpp"
 #include "descent/core/tensor.hpp"
 #include "descent/nn/flat.hpp"
 #include "descent/nn/zoo.hpp"
 #include "descent/ops/loss.hpp"
 #include "descent/optim/adam.hpp"
 #include "descent/optim/sgd.hpp"
+
+std::atomic<std::int64_t> g_news{0};
 
 namespace {
 
@@ -150,14 +161,17 @@ int run(const Args& args) {
     return loss.item();
   };
 
+  const double first_begin = monotonic_seconds();
+  const double startup = args.spawn_time >= 0 ? first_begin - args.spawn_time - data_seconds : -1.0;
   const double loss_first = step();
-  const double startup = args.spawn_time >= 0 ? monotonic_seconds() - args.spawn_time - data_seconds
-                                              : -1.0;
+  const double first_step = monotonic_seconds() - first_begin;
   for (int i = 1; i < args.warmup; ++i) step();
 
   std::vector<double> times;
   times.reserve(args.steps);
   double loss_last = 0.0;
+  const std::int64_t news_begin = g_news.load();
+  const std::uint64_t system_begin = descent::allocator_stats().system_allocs;
   const double cpu_begin = process_cpu_seconds();
   const double wall_begin = monotonic_seconds();
   for (int i = 0; i < args.steps; ++i) {
@@ -167,6 +181,9 @@ int run(const Args& args) {
   }
   const double wall = monotonic_seconds() - wall_begin;
   const double cpu = process_cpu_seconds() - cpu_begin;
+  const double news_per_step = static_cast<double>(g_news.load() - news_begin) / args.steps;
+  const double system_per_step =
+      static_cast<double>(descent::allocator_stats().system_allocs - system_begin) / args.steps;
   std::sort(times.begin(), times.end());
   const double median = times[times.size() / 2];
 
@@ -177,14 +194,32 @@ int run(const Args& args) {
       "{\"framework\": \"descent\", \"model\": \"%s\", \"optimizer\": \"%s\", \"threads\": %d, "
       "\"batch\": %lld, \"steps\": %d, \"samples_per_s\": %.1f, \"samples_per_s_mean\": %.1f, "
       "\"samples_per_cpu_s\": %.1f, \"peak_rss_mb\": %.1f, \"startup_s\": %.4f, "
+      "\"first_step_s\": %.4f, \"news_per_step\": %.1f, "
+      "\"system_allocs_per_step\": %.2f, "
       "\"loss_first\": %.6f, \"loss_last\": %.6f}\n",
-      args.model.c_str(), args.optimizer.c_str(), args.threads,
-      static_cast<long long>(args.batch), args.steps, args.batch / median, samples / wall,
-      samples / cpu, usage.ru_maxrss / 1024.0, startup, loss_first, loss_last);
+      args.model.c_str(), args.optimizer.c_str(), args.threads, static_cast<long long>(args.batch),
+      args.steps, args.batch / median, samples / wall, samples / cpu, usage.ru_maxrss / 1024.0,
+      startup, first_step, news_per_step, system_per_step, loss_first, loss_last);
   return 0;
 }
 
 }  // namespace
+
+// Counting replacements of the global operator new and its delete, over malloc and free
+// (GCC cannot tell that this new is malloc, hence the pragma).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+void* operator new(std::size_t size) {
+  g_news.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+  std::free(p);
+}
 
 int main(int argc, char** argv) {
   const Args args = parse(argc, argv);

@@ -3,12 +3,16 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 
 #include "descent/autograd/autograd.hpp"
+#include "descent/kernels/vmath.hpp"
 #include "descent/ops/reduce.hpp"
 
 namespace descent::ops {
 namespace {
+
+namespace vmath = kernels::vmath;
 
 constexpr std::int64_t kParallelThreshold = 32768;
 // Loops use `parallel for simd if (parallel : ...)`: a plain `if` on the combined construct
@@ -29,8 +33,11 @@ Tensor map(const Tensor& x, const char* op, F f) {
   dispatch_float(x.dtype(), op, [&]<typename T>() {
     const T* px = x.data<T>();
     T* po = out.data<T>();
-#pragma omp parallel for simd if (parallel : n > kParallelThreshold)
-    for (std::int64_t i = 0; i < n; ++i) po[i] = f(px[i]);
+    // Each thread's own copy of f: its captures (leaky_relu's slope) are then local values
+    // the vectorizer may load unconditionally, not reads through a shared pointer.
+    const F local = f;
+#pragma omp parallel for simd if (parallel : n > kParallelThreshold) firstprivate(local)
+    for (std::int64_t i = 0; i < n; ++i) po[i] = local(px[i]);
   });
   return out;
 }
@@ -44,49 +51,61 @@ Tensor map_grad(const Tensor& grad, const Tensor& saved, const char* op, F f) {
     const T* pg = grad.data<T>();
     const T* ps = saved.data<T>();
     T* pd = gx.data<T>();
-#pragma omp parallel for simd if (parallel : n > kParallelThreshold)
-    for (std::int64_t i = 0; i < n; ++i) pd[i] = f(pg[i], ps[i]);
+    const F local = f;  // see map()
+#pragma omp parallel for simd if (parallel : n > kParallelThreshold) firstprivate(local)
+    for (std::int64_t i = 0; i < n; ++i) pd[i] = local(pg[i], ps[i]);
   });
   return gx;
 }
 
-// ---- GELU (Hendrycks & Gimpel 2016, https://arxiv.org/abs/1606.08415), with the constants
-// and the order of operations of torch's GeluKernel.cpp, so that f64 results agree to rounding.
+// ---- GELU (Hendrycks & Gimpel 2016, https://arxiv.org/abs/1606.08415). f64 follows the
+// constants and the order of operations of torch's GeluKernel.cpp, so that results agree to
+// rounding; f32 uses vmath (vectorized) and, for the exact form, erfc, which keeps its
+// accuracy for negative x where 1 + erf(x / sqrt 2) cancels.
 
-// Exact: x Phi(x) = x/2 (1 + erf(x / sqrt 2)).
+// Phi(x) = 1/2 (1 + erf(x / sqrt 2)) = 1/2 erfc(-x / sqrt 2).
 template <typename T>
-T gelu_exact(T x) {
+[[gnu::always_inline]] inline T normal_cdf(T x) {
   const T alpha = static_cast<T>(M_SQRT1_2);
-  return x * T(0.5) * (T(1) + std::erf(x * alpha));
+  if constexpr (std::is_same_v<T, float>) {
+    return 0.5f * vmath::erfc(-x * alpha);
+  } else {
+    return T(0.5) * (T(1) + std::erf(x * alpha));
+  }
+}
+
+// Exact: x Phi(x) (for f64 the same rounding as torch's x * 0.5 * (1 + erf): halving is exact).
+template <typename T>
+[[gnu::always_inline]] inline T gelu_exact(T x) {
+  return x * normal_cdf(x);
 }
 template <typename T>
-T gelu_exact_grad(T x) {
-  const T alpha = static_cast<T>(M_SQRT1_2);
+[[gnu::always_inline]] inline T gelu_exact_grad(T x) {
   const T beta = static_cast<T>(M_2_SQRTPI * M_SQRT1_2 * 0.5);  // 1 / sqrt(2 pi)
   // term 1: Phi(x)
-  const T cdf = T(0.5) * (T(1) + std::erf(x * alpha));
+  const T cdf = normal_cdf(x);
   // term 2: x phi(x)
-  const T pdf = beta * std::exp(x * x * T(-0.5));
+  const T pdf = beta * vmath::exp(x * x * T(-0.5));
   return cdf + x * pdf;
 }
 
 // tanh approximation: x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
 template <typename T>
-T gelu_tanh(T x) {
+[[gnu::always_inline]] inline T gelu_tanh(T x) {
   const T beta = static_cast<T>(M_SQRT2 * M_2_SQRTPI * 0.5);  // sqrt(2 / pi)
   const T kappa = static_cast<T>(0.044715);
   const T x_cube = x * x * x;
   const T inner = beta * (x + kappa * x_cube);
-  return T(0.5) * x * (T(1) + std::tanh(inner));
+  return T(0.5) * x * (T(1) + vmath::tanh(inner));
 }
 template <typename T>
-T gelu_tanh_grad(T x) {
+[[gnu::always_inline]] inline T gelu_tanh_grad(T x) {
   const T beta = static_cast<T>(M_SQRT2 * M_2_SQRTPI * 0.5);
   const T kappa = static_cast<T>(0.044715);
   const T x_sq = x * x;
   const T x_cube = x_sq * x;
   const T inner = beta * (x + kappa * x_cube);
-  const T tanh_inner = std::tanh(inner);
+  const T tanh_inner = vmath::tanh(inner);
   // product rule on (x/2) (1 + tanh(inner))
   const T left = T(0.5) * x;
   const T right = T(1) + tanh_inner;
@@ -130,12 +149,20 @@ void softmax_row(const T* x, T* y, std::int64_t C) {
   T m = -std::numeric_limits<T>::infinity();
 #pragma omp simd reduction(max : m)
   for (std::int64_t c = 0; c < C; ++c) m = x[c] > m ? x[c] : m;  // (std::max does not vectorize)
-  // exp in a loop of its own: a call inside a vectorized sum costs twice as much. y holds
-  // the exps for now (log_softmax overwrites them below).
-  for (std::int64_t c = 0; c < C; ++c) y[c] = std::exp(x[c] - m);
+  // y holds the exps for now (log_softmax overwrites them below). f64's exp is a library
+  // call, which costs twice as much inside a vectorized sum: its sum is a loop of its own.
   T s = 0;
+  if constexpr (std::is_same_v<T, float>) {
 #pragma omp simd reduction(+ : s)
-  for (std::int64_t c = 0; c < C; ++c) s += y[c];
+    for (std::int64_t c = 0; c < C; ++c) {
+      y[c] = vmath::exp(x[c] - m);
+      s += y[c];
+    }
+  } else {
+    for (std::int64_t c = 0; c < C; ++c) y[c] = std::exp(x[c] - m);
+#pragma omp simd reduction(+ : s)
+    for (std::int64_t c = 0; c < C; ++c) s += y[c];
+  }
   if constexpr (Log) {
     const T shift = m + std::log(s);
 #pragma omp simd
@@ -165,7 +192,7 @@ void softmax_columns(const T* x, T* y, std::int64_t C, std::int64_t stride, std:
     T* out = y + c * stride;
 #pragma omp simd
     for (std::int64_t j = 0; j < width; ++j) {
-      const T e = std::exp(row[j] - m[j]);
+      const T e = vmath::exp(row[j] - m[j]);
       if constexpr (!Log) out[j] = e;
       s[j] += e;
     }
@@ -196,7 +223,7 @@ void softmax_grad_row(const T* y, const T* g, T* gx, std::int64_t C) {
 #pragma omp simd reduction(+ : dot)
     for (std::int64_t c = 0; c < C; ++c) dot += g[c];
 #pragma omp simd
-    for (std::int64_t c = 0; c < C; ++c) gx[c] = g[c] - std::exp(y[c]) * dot;
+    for (std::int64_t c = 0; c < C; ++c) gx[c] = g[c] - vmath::exp(y[c]) * dot;
   } else {
 #pragma omp simd reduction(+ : dot)
     for (std::int64_t c = 0; c < C; ++c) dot += g[c] * y[c];
@@ -229,7 +256,7 @@ void softmax_grad_columns(const T* y, const T* g, T* gx, std::int64_t C, std::in
 #pragma omp simd
     for (std::int64_t j = 0; j < width; ++j) {
       if constexpr (Log) {
-        out[j] = gr[j] - std::exp(yr[j]) * dot[j];
+        out[j] = gr[j] - vmath::exp(yr[j]) * dot[j];
       } else {
         out[j] = yr[j] * (gr[j] - dot[j]);
       }
@@ -339,7 +366,7 @@ Tensor gelu(const Tensor& x, GeluApproximate approximate) {
 }
 
 Tensor tanh(const Tensor& x) {
-  Tensor out = map(x, "tanh", []<typename T>(T v) { return std::tanh(v); });
+  Tensor out = map(x, "tanh", []<typename T>(T v) { return vmath::tanh(v); });
   return autograd::record(
       "tanh", out, {x}, [out = out.detach()](const Tensor& grad, const autograd::Node&) {
         // d tanh = 1 - tanh^2
@@ -349,8 +376,9 @@ Tensor tanh(const Tensor& x) {
 }
 
 Tensor sigmoid(const Tensor& x) {
-  // 1 / (1 + e^-x) saturates to 0 (e^-x = inf) or 1 without producing NaN.
-  Tensor out = map(x, "sigmoid", []<typename T>(T v) { return T(1) / (T(1) + std::exp(-v)); });
+  // 1 / (1 + e^-x) saturates to 0 (e^-x = inf) or 1 without producing NaN (f32: vmath's
+  // form, e^x / (1 + e^x) for x < 0, which keeps the subnormal results too).
+  Tensor out = map(x, "sigmoid", []<typename T>(T v) { return vmath::sigmoid(v); });
   return autograd::record(
       "sigmoid", out, {x}, [out = out.detach()](const Tensor& grad, const autograd::Node&) {
         // d sigma = sigma (1 - sigma)

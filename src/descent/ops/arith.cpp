@@ -194,13 +194,21 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
     }
     const auto strides = broadcast_strides(shape, x.dim());
     if (is_row_broadcast(shape, x.shape())) {
-      // Sum of rows: columns split across threads, rows in order (deterministic).
+      // Sum of rows: each row added in order into the output (vectorized along the row, the
+      // same sums as a column-by-column loop, without its strided reads and its chain of
+      // dependent adds); blocks of columns split across threads (deterministic).
+      constexpr std::int64_t kColumnBlock = 64;
       const std::int64_t rows = n / m;
+      const std::int64_t blocks = (m + kColumnBlock - 1) / kColumnBlock;
 #pragma omp parallel for if (n > kParallelThreshold)
-      for (std::int64_t j = 0; j < m; ++j) {
-        T total = 0;
-        for (std::int64_t r = 0; r < rows; ++r) total += px[r * m + j];
-        po[j] = total;
+      for (std::int64_t b = 0; b < blocks; ++b) {
+        const std::int64_t j0 = b * kColumnBlock;
+        const std::int64_t j1 = std::min(m, j0 + kColumnBlock);
+        for (std::int64_t r = 0; r < rows; ++r) {
+          const T* row = px + r * m;
+#pragma omp simd
+          for (std::int64_t j = j0; j < j1; ++j) po[j] += row[j];
+        }
       }
       return;
     }

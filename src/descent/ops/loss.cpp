@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 
 #include "descent/autograd/autograd.hpp"
+#include "descent/kernels/vmath.hpp"
 #include "descent/ops/arith.hpp"
 #include "descent/ops/reduce.hpp"
 
@@ -120,16 +122,25 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target,
       for (std::int64_t c = 0; c < C; ++c) m = row[c] > m ? row[c] : m;
       T exp_sum = 0;
       T shifted_sum = 0;  // sum_c (z_c - m)
-      // exps go through a small buffer: a call inside a vectorized sum costs twice as much.
-      constexpr std::int64_t kChunk = 256;
-      T exps[kChunk];
-      for (std::int64_t c0 = 0; c0 < C; c0 += kChunk) {
-        const std::int64_t width = std::min(kChunk, C - c0);
-        for (std::int64_t j = 0; j < width; ++j) exps[j] = std::exp(row[c0 + j] - m);
+      if constexpr (std::is_same_v<T, float>) {
 #pragma omp simd reduction(+ : exp_sum, shifted_sum)
-        for (std::int64_t j = 0; j < width; ++j) {
-          exp_sum += exps[j];
-          shifted_sum += row[c0 + j] - m;
+        for (std::int64_t c = 0; c < C; ++c) {
+          exp_sum += kernels::vmath::exp(row[c] - m);
+          shifted_sum += row[c] - m;
+        }
+      } else {
+        // f64's exp is a library call, which costs twice as much inside a vectorized sum:
+        // the exps go through a small buffer.
+        constexpr std::int64_t kChunk = 256;
+        T exps[kChunk];
+        for (std::int64_t c0 = 0; c0 < C; c0 += kChunk) {
+          const std::int64_t width = std::min(kChunk, C - c0);
+          for (std::int64_t j = 0; j < width; ++j) exps[j] = std::exp(row[c0 + j] - m);
+#pragma omp simd reduction(+ : exp_sum, shifted_sum)
+          for (std::int64_t j = 0; j < width; ++j) {
+            exp_sum += exps[j];
+            shifted_sum += row[c0 + j] - m;
+          }
         }
       }
       const T log_sum = std::log(exp_sum);
@@ -174,7 +185,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target,
         // (softmax - q) * scale
 #pragma omp simd
             for (std::int64_t c = 0; c < C; ++c) {
-              out_row[c] = (std::exp(row[c] - shift) - off_target) * scale;
+              out_row[c] = (kernels::vmath::exp(row[c] - shift) - off_target) * scale;
             }
             out_row[label[i]] -= on_target * scale;
           }

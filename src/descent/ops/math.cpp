@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "descent/autograd/autograd.hpp"
+#include "descent/kernels/vmath.hpp"
 
 namespace descent::ops {
 namespace {
@@ -29,8 +30,11 @@ Tensor map(const Tensor& x, const char* op, F f) {
   dispatch_float(x.dtype(), op, [&]<typename T>() {
     const T* px = x.data<T>();
     T* po = out.data<T>();
-#pragma omp parallel for simd if (parallel : n > kParallelThreshold)
-    for (std::int64_t i = 0; i < n; ++i) po[i] = f(px[i]);
+    // Each thread's own copy of f: its captures (leaky_relu's slope) are then local values
+    // the vectorizer may load unconditionally, not reads through a shared pointer.
+    const F local = f;
+#pragma omp parallel for simd if (parallel : n > kParallelThreshold) firstprivate(local)
+    for (std::int64_t i = 0; i < n; ++i) po[i] = local(px[i]);
   });
   return out;
 }
@@ -44,8 +48,9 @@ Tensor map_grad(const Tensor& grad, const Tensor& saved, const char* op, F f) {
     const T* pg = grad.data<T>();
     const T* ps = saved.data<T>();
     T* pd = gx.data<T>();
-#pragma omp parallel for simd if (parallel : n > kParallelThreshold)
-    for (std::int64_t i = 0; i < n; ++i) pd[i] = f(pg[i], ps[i]);
+    const F local = f;  // see map()
+#pragma omp parallel for simd if (parallel : n > kParallelThreshold) firstprivate(local)
+    for (std::int64_t i = 0; i < n; ++i) pd[i] = local(pg[i], ps[i]);
   });
   return gx;
 }
@@ -53,7 +58,7 @@ Tensor map_grad(const Tensor& grad, const Tensor& saved, const char* op, F f) {
 }  // namespace
 
 Tensor exp(const Tensor& x) {
-  Tensor out = map(x, "exp", []<typename T>(T v) { return std::exp(v); });
+  Tensor out = map(x, "exp", []<typename T>(T v) { return kernels::vmath::exp(v); });
   return autograd::record(
       "exp", out, {x}, [out = out.detach()](const Tensor& grad, const autograd::Node&) {
         // d e^x = e^x
@@ -63,7 +68,7 @@ Tensor exp(const Tensor& x) {
 }
 
 Tensor log(const Tensor& x) {
-  Tensor out = map(x, "log", []<typename T>(T v) { return std::log(v); });
+  Tensor out = map(x, "log", []<typename T>(T v) { return kernels::vmath::log(v); });
   return autograd::record(
       "log", out, {x}, [x = x.detach()](const Tensor& grad, const autograd::Node&) {
         // d log x = 1 / x
