@@ -136,8 +136,10 @@ ResNet::ResNet(const ResNetOptions& options, Generator& gen) : Module("ResNet"),
   auto stage = [&](std::int64_t out_channels, std::int64_t stride) {
     auto layer = std::make_shared<Sequential>();
     for (std::int64_t b = 0; b < blocks; ++b) {
-      const BasicBlockOptions block{
-          .stride = b == 0 ? stride : 1, .skip = options.skip, .batch_norm = bn};
+      const BasicBlockOptions block{.stride = b == 0 ? stride : 1,
+                                    .skip = options.skip,
+                                    .shortcut = options.shortcut,
+                                    .batch_norm = bn};
       layer->push_back(std::make_shared<BasicBlock>(channels, out_channels, gen, block));
       channels = out_channels;
     }
@@ -165,6 +167,7 @@ Tensor ResNet::forward(const Tensor& x) {  // (N, C, H, W)
 std::string ResNet::str() const {
   return cat("ResNet(depth=", options_.depth, ", in_channels=", options_.in_channels,
              ", num_classes=", options_.num_classes, options_.skip ? "" : ", skip=false",
+             options_.shortcut == Shortcut::zero_pad ? "" : ", shortcut=B",
              options_.batch_norm ? "" : ", batch_norm=false", ")");
 }
 
@@ -356,6 +359,17 @@ ModelSpec ModelSpec::parse(std::string_view text) {
         {
             {"skip", [&](std::string_view v) { options.skip = flag(text, "skip", v); }},
             {"bn", [&](std::string_view v) { options.batch_norm = flag(text, "bn", v); }},
+            {"shortcut",
+             [&](std::string_view v) {
+               if (v == "A" || v == "a") {
+                 options.shortcut = Shortcut::zero_pad;
+               } else if (v == "B" || v == "b") {
+                 options.shortcut = Shortcut::projection;
+               } else {
+                 fail(text, cat("shortcut must be A (zero-padding) or B (1x1 projection), got '", v,
+                                "'"));
+               }
+             }},
             {"classes",
              [&](std::string_view v) { options.num_classes = positive_int(text, "classes", v); }},
             {"input", [&](std::string_view v) { spec.input = image_shape(text, "input", v); }},

@@ -14,7 +14,8 @@
 //                  flatten, linear(64*H/4*W/4 -> 128)-ReLU-linear(128 -> classes)
 //                  bn=0|1 (1), classes=<n> (10), input=<C>x<H>x<W> (1x28x28)
 //   resnet<depth>  He et al.'s CIFAR ResNet, depth = 6n+2 (20, 32, 44, 56, 110, ...)
-//                  skip=0|1 (1), bn=0|1 (1), classes=<n> (10), input=<C>x<H>x<W> (1x28x28)
+//                  skip=0|1 (1), bn=0|1 (1), classes=<n> (10), input=<C>x<H>x<W> (1x28x28),
+//                  shortcut=A|B (A: zero-padding, no parameters; B: 1x1 conv + BN projection)
 // e.g. "resnet20", "resnet110,bn=0", "mlp:784-512-10,act=gelu,bn=1", "cnn,bn=0".
 #pragma once
 
@@ -82,7 +83,10 @@ struct ResNetOptions {
   std::int64_t depth = 20;  // 6n + 2: n basic blocks per stage
   std::int64_t in_channels = 1;
   std::int64_t num_classes = 10;
-  bool skip = true;        // false: the plain twin
+  bool skip = true;  // false: the plain twin
+  // Option A (He et al.'s CIFAR networks, and the default: the plain twin then has exactly
+  // the same layers) or option B (1x1 convolution + BN where the shape changes).
+  Shortcut shortcut = Shortcut::zero_pad;
   bool batch_norm = true;  // false: no BN anywhere; convolutions get biases
 };
 
