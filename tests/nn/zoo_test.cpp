@@ -338,3 +338,86 @@ TEST(ModelSpec, BadSpecsSayWhatIsWrong) {
 
 }  // namespace
 }  // namespace descent
+
+namespace descent {
+namespace {
+
+TEST(Zoo, RecurrentNetsByName) {
+  struct Case {
+    const char* spec;
+    const char* cell;
+    std::int64_t hidden, layers, steps, features, outputs;
+  };
+  for (const Case& c :
+       {Case{"lstm", "LSTM", 128, 1, 100, 2, 1},
+        Case{"rnn:32,act=relu,layers=2,input=50x3,outputs=4", "RNN", 32, 2, 50, 3, 4},
+        Case{"gru:16,input=7x8,outputs=4", "GRU", 16, 1, 7, 8, 4}}) {
+    SCOPED_TRACE(c.spec);
+    const nn::ModelSpec spec = nn::ModelSpec::parse(c.spec);
+    EXPECT_EQ(spec.input, (Shape{c.steps, c.features}));
+    Generator gen(0);
+    auto model = nn::build_model(spec, gen);
+    auto* seq = dynamic_cast<nn::SequenceModel*>(model.get());
+    ASSERT_NE(seq, nullptr);
+    EXPECT_EQ(seq->rnn->type_name(), c.cell);
+    EXPECT_EQ(seq->rnn->hidden_size(), c.hidden);
+    EXPECT_EQ(seq->rnn->num_layers(), c.layers);
+    const Tensor x = randn({3, c.steps, c.features}, gen);
+    const Tensor y = model->forward(x);
+    EXPECT_EQ(y.shape(), (Shape{3, c.outputs}));
+    // The head reads the last step of the last layer: the recurrent output at t = T - 1.
+    const Tensor all = seq->rnn->forward(x);  // (3, T, H)
+    const Tensor last = ops::reshape(ops::slice(all, 1, c.steps - 1, c.steps), {3, c.hidden});
+    EXPECT_LT(testing::max_abs_diff(y, seq->fc->forward(last)), 1e-6);
+    const nn::ModelInfo info = nn::model_info(*model, spec.input);
+    EXPECT_EQ(info.output, (Shape{c.outputs}));
+    EXPECT_EQ(info.parameters, model->num_parameters());
+  }
+  Generator names_gen(0);
+  const auto names =
+      nn::build_model(nn::ModelSpec::parse("lstm:8"), names_gen)->state_dict().keys();
+  EXPECT_EQ(names,
+            (std::vector<std::string>{"rnn.weight_ih_l0", "rnn.weight_hh_l0", "rnn.bias_ih_l0",
+                                      "rnn.bias_hh_l0", "fc.weight", "fc.bias"}));
+}
+
+TEST(Zoo, TransformerByName) {
+  const nn::ModelSpec spec =
+      nn::ModelSpec::parse("transformer,vocab=20,len=16,dim=8,heads=2,layers=3,tied=1");
+  EXPECT_EQ(spec.input, Shape{16});
+  const auto& o = std::get<nn::TransformerLMOptions>(spec.options);
+  EXPECT_EQ(o.vocab_size, 20);
+  EXPECT_EQ(o.layers, 3);
+  EXPECT_TRUE(o.tie_weights);
+  Generator gen(0);
+  auto model = nn::build_model(spec, gen);
+  const Tensor tokens = from_vector({1, 2, 3, 4, 5, 6}, {2, 3}, DType::i64);
+  EXPECT_EQ(model->forward(tokens).shape(), (Shape{2, 3, 20}));
+  const nn::ModelInfo info = nn::model_info(*model, spec.input);
+  EXPECT_EQ(info.output, (Shape{16, 20}));
+  EXPECT_EQ(info.parameters, model->num_parameters());
+  const auto defaults =
+      std::get<nn::TransformerLMOptions>(nn::ModelSpec::parse("transformer").options);
+  EXPECT_EQ(defaults.vocab_size, 256);
+  EXPECT_EQ(defaults.dim, 128);
+  EXPECT_EQ(defaults.positions, nn::Positions::learned);
+}
+
+TEST(Zoo, BadSequenceSpecs) {
+  for (const auto& [spec, message] : std::vector<std::pair<std::string, std::string>>{
+           {"lstm:0", "hidden size' must be a positive integer"},
+           {"lstm,act=relu", "option 'act' is for rnn only"},
+           {"rnn,act=sigmoid", "must be tanh or relu"},
+           {"gru,input=100", "<steps>x<features>"},
+           {"transformer,dim=10,heads=4", "multiple of heads"},
+           {"transformer,pos=rotary", "learned or sinusoidal"},
+           {"transformer,dim=6,heads=2,pos=sinusoidal,heads=3", "given twice"},
+           {"transformer:3", "takes no ':' argument"},
+       }) {
+    SCOPED_TRACE(spec);
+    testing::expect_error([&] { nn::ModelSpec::parse(spec); }, {message});
+  }
+}
+
+}  // namespace
+}  // namespace descent
