@@ -16,5 +16,7 @@ struct Command {
 Command add_train(CLI::App& app);
 Command add_eval(CLI::App& app);
 Command add_info(CLI::App& app);
+Command add_schedule(CLI::App& app);
+Command add_trace(CLI::App& app);
 
 }  // namespace descent::cli
