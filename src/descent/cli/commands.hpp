@@ -18,5 +18,6 @@ Command add_eval(CLI::App& app);
 Command add_info(CLI::App& app);
 Command add_schedule(CLI::App& app);
 Command add_trace(CLI::App& app);
+Command add_experiment(CLI::App& app);
 
 }  // namespace descent::cli
