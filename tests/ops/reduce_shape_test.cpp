@@ -297,6 +297,12 @@ TEST(Reductions, TiesNaNsAndKeepdim) {
   EXPECT_EQ(ops::var(tensor({2.0}), {0}, false).item(), 0.0);
   EXPECT_EQ(ops::var(zeros({2, 3, 4}), {0, 2}, true, true).shape(), (Shape{1, 3, 1}));
   EXPECT_EQ(ops::var(zeros({2, 3, 4}), {}).shape(), (Shape{}));
+  // An empty dim list reduces everything, as torch 1.13's x.sum(dim=[]) and x.mean(dim=[]).
+  const Tensor six = arange(0.0, 6.0, 1.0, DType::f64).view_of(0, {2, 3});
+  EXPECT_EQ(ops::sum(six, {}).shape(), (Shape{}));
+  EXPECT_EQ(ops::sum(six, {}).item(), 15.0);
+  EXPECT_EQ(ops::sum(six, {}, true).shape(), (Shape{1, 1}));
+  EXPECT_EQ(ops::mean(six, {}).item(), 2.5);
   // scalars reduce over their one "dimension".
   EXPECT_EQ(ops::sum(scalar(2.5), {0}).item(), 2.5);
   EXPECT_EQ(ops::max(scalar(2.5), 0).item(), 2.5);

@@ -56,6 +56,10 @@ void check_float(const Tensor& x, const char* op) {
 std::vector<std::int64_t> reduce_dims(const Tensor& x, const std::vector<std::int64_t>& dims,
                                       const char* op) {
   std::vector<std::int64_t> sorted;
+  if (dims.empty()) {  // torch 1.13: an empty dim list reduces every dimension
+    for (std::int64_t k = 0; k < x.dim(); ++k) sorted.push_back(k);
+    return sorted;
+  }
   for (std::int64_t d : dims) {
     const std::int64_t k = normalize_dim(d, x.shape(), op);
     DESCENT_CHECK(std::find(sorted.begin(), sorted.end(), k) == sorted.end(), op, ": dimension ", d,

@@ -1,4 +1,5 @@
 // Reductions. `dims` may be negative (counted from the end); keepdim keeps them as size 1.
+// An empty `dims` reduces every dimension, as torch 1.13's sum/mean/var with dim=[].
 #pragma once
 
 #include <vector>
