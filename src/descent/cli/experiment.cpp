@@ -11,6 +11,7 @@
 #include "descent/cli/config.hpp"
 #include "descent/core/error.hpp"
 #include "descent/experiment/clipping.hpp"
+#include "descent/experiment/warmup.hpp"
 
 namespace descent::cli {
 namespace {
@@ -26,6 +27,8 @@ struct ExperimentArgs {
   double max_norm = 0;
   std::int64_t hidden = 0;
   std::int64_t threads = 0;
+  std::string text;
+  std::int64_t warmup_steps = 0;
 };
 
 std::vector<std::int64_t> parse_lengths(const std::string& text) {
@@ -107,6 +110,49 @@ int run_clipping_experiment(const ExperimentArgs& args) {
   return 0;
 }
 
+int run_warmup_experiment(const ExperimentArgs& args) {
+  experiment::WarmupOptions options;
+  if (args.quick) {  // the size the tests run: seconds
+    options.seeds = 1;
+    options.steps = 40;
+    options.batch = 8;
+    options.length = 16;
+    options.dim = 16;
+    options.heads = 2;
+    options.layers = 1;
+    options.warmup_steps = 10;
+    options.eval_every = 20;
+  }
+  if (!args.lengths.empty()) {
+    throw UsageError("--lengths: the warmup experiment has no sequence lengths");
+  }
+  if (args.seeds != 0) options.seeds = args.seeds;
+  if (args.steps != 0) options.steps = args.steps;
+  if (args.lr != 0) options.lr = args.lr;
+  if (args.warmup_steps != 0) options.warmup_steps = args.warmup_steps;
+  options.text = args.text;
+  options.threads = args.threads;
+  try {
+    options.validate();
+  } catch (const Error& e) {
+    throw UsageError(e.what());
+  }
+  const std::string out = args.out.empty() ? default_folder("warmup") : args.out;
+  std::printf(
+      "descent experiment warmup: transformer on characters, Adam lr %g, %lld steps, %lld seeds, "
+      "with and without %lld warmup steps\n",
+      options.lr, static_cast<long long>(options.steps), static_cast<long long>(options.seeds),
+      static_cast<long long>(options.warmup_steps));
+  std::fflush(stdout);
+  const auto runs = experiment::run_warmup(options, [](const experiment::WarmupRun& run) {
+    std::printf("  %s\n", run.label().c_str());
+    std::fflush(stdout);
+  });
+  experiment::write_warmup_report(runs, options, out);
+  std::printf("\nreport: %s/report.html\n", out.c_str());
+  return 0;
+}
+
 }  // namespace
 
 Command add_experiment(CLI::App& app) {
@@ -114,22 +160,27 @@ Command add_experiment(CLI::App& app) {
       "experiment",
       "Run an experiment and write its folder (CSV, SVG plots, report.html). Experiments: "
       "clipping (exploding gradients: RNN and LSTM on the adding problem, with and without "
-      "gradient-norm clipping)");
+      "gradient-norm clipping), warmup (a small transformer on characters at a high learning "
+      "rate, with and without linear warmup)");
   auto args = std::make_shared<ExperimentArgs>();
-  sub->add_option("name", args->name, "the experiment: clipping")->required();
+  sub->add_option("name", args->name, "the experiment: clipping or warmup")->required();
   sub->add_flag("--quick", args->quick, "the small size the tests run (seconds)");
   sub->add_option("--out", args->out, "output folder (default runs/experiment-<name>-<time>)");
-  sub->add_option("--seeds", args->seeds, "seeds per setting (clipping: 5)");
-  sub->add_option("--steps", args->steps, "optimizer steps per run (clipping: 1500)");
+  sub->add_option("--seeds", args->seeds, "seeds per setting (clipping: 5, warmup: 3)");
+  sub->add_option("--steps", args->steps, "optimizer steps per run (clipping: 1500, warmup: 600)");
   sub->add_option("--lengths", args->lengths, "sequence lengths, e.g. 50,100,200 (clipping)");
   sub->add_option("--hidden", args->hidden, "hidden units (clipping: 50)");
-  sub->add_option("--lr", args->lr, "learning rate (clipping: SGD, 0.05)");
+  sub->add_option("--lr", args->lr, "learning rate (clipping: SGD, 0.05; warmup: Adam, 0.01)");
   sub->add_option("--max-norm", args->max_norm, "clipping threshold (clipping: 1)");
   sub->add_option("--threads", args->threads, "threads (0: OpenMP's default)");
+  sub->add_option("--text", args->text,
+                  "text file (warmup; default /usr/share/common-licenses/GPL-3)");
+  sub->add_option("--warmup-steps", args->warmup_steps, "warmup steps (warmup: 100)");
   return {sub, [args] {
             if (args->name == "clipping") return run_clipping_experiment(*args);
+            if (args->name == "warmup") return run_warmup_experiment(*args);
             throw UsageError(
-                cat("experiment: unknown experiment '", args->name, "' (known: clipping)"));
+                cat("experiment: unknown experiment '", args->name, "' (known: clipping, warmup)"));
           }};
 }
 

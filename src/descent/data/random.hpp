@@ -30,6 +30,7 @@ enum class Purpose : std::uint64_t {
   teacher = 8,
   adding = 9,
   temporal_order = 10,
+  text_windows = 11,
 };
 
 // The Philox key of stream `stream` of `purpose` under `seed`.
