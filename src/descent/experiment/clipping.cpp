@@ -10,6 +10,7 @@
 #include "descent/autograd/autograd.hpp"
 #include "descent/clip/clip.hpp"
 #include "descent/data/sequence_tasks.hpp"
+#include "descent/experiment/common.hpp"
 #include "descent/nn/zoo.hpp"
 #include "descent/ops/loss.hpp"
 #include "descent/optim/sgd.hpp"
@@ -92,14 +93,6 @@ ClippingRun train_one(const ClippingOptions& options, const std::string& cell, s
   run.success = !run.diverged && run.test_error < options.success_error;
   run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return run;
-}
-
-std::string number(double value, int digits = 4) {
-  if (std::isnan(value)) return "nan";
-  std::ostringstream out;
-  out.precision(digits);
-  out << value;
-  return out.str();
 }
 
 double median(std::vector<double> values) {
@@ -190,10 +183,7 @@ std::vector<ClippingSummary> summarize_clipping(const std::vector<ClippingRun>& 
 void write_clipping_report(const std::vector<ClippingRun>& runs, const ClippingOptions& options,
                            const std::string& dir) {
   DESCENT_CHECK(!runs.empty(), "clipping report: no runs");
-  std::error_code error;
-  std::filesystem::create_directories(dir, error);
-  DESCENT_CHECK(!error, "clipping report: cannot create '", dir, "': ", error.message());
-  const std::filesystem::path folder(dir);
+  const std::filesystem::path folder = prepare_folder(dir, "clipping report");
 
   std::string csv =
       "cell,T,seed,clipped,steps,diverged_at,test_mse,test_error,max_grad_norm,seconds\n";
@@ -232,12 +222,8 @@ void write_clipping_report(const std::vector<ClippingRun>& runs, const ClippingO
   for (const ClippingRun& r : runs) {
     if (r.length != longest || r.seed != 0) continue;
     const std::string name = cat(r.cell, r.clipped ? ", clipped" : ", not clipped");
-    std::vector<double> norm = r.grad_norm;
-    std::vector<double> loss = r.loss;
-    for (double& v : norm) v = v > 0 ? v : std::numeric_limits<double>::quiet_NaN();
-    for (double& v : loss) v = v > 0 ? v : std::numeric_limits<double>::quiet_NaN();
-    norms.add(name, norm);
-    losses.add(name, loss);
+    norms.add(name, positive_or_gap(r.grad_norm));
+    losses.add(name, positive_or_gap(r.loss));
   }
   norms.save((folder / "grad_norm.svg").string());
   losses.save((folder / "loss.svg").string());

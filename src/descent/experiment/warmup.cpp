@@ -10,6 +10,7 @@
 #include "descent/autograd/autograd.hpp"
 #include "descent/data/random.hpp"
 #include "descent/data/text.hpp"
+#include "descent/experiment/common.hpp"
 #include "descent/nn/flat.hpp"
 #include "descent/nn/transformer.hpp"
 #include "descent/ops/loss.hpp"
@@ -21,14 +22,6 @@
 
 namespace descent::experiment {
 namespace {
-
-std::string number(double value, int digits = 4) {
-  if (std::isnan(value)) return "nan";
-  std::ostringstream out;
-  out.precision(digits);
-  out << value;
-  return out.str();
-}
 
 // Mean loss in nats over every validation window, in batches of `batch`.
 double validation_nats(nn::Module& model, const data::TextWindows& val, std::int64_t batch,
@@ -163,10 +156,7 @@ std::vector<WarmupRun> run_warmup(const WarmupOptions& options,
 void write_warmup_report(const std::vector<WarmupRun>& runs, const WarmupOptions& options,
                          const std::string& dir) {
   DESCENT_CHECK(!runs.empty(), "warmup report: no runs");
-  std::error_code error;
-  std::filesystem::create_directories(dir, error);
-  DESCENT_CHECK(!error, "warmup report: cannot create '", dir, "': ", error.message());
-  const std::filesystem::path folder(dir);
+  const std::filesystem::path folder = prepare_folder(dir, "warmup report");
 
   std::string csv = "seed,warmup,steps,diverged_at,final_val_bpc,seconds\n";
   std::string curves = "seed,warmup,step,train_loss\n";
@@ -189,9 +179,7 @@ void write_warmup_report(const std::vector<WarmupRun>& runs, const WarmupOptions
         curves += cat(r.seed, ",", warmup ? 1 : 0, ",", s, ",", number(r.train_loss[s], 6), "\n");
       }
       const std::string name = cat(warmup ? "warmup" : "no warmup", ", seed ", r.seed);
-      std::vector<double> l = r.train_loss;
-      for (double& v : l) v = v > 0 ? v : std::numeric_limits<double>::quiet_NaN();
-      loss.add(name, l);
+      loss.add(name, positive_or_gap(r.train_loss));
       std::vector<double> xs;
       std::vector<double> ys;
       for (const auto& [step, value] : r.val_bpc) {
