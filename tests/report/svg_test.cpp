@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -125,6 +126,16 @@ TEST(NiceTicks, EqualAndReversedBounds) {
   EXPECT_GT(zero.hi, 0.0);
   EXPECT_EQ(report::nice_ticks(9.6, 0.3).labels, report::nice_ticks(0.3, 9.6).labels);
   expect_error([] { report::nice_ticks(0.0, kNan); }, {"nice_ticks", "finite"});
+}
+
+TEST(NiceTicks, TinyRangesAtLargeMagnitudes) {
+  // Steps far below the values' spacing in doubles: a handful of ticks, and no endless loop.
+  const report::Ticks ticks = report::nice_ticks(1e16, 1e16 + 8.0);
+  EXPECT_GE(ticks.values.size(), 2u);
+  EXPECT_LE(ticks.values.size(), 12u);
+  report::LinePlot plot;
+  plot.add("big", {0, 1}, {1e16, 1e16 + 2.0});
+  EXPECT_EQ(check_well_formed(plot.svg()), "");
 }
 
 TEST(LogTicks, KnownRanges) {

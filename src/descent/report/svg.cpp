@@ -303,8 +303,10 @@ Ticks nice_ticks(double lo, double hi, int target) {
   Ticks ticks;
   ticks.lo = first * step;
   ticks.hi = last * step;
-  for (double k = first; k <= last + 0.5; k += 1.0) {
-    const double value = k * step;
+  // Counted in integers: at large magnitudes (first ~ 1e16) k += 1 would not move.
+  const auto count = static_cast<std::int64_t>(std::llround(last - first));
+  for (std::int64_t i = 0; i <= std::min<std::int64_t>(count, 1000); ++i) {
+    const double value = (first + static_cast<double>(i)) * step;
     ticks.values.push_back(value);
     ticks.labels.push_back(format_number(value, step));
   }
