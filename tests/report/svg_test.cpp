@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -125,6 +126,16 @@ TEST(NiceTicks, EqualAndReversedBounds) {
   EXPECT_GT(zero.hi, 0.0);
   EXPECT_EQ(report::nice_ticks(9.6, 0.3).labels, report::nice_ticks(0.3, 9.6).labels);
   expect_error([] { report::nice_ticks(0.0, kNan); }, {"nice_ticks", "finite"});
+}
+
+TEST(NiceTicks, TinyRangesAtLargeMagnitudes) {
+  // Steps far below the values' spacing in doubles: a handful of ticks, and no endless loop.
+  const report::Ticks ticks = report::nice_ticks(1e16, 1e16 + 8.0);
+  EXPECT_GE(ticks.values.size(), 2u);
+  EXPECT_LE(ticks.values.size(), 12u);
+  report::LinePlot plot;
+  plot.add("big", {0, 1}, {1e16, 1e16 + 2.0});
+  EXPECT_EQ(check_well_formed(plot.svg()), "");
 }
 
 TEST(LogTicks, KnownRanges) {
@@ -261,6 +272,14 @@ TEST(LinePlot, BadInput) {
   expect_error([] { report::LinePlot({.width = 10}); }, {"LinePlot", "width"});
 }
 
+TEST(LinePlot, LongTitlesAreSqueezedToFit) {
+  report::LinePlot plot({.title = std::string(200, 'w')});
+  const std::string svg = plot.svg();
+  EXPECT_EQ(check_well_formed(svg), "");
+  EXPECT_NE(svg.find("textLength=\"620.0\""), std::string::npos);  // 640 - 2 x 10 pixels
+  EXPECT_EQ(report::LinePlot({.title = "short"}).svg().find("textLength"), std::string::npos);
+}
+
 TEST(LinePlot, EscapesText) {
   report::LinePlot plot({.title = "a<b & 'c'", .x_label = "x > \"y\""});
   plot.add("</g><script>", {0, 1}, {0, 1});
@@ -330,6 +349,33 @@ TEST(ContourPlot, WellFormedWithPathsLegendAndColourBar) {
     EXPECT_LT(level, 13.0);
   }
   EXPECT_EQ(count(svg, "class=\"contour\""), levels.size());
+}
+
+TEST(ContourPlot, LegendAvoidsThePaths) {
+  // The legend's box position: (x, y) of the rect after class="legend".
+  const auto legend_at = [](const std::string& svg) {
+    const std::size_t at = svg.find("<rect x=\"", svg.find("class=\"legend\""));
+    const double x = std::stod(svg.substr(at + 9));
+    const double y = std::stod(svg.substr(svg.find("y=\"", at) + 3));
+    return std::pair{x, y};
+  };
+  const std::vector<std::vector<double>> z = {{0, 1}, {1, 2}};
+  std::vector<double> along, up, down;
+  for (int i = 0; i <= 20; ++i) {
+    along.push_back(0.02 + 0.3 * i / 20.0);  // x in the left third
+    up.push_back(0.98 - 0.3 * i / 20.0);     // y in the top third
+    down.push_back(0.02 + 0.3 * i / 20.0);   // y in the bottom third
+  }
+  report::ContourPlot top_left({0, 1}, {0, 1}, z);
+  top_left.add_path("p", along, up);
+  report::ContourPlot bottom_left({0, 1}, {0, 1}, z);
+  bottom_left.add_path("p", along, down);
+  const auto [x1, y1] = legend_at(top_left.svg());
+  const auto [x2, y2] = legend_at(bottom_left.svg());
+  // A path in the top left pushes the legend elsewhere; one in the bottom left leaves it at the
+  // top left.
+  EXPECT_TRUE(x1 > x2 || y1 > y2) << x1 << "," << y1 << " vs " << x2 << "," << y2;
+  EXPECT_EQ(check_well_formed(top_left.svg()), "");
 }
 
 TEST(ContourPlot, MarchingSquaresInterpolatesTheCrossing) {

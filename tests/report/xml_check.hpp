@@ -3,6 +3,7 @@
 // Returns "" when well-formed, else what is wrong and where.
 #pragma once
 
+#include <cctype>
 #include <cstddef>
 #include <set>
 #include <string>

@@ -52,7 +52,7 @@ const std::vector<Field>& fields() {
       {"schedule", &RunConfig::schedule,
        "constant, cosine[,eta_min=X], step[,step_size=N,gamma=G], "
        "multistep,milestones=A:B[,gamma=G], exponential[,gamma=G], linear[,start_factor=A,"
-       "end_factor=B], polynomial[,power=P], onecycle[,pct_start=P], "
+       "end_factor=B], polynomial[,power=P], onecycle[,pct_start=P,max_lr=X], "
        "cosine_restarts,t_0=N[,t_mult=M]"},
       {"schedule_unit", &RunConfig::schedule_unit, "step or epoch: what the schedule counts"},
       {"warmup_steps", &RunConfig::warmup_steps, "linear warmup from 0 over this many steps"},

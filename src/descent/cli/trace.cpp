@@ -313,8 +313,8 @@ int run_trace(const TraceArgs& args) {
   const std::array<double, 2> start =
       args.start.empty() ? function->start : parse_start(args.start);
   if (args.steps <= 0) throw UsageError(cat("--steps: must be > 0, got ", args.steps));
-  if (args.grid < 2 || args.grid > 1000) {
-    throw UsageError(cat("--grid: must be in [2, 1000], got ", args.grid));
+  if (args.grid < 2 || args.grid > 400) {
+    throw UsageError(cat("--grid: must be in [2, 400], got ", args.grid));
   }
   const std::vector<Racer> all = racers(args);
   std::vector<std::vector<PathPoint>> paths;
@@ -380,9 +380,17 @@ Command add_trace(CLI::App& app) {
                   "flags apply to every optimizer that has the option");
   sub->add_option("--plot", args->plot,
                   "draw the paths on the function's contour plot, as an SVG file");
-  sub->add_option("--grid", args->grid, "with --plot: grid points per axis, in [2, 1000]")
+  sub->add_option("--grid", args->grid, "with --plot: grid points per axis, in [2, 400]")
       ->capture_default_str();
-  sub->footer("Test functions:" + functions);
+  std::string options;
+  for (const auto& [name, entry] : optim::optimizer_registry()) {
+    options += cat("\n  ", name, ":");
+    for (const optim::OptionInfo& option : entry.options) {
+      options += cat(" ", option.name, "=", option.default_value);
+    }
+  }
+  sub->footer("Test functions:" + functions +
+              "\n\nOptimizers and their options (defaults):" + options);
   return {sub, [args] { return run_trace(*args); }};
 }
 

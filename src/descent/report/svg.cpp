@@ -75,9 +75,16 @@ std::string svg_open(int width, int height, const std::string& title) {
   if (!title.empty()) out += cat("<title>", xml_escape(title), "</title>\n");
   out += cat("<rect width=\"", width, "\" height=\"", height, "\" fill=\"#ffffff\"/>\n");
   if (!title.empty()) {
-    out += cat("<text class=\"title\" x=\"", width / 2,
-               "\" y=\"22\" text-anchor=\"middle\" font-size=\"15\" font-weight=\"bold\">",
-               xml_escape(title), "</text>\n");
+    // A title wider than the picture is squeezed to fit rather than cut at the edges.
+    const double room = width - 20.0;
+    const double wide = text_width(title, 15.0);
+    const std::string fit =
+        wide > room ? cat(" textLength=\"", px(room), "\" lengthAdjust=\"spacingAndGlyphs\"")
+                    : std::string();
+    const double size = wide > room ? std::max(9.0, 15.0 * room / wide) : 15.0;
+    out += cat("<text class=\"title\" x=\"", width / 2, "\" y=\"22\" text-anchor=\"middle\"",
+               " font-size=\"", px(size), "\" font-weight=\"bold\"", fit, ">", xml_escape(title),
+               "</text>\n");
   }
   return out;
 }
@@ -303,8 +310,10 @@ Ticks nice_ticks(double lo, double hi, int target) {
   Ticks ticks;
   ticks.lo = first * step;
   ticks.hi = last * step;
-  for (double k = first; k <= last + 0.5; k += 1.0) {
-    const double value = k * step;
+  // Counted in integers: at large magnitudes (first ~ 1e16) k += 1 would not move.
+  const auto count = static_cast<std::int64_t>(std::llround(last - first));
+  for (std::int64_t i = 0; i <= std::min<std::int64_t>(count, 1000); ++i) {
+    const double value = (first + static_cast<double>(i)) * step;
     ticks.values.push_back(value);
     ticks.labels.push_back(format_number(value, step));
   }
@@ -679,10 +688,35 @@ std::string ContourPlot::svg() const {
     double legend_width = 0.0;
     for (const Path& path : paths_) legend_width = std::max(legend_width, text_width(path.name));
     legend_width += 44.0;
-    const double x = frame.left + 8.0;
-    const double y = frame.top + 8.0;
+    const double legend_height = 18.0 * static_cast<double>(paths_.size()) + 6.0;
+    // The corner of the map that hides the fewest path points (top left on a tie).
+    const std::array<std::pair<double, double>, 4> corners = {
+        {{frame.left + 8.0, frame.top + 8.0},
+         {frame.right - 8.0 - legend_width, frame.top + 8.0},
+         {frame.left + 8.0, frame.bottom - 8.0 - legend_height},
+         {frame.right - 8.0 - legend_width, frame.bottom - 8.0 - legend_height}}};
+    std::size_t best = 0;
+    std::size_t fewest = std::numeric_limits<std::size_t>::max();
+    for (std::size_t c = 0; c < corners.size(); ++c) {
+      const auto [cx, cy] = corners[c];
+      std::size_t hidden = 0;
+      for (const Path& path : paths_) {
+        for (std::size_t i = 0; i < path.x.size(); ++i) {
+          const double px_x = frame.px_x(path.x[i]);
+          const double px_y = frame.px_y(path.y[i]);
+          if (px_x >= cx && px_x <= cx + legend_width && px_y >= cy && px_y <= cy + legend_height) {
+            ++hidden;
+          }
+        }
+      }
+      if (hidden < fewest) {
+        fewest = hidden;
+        best = c;
+      }
+    }
+    const auto [x, y] = corners[best];
     out += cat("<g class=\"legend\">\n<rect x=\"", px(x), "\" y=\"", px(y), "\" width=\"",
-               px(legend_width), "\" height=\"", px(18.0 * static_cast<double>(paths_.size()) + 6),
+               px(legend_width), "\" height=\"", px(legend_height),
                "\" fill=\"#ffffff\" fill-opacity=\"0.8\" stroke=\"#808080\"/>\n");
     for (std::size_t k = 0; k < paths_.size(); ++k) {
       const double row = y + 12.0 + 18.0 * static_cast<double>(k);
