@@ -1,4 +1,5 @@
-// The `descent` command: train, eval and info.
+// The `descent` command: train, eval, info, schedule, trace, experiment (and, as they land,
+// landscape and lr-find). Each subcommand registers itself from its own file (commands.hpp).
 //
 // Exit status: 0 on success, 2 on a mistake in the call (an unknown flag, model or
 // optimizer, a value out of range, a bad config file), 1 on an error while running (a
