@@ -5,8 +5,16 @@
 //   ./build/bench/compare_driver --model mlp --optimizer sgd --threads 2 --steps 50
 //
 // Protocol: build the model and the data, run --warmup steps (not timed), then --steps
-// timed steps, each zero_grad + forward + cross-entropy + backward + optimizer step on the
-// next batch of a pool of --pool-batches batches. Reported (JSON keys):
+// timed steps, each zero_grad + forward + loss + backward + optimizer step on the next batch
+// of a pool of --pool-batches batches. The models and their data:
+//   mlp, cnn, resnet20  N(0, 1) 1x28x28 images, uniform labels of 10 classes, cross-entropy;
+//                       batch 128
+//   lstm                the zoo's lstm:128,input=100x2 (LSTM 2 -> 128 read at its last step
+//                       by a linear layer): N(0, 1) sequences (B, 100, 2), N(0, 1) targets
+//                       (B, 1), mean squared error; batch 64
+//   transformer         transformer,vocab=96,len=128,dim=128,heads=4,layers=2: uniform tokens
+//                       (B, 128), next-token cross-entropy over all B * 128 positions; batch 32
+// Reported (JSON keys):
 //   samples_per_s      batch / median step time (robust to time slices lost to other
 //                      processes on a shared machine)
 //   samples_per_s_mean batch * steps / total timed wall time
@@ -42,6 +50,7 @@
 #include "descent/nn/flat.hpp"
 #include "descent/nn/zoo.hpp"
 #include "descent/ops/loss.hpp"
+#include "descent/ops/shape.hpp"
 #include "descent/optim/adam.hpp"
 #include "descent/optim/sgd.hpp"
 
@@ -57,7 +66,7 @@ struct Args {
   int threads = 1;
   int steps = 50;
   int warmup = 3;
-  std::int64_t batch = 128;
+  std::int64_t batch = 0;  // 0: the model's (see above)
   std::int64_t pool_batches = 8;
   double spawn_time = -1.0;
 };
@@ -76,7 +85,8 @@ double process_cpu_seconds() {
 
 [[noreturn]] void usage(const std::string& problem) {
   std::cerr << "compare_driver: " << problem << "\n"
-            << "usage: compare_driver [--model mlp|cnn|resnet20] [--optimizer sgd|adam]\n"
+            << "usage: compare_driver [--model mlp|cnn|resnet20|lstm|transformer]\n"
+            << "       [--optimizer sgd|adam]\n"
             << "       [--threads N] [--steps N] [--warmup N] [--batch N] [--pool-batches N]\n"
             << "       [--spawn-time SECONDS]\n";
   std::exit(2);
@@ -112,6 +122,8 @@ Args parse(int argc, char** argv) {
       usage("bad value '" + value + "' for " + std::string(flag));
     }
   }
+  if (args.batch == 0)
+    args.batch = args.model == "lstm" ? 64 : args.model == "transformer" ? 32 : 128;
   if (args.threads < 1 || args.steps < 1 || args.warmup < 1 || args.batch < 1 ||
       args.pool_batches < 1) {
     usage("--threads, --steps, --warmup, --batch and --pool-batches must be >= 1");
@@ -132,30 +144,69 @@ std::unique_ptr<descent::optim::Optimizer> make_optimizer(const Args& args, cons
 int run(const Args& args) {
   descent::set_num_threads(args.threads);
   descent::Generator gen(0);
+  const bool lstm = args.model == "lstm";
+  const bool transformer = args.model == "transformer";
+  const std::string spec = lstm          ? "lstm:128,input=100x2"
+                           : transformer ? "transformer,vocab=96,len=128,dim=128,heads=4,layers=2"
+                                         : args.model;
   std::shared_ptr<descent::nn::Module> model =
-      descent::nn::build_model(descent::nn::ModelSpec::parse(args.model), gen);
+      descent::nn::build_model(descent::nn::ModelSpec::parse(spec), gen);
   descent::nn::FlatParameters& flat = model->flat_parameters();
   std::unique_ptr<descent::optim::Optimizer> opt = make_optimizer(args, flat.params);
   model->train();
 
-  // The data: pool_batches batches of N(0, 1) images and uniform labels.
+  // The data: pool_batches batches (see the protocol above).
   const double data_begin = monotonic_seconds();
   const std::int64_t pool = args.pool_batches * args.batch;
-  const Tensor images = descent::randn({pool, 1, 28, 28}, gen);
-  const Tensor labels_f = descent::rand({pool}, gen);
-  Tensor labels = descent::empty({pool}, descent::DType::i64);
-  for (std::int64_t i = 0; i < pool; ++i) {
-    labels.data<std::int64_t>()[i] = static_cast<std::int64_t>(labels_f.data<float>()[i] * 10);
+  descent::Shape sample = {1, 28, 28};
+  if (lstm) sample = {100, 2};
+  if (transformer) sample = {128};
+  std::int64_t per_sample = 1;
+  for (const std::int64_t d : sample) per_sample *= d;
+  descent::Shape pool_shape = {pool};
+  pool_shape.insert(pool_shape.end(), sample.begin(), sample.end());
+  Tensor inputs;
+  Tensor targets;
+  auto uniform_ints = [&](std::int64_t n, std::int64_t classes) {
+    const Tensor u = descent::rand({n}, gen);
+    Tensor out = descent::empty({n}, descent::DType::i64);
+    for (std::int64_t i = 0; i < n; ++i) {
+      out.data<std::int64_t>()[i] = static_cast<std::int64_t>(u.data<float>()[i] * classes);
+    }
+    return out;
+  };
+  if (lstm) {
+    inputs = descent::randn(pool_shape, gen);
+    targets = descent::randn({pool, 1}, gen);
+  } else if (transformer) {
+    inputs = uniform_ints(pool * 128, 96).view_of(0, pool_shape);
+    targets = uniform_ints(pool * 128, 96).view_of(0, pool_shape);
+  } else {
+    inputs = descent::randn(pool_shape, gen);
+    targets = uniform_ints(pool, 10);
   }
+  const std::int64_t per_target = lstm ? 1 : transformer ? 128 : 1;
   const double data_seconds = monotonic_seconds() - data_begin;
 
   std::int64_t next = 0;
   auto step = [&]() -> double {
     const std::int64_t b = next++ % args.pool_batches;
-    const Tensor x = images.view_of(b * args.batch * 28 * 28, {args.batch, 1, 28, 28});
-    const Tensor y = labels.view_of(b * args.batch, {args.batch});
+    descent::Shape x_shape = {args.batch};
+    x_shape.insert(x_shape.end(), sample.begin(), sample.end());
+    const Tensor x = inputs.view_of(b * args.batch * per_sample, x_shape);
     opt->zero_grad();
-    Tensor loss = descent::ops::cross_entropy(model->forward(x), y);
+    Tensor loss;
+    if (lstm) {
+      const Tensor y = targets.view_of(b * args.batch, {args.batch, 1});
+      loss = descent::ops::mse_loss(model->forward(x), y);
+    } else if (transformer) {
+      const Tensor y = targets.view_of(b * args.batch * per_target, {args.batch * 128});
+      loss = descent::ops::cross_entropy(
+          descent::ops::reshape(model->forward(x), {args.batch * 128, 96}), y);
+    } else {
+      const Tensor y = targets.view_of(b * args.batch, {args.batch});
+      loss = descent::ops::cross_entropy(model->forward(x), y);
+    }
     loss.backward();
     opt->step();
     return loss.item();

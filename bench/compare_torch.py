@@ -90,7 +90,55 @@ class ResNet(nn.Module):
         return self.fc(out)
 
 
-MODELS = {"mlp": mlp, "cnn": cnn, "resnet20": lambda: ResNet(20)}
+class SequenceModel(nn.Module):
+    # descent's zoo lstm:128,input=100x2: an LSTM read at its last step by a linear layer.
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.LSTM(2, 128, batch_first=True)
+        self.fc = nn.Linear(128, 1)
+
+    def forward(self, x):
+        _, (h_n, _) = self.rnn(x)
+        return self.fc(h_n[-1])
+
+
+class Block(nn.Module):
+    # descent's nn/transformer.hpp TransformerBlock: pre-norm, causal attention, GELU MLP.
+    def __init__(self, dim, heads):
+        super().__init__()
+        self.ln1 = nn.LayerNorm(dim)
+        self.attn = nn.MultiheadAttention(dim, heads, batch_first=True)
+        self.ln2 = nn.LayerNorm(dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), nn.Linear(4 * dim, dim))
+
+    def forward(self, x, mask):
+        h = self.ln1(x)
+        x = x + self.attn(h, h, h, attn_mask=mask, need_weights=False)[0]
+        return x + self.mlp(self.ln2(x))
+
+
+class TransformerLM(nn.Module):
+    # transformer,vocab=96,len=128,dim=128,heads=4,layers=2 (learned positions, untied head).
+    def __init__(self, vocab=96, length=128, dim=128, heads=4, layers=2):
+        super().__init__()
+        self.tok_emb = nn.Embedding(vocab, dim)
+        self.pos_emb = nn.Parameter(torch.randn(length, dim) * 0.02)
+        self.blocks = nn.ModuleList([Block(dim, heads) for _ in range(layers)])
+        self.ln_f = nn.LayerNorm(dim)
+        self.head = nn.Linear(dim, vocab)
+        self.register_buffer("mask", torch.triu(torch.ones(length, length, dtype=torch.bool), 1))
+
+    def forward(self, tokens):
+        t = tokens.shape[1]
+        x = self.tok_emb(tokens) + self.pos_emb[:t]
+        for block in self.blocks:
+            x = block(x, self.mask[:t, :t])
+        return self.head(self.ln_f(x))
+
+
+MODELS = {"mlp": mlp, "cnn": cnn, "resnet20": lambda: ResNet(20), "lstm": SequenceModel,
+          "transformer": TransformerLM}
+BATCH = {"lstm": 64, "transformer": 32}  # the others: 128
 
 
 def main():
@@ -100,12 +148,15 @@ def main():
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--batch", type=int, default=0, help="0: the model's (128, lstm 64, "
+                        "transformer 32)")
     parser.add_argument("--pool-batches", type=int, default=8)
     parser.add_argument("--spawn-time", type=float, default=-1.0)
     parser.add_argument("--label", default="torch")
     args = parser.parse_args()
 
+    if args.batch == 0:
+        args.batch = BATCH.get(args.model, 128)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     model = MODELS[args.model]()
@@ -117,8 +168,15 @@ def main():
 
     data_begin = time.monotonic()
     pool = args.pool_batches * args.batch
-    images = torch.randn(pool, 1, 28, 28)
-    labels = (torch.rand(pool) * 10).long()
+    if args.model == "lstm":
+        images = torch.randn(pool, 100, 2)
+        labels = torch.randn(pool, 1)
+    elif args.model == "transformer":
+        images = (torch.rand(pool, 128) * 96).long()
+        labels = (torch.rand(pool, 128) * 96).long()
+    else:
+        images = torch.randn(pool, 1, 28, 28)
+        labels = (torch.rand(pool) * 10).long()
     data_seconds = time.monotonic() - data_begin
 
     state = {"next": 0}
@@ -129,7 +187,12 @@ def main():
         x = images[b * args.batch:(b + 1) * args.batch]
         y = labels[b * args.batch:(b + 1) * args.batch]
         opt.zero_grad()
-        loss = F.cross_entropy(model(x), y)
+        if args.model == "lstm":
+            loss = F.mse_loss(model(x), y)
+        elif args.model == "transformer":
+            loss = F.cross_entropy(model(x).reshape(-1, 96), y.reshape(-1))
+        else:
+            loss = F.cross_entropy(model(x), y)
         loss.backward()
         opt.step()
         return loss.item()
