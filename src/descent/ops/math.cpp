@@ -7,53 +7,15 @@
 
 #include "descent/autograd/autograd.hpp"
 #include "descent/kernels/vmath.hpp"
+#include "descent/ops/detail/elementwise.hpp"
 
 namespace descent::ops {
 namespace {
 
-constexpr std::int64_t kParallelThreshold = 32768;
-// Loops use `parallel for simd if (parallel : ...)`: a plain `if` on the combined construct
-// also applies to its simd part (OpenMP 5.0) and leaves small tensors unvectorized.
-
-void check_float(const Tensor& x, const char* op) {
-  DESCENT_CHECK(x.dtype() == DType::f32 || x.dtype() == DType::f64, op,
-                ": expected a f32 or f64 tensor, got ", dtype_name(x.dtype()), " ",
-                shape_str(x.shape()));
-}
-
-// out[i] = f(x[i]).
-template <typename F>
-Tensor map(const Tensor& x, const char* op, F f) {
-  check_float(x, op);
-  Tensor out = empty_like(x);
-  const std::int64_t n = x.numel();
-  dispatch_float(x.dtype(), op, [&]<typename T>() {
-    const T* px = x.data<T>();
-    T* po = out.data<T>();
-    // Each thread's own copy of f: its captures (leaky_relu's slope) are then local values
-    // the vectorizer may load unconditionally, not reads through a shared pointer.
-    const F local = f;
-#pragma omp parallel for simd if (parallel : n > kParallelThreshold) firstprivate(local)
-    for (std::int64_t i = 0; i < n; ++i) po[i] = local(px[i]);
-  });
-  return out;
-}
-
-// grad_x[i] = f(grad[i], saved[i]): one pass over the output gradient and one saved tensor.
-template <typename F>
-Tensor map_grad(const Tensor& grad, const Tensor& saved, const char* op, F f) {
-  Tensor gx = empty_like(grad);
-  const std::int64_t n = grad.numel();
-  dispatch_float(grad.dtype(), op, [&]<typename T>() {
-    const T* pg = grad.data<T>();
-    const T* ps = saved.data<T>();
-    T* pd = gx.data<T>();
-    const F local = f;  // see map()
-#pragma omp parallel for simd if (parallel : n > kParallelThreshold) firstprivate(local)
-    for (std::int64_t i = 0; i < n; ++i) pd[i] = local(pg[i], ps[i]);
-  });
-  return gx;
-}
+using detail::check_float;
+using detail::kParallelThreshold;
+using detail::map;
+using detail::map_grad;
 
 }  // namespace
 
