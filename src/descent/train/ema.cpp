@@ -79,11 +79,22 @@ void ModelEma::swap() {
 }
 
 nn::StateDict ModelEma::state_dict() const {
+  // in the order of the model's own state dict
+  const nn::FlatParameters& flat = model_.flat_parameters();
   nn::StateDict out;
-  for (const nn::ParamRange& range : model_.flat_parameters().ranges) {
-    out.insert(range.name, weights_.view_of(range.offset, range.shape));
+  for (const auto& [name, tensor] : model_.state_dict()) {
+    const auto range = std::find_if(flat.ranges.begin(), flat.ranges.end(),
+                                    [&](const nn::ParamRange& r) { return r.name == name; });
+    if (range != flat.ranges.end()) {
+      out.insert(name, weights_.view_of(range->offset, range->shape));
+      continue;
+    }
+    const auto buffer = std::find_if(buffers_.begin(), buffers_.end(),
+                                     [&](const auto& entry) { return entry.first == name; });
+    DESCENT_CHECK(buffer != buffers_.end(), "ModelEma::state_dict: the model's entry '", name,
+                  "' is neither a flat parameter nor a buffer seen at construction");
+    out.insert(name, buffer->second);
   }
-  for (const auto& [name, buffer] : buffers_) out.insert(name, buffer);
   return out;
 }
 
