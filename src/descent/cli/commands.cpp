@@ -186,7 +186,9 @@ int run_train(const Flags& flags) {
                                        .shuffle = true,
                                        .seed = static_cast<std::uint64_t>(config.seed),
                                        .transforms = data.train_transforms});
-  std::int64_t total_steps = config.epochs * loader.num_batches();
+  const std::int64_t steps_per_epoch =
+      (loader.num_batches() + config.accumulate - 1) / config.accumulate;
+  std::int64_t total_steps = config.epochs * steps_per_epoch;
   if (config.steps > 0) total_steps = std::min(total_steps, config.steps);
   const bool per_step = config.schedule_unit == "step";
   if (config.out.empty()) {
@@ -203,6 +205,11 @@ int run_train(const Flags& flags) {
       .schedule_unit = per_step ? train::ScheduleUnit::step : train::ScheduleUnit::epoch,
       .warmup_steps = config.warmup_steps,
       .clip_norm = config.clip_norm,
+      .clip_value = config.clip_value.value_or(0.0),
+      .agc = config.agc.value_or(0.0),
+      .nan_policy = train::parse_nan_policy(config.nan_policy),
+      .detect_anomaly = config.detect_anomaly,
+      .accumulate = config.accumulate,
       .label_smoothing = config.label_smoothing,
       .patience = config.patience,
       .log_every = config.log_every,
@@ -212,7 +219,8 @@ int run_train(const Flags& flags) {
                               {"model", config.model},
                               {"data", config.data}},
       .checkpoint_save = test_pause_hook(),
-      .eval_batch_size = config.eval_batch_size};
+      .eval_batch_size = config.eval_batch_size,
+      .ema = config.ema ? std::optional(train::EmaOptions{.decay = *config.ema}) : std::nullopt};
   train::Trainer trainer(model, *optimizer, loader, std::move(options));
   if (data.validation->size() > 0) {
     trainer.set_eval_set(data.validation, "val", data.eval_transforms);
@@ -230,15 +238,20 @@ int run_train(const Flags& flags) {
   auto metrics =
       std::make_shared<train::MetricsLog>((fs::path(config.out) / "metrics.jsonl").string());
   trainer.add_callback(metrics);
-  trainer.add_callback(std::make_shared<train::DoctorWatch>(
-      train::DoctorOptions{.warmup_steps = config.warmup_steps}, stderr, metrics));
+  if (config.doctor) {
+    trainer.add_callback(std::make_shared<train::DoctorWatch>(
+        train::DoctorOptions{.warmup_steps = config.warmup_steps}, stderr, metrics));
+  }
 
   std::printf("descent train: %s (%lld parameters) on %s\n", model->str().c_str(),
               static_cast<long long>(model->num_parameters()), data.description.c_str());
-  std::printf("  %s %s, %s schedule, %lld epochs of %lld steps (batch %lld)%s%s, threads: %d\n",
+  const std::string batch = config.accumulate > 1 ? cat(config.batch_size, " x ", config.accumulate,
+                                                        " accumulated micro-batches")
+                                                  : cat(config.batch_size);
+  std::printf("  %s %s, %s schedule, %lld epochs of %lld steps (batch %s)%s%s, threads: %d\n",
               optimizer->name().data(), optimizer_summary(config).c_str(), config.schedule.c_str(),
-              static_cast<long long>(config.epochs), static_cast<long long>(loader.num_batches()),
-              static_cast<long long>(config.batch_size),
+              static_cast<long long>(config.epochs), static_cast<long long>(steps_per_epoch),
+              batch.c_str(),
               config.steps > 0 ? cat(", at most ", config.steps, " steps").c_str() : "",
               checkpoint ? cat(", resumed at step ", trainer.step()).c_str() : "", num_threads());
   std::printf("  run folder %s\n", config.out.c_str());
@@ -248,8 +261,12 @@ int run_train(const Flags& flags) {
   if (result.stop == train::StopReason::non_finite) {
     throw Error(result.message);
   }
+  // With --ema the averaged weights are the run's result.
+  std::optional<train::EmaWeights> averaged;
+  if (trainer.ema() != nullptr) averaged.emplace(*trainer.ema());
   const train::Evaluation test =
       train::evaluate(*model, *data.test, config.eval_batch_size, data.eval_transforms);
+  averaged.reset();
   nlohmann::ordered_json summary = {{"test_acc", test.accuracy},
                                     {"test_loss", test.loss},
                                     {"test_examples", test.examples},
@@ -258,6 +275,8 @@ int run_train(const Flags& flags) {
                                     {"samples_per_sec", result.samples_per_sec},
                                     {"wall_seconds", result.wall_seconds},
                                     {"stop", stop_name(result.stop)},
+                                    {"skipped_steps", trainer.pipeline().skipped_steps()},
+                                    {"test_on_ema", trainer.ema() != nullptr},
                                     {"message", result.message},
                                     {"model", config.model},
                                     {"data", config.data},

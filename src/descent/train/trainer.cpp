@@ -299,7 +299,7 @@ TrainResult Trainer::fit() {
     return result;
   };
   // The NaN guard's stop: the step, what was not finite, the loss, the checkpoint kept.
-  auto non_finite = [&](const StepOutcome& outcome, const std::string& anomaly) {
+  auto non_finite = [&](const StepOutcome& outcome) {
     const std::string kept = std::filesystem::exists(last_path)
                                  ? cat("the last good checkpoint is ", last_path)
                                  : std::string("no checkpoint was written");
@@ -307,10 +307,14 @@ TrainResult Trainer::fit() {
     if (pipeline_.consecutive_skips() > 1) {
       what = cat(pipeline_.consecutive_skips(), " steps in a row were skipped, the last as ", what);
     }
+    std::string loss;  // unless `what` is the loss
+    if (outcome.skipped != SkipReason::non_finite_loss) {
+      loss = std::isnan(outcome.loss) ? std::string("; the loss was not computed")
+                                      : cat("; the loss was ", outcome.loss);
+    }
     return cat("NaN guard: ", what, " at step ", step_ + 1, " (epoch ", epoch_ + 1, ", batch ",
-               batch_ + 1, "); the loss was ", outcome.loss,
-               anomaly.empty() ? std::string() : cat("; ", anomaly), "; stopped without saving; ",
-               kept, " (try a lower learning rate, or gradient clipping",
+               batch_ + 1, ")", loss, "; stopped without saving; ", kept,
+               " (try a lower learning rate, or gradient clipping",
                options_.detect_anomaly ? "" : "; detect_anomaly names the op", ")");
   };
 
@@ -348,6 +352,7 @@ TrainResult Trainer::fit() {
       std::int64_t correct = 0;
       bool finite = true;
       std::string anomaly;  // anomaly mode's message
+      bool loss_known = true;
       for (std::int64_t k = 0; k < micro_batches; ++k) {
         const data::Batch* batch = loader_.next();
         DESCENT_CHECK(batch != nullptr, "Trainer: the loader ended before batch ", batch_ + k + 1,
@@ -357,10 +362,12 @@ TrainResult Trainer::fit() {
         try {
           std::optional<autograd::AnomalyGuard> guard;
           if (options_.detect_anomaly) guard.emplace();
+          loss_known = false;
           const Tensor logits = model_->forward(batch->inputs);  // (B, C)
           const Tensor loss = ops::cross_entropy(logits, batch->targets,
                                                  {.label_smoothing = options_.label_smoothing});
           const double value = loss.item();
+          loss_known = true;
           loss_value += micro_batches == 1 ? value : share * value;
           if (!std::isfinite(value)) {
             finite = false;
@@ -376,10 +383,11 @@ TrainResult Trainer::fit() {
           finite = false;
         }
       }
-      const StepOutcome outcome = anomaly.empty()
-                                      ? pipeline_.step(loss_value)
-                                      : pipeline_.skip(SkipReason::anomaly, anomaly, loss_value);
-      if (outcome.stop) return finish(StopReason::non_finite, non_finite(outcome, anomaly));
+      const StepOutcome outcome =
+          anomaly.empty() ? pipeline_.step(loss_value)
+                          : pipeline_.skip(SkipReason::anomaly, anomaly,
+                                           loss_known ? std::optional(loss_value) : std::nullopt);
+      if (outcome.stop) return finish(StopReason::non_finite, non_finite(outcome));
       const double step_seconds = seconds_since(step_start);
 
       ++step_;
@@ -417,7 +425,7 @@ TrainResult Trainer::fit() {
             .epochs = options_.epochs,
             .batch = batch_,
             .batches_per_epoch = batches,
-            .loss = loss_value,
+            .loss = outcome.taken ? loss_value : outcome.loss,
             .accuracy = static_cast<double>(correct) / static_cast<double>(step_samples),
             .lr = outcome.lr,
             .grad_norm = outcome.grad_norm,
