@@ -96,6 +96,14 @@ TEST(TrainFlags, AreSavedInConfigJsonAndCheckpoints) {
   const nlohmann::json summary = read_json(out + "/summary.json");
   EXPECT_EQ(summary["test_on_ema"], true);
   EXPECT_EQ(summary["skipped_steps"], 0);
+  // `eval --ema` measures what train's summary did: the averaged weights
+  const CliResult averaged = run_cli({"eval", out + "/last.safetensors", "--ema", "--json"});
+  ASSERT_EQ(averaged.status, 0) << describe(averaged);
+  EXPECT_EQ(nlohmann::json::parse(averaged.out)["accuracy"], summary["test_acc"]);
+  EXPECT_EQ(nlohmann::json::parse(averaged.out)["loss"], summary["test_loss"]);
+  const CliResult own = run_cli({"eval", out + "/last.safetensors", "--json"});
+  ASSERT_EQ(own.status, 0) << describe(own);
+  EXPECT_NE(nlohmann::json::parse(own.out)["loss"], summary["test_loss"]);
 
   // Without the flags: off, stop, 1, on.
   const std::string plain = dir.file("plain");
@@ -108,6 +116,12 @@ TEST(TrainFlags, AreSavedInConfigJsonAndCheckpoints) {
   EXPECT_EQ(defaults["accumulate"], 1);
   EXPECT_EQ(defaults["doctor"], true);
   EXPECT_EQ(train::load_checkpoint(plain + "/last.safetensors").ema.size(), 0u);
+  const CliResult no_average = run_cli({"eval", plain + "/last.safetensors", "--ema"});
+  EXPECT_EQ(no_average.status, 2) << describe(no_average);
+  EXPECT_NE(no_average.err.find("--ema: checkpoint '" + plain +
+                                "/last.safetensors' holds no average of the weights"),
+            std::string::npos)
+      << describe(no_average);
 }
 
 TEST(TrainFlags, BadValuesGetOneLineNamingTheFlag) {

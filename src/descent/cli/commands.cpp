@@ -326,6 +326,7 @@ Command add_eval(CLI::App& app) {
     std::int64_t batch_size = 1000;
     std::int64_t threads = 0;
     bool json = false;
+    bool ema = false;
   };
   auto args = std::make_shared<EvalArgs>();
   sub->add_option("checkpoint", args->checkpoint,
@@ -340,6 +341,8 @@ Command add_eval(CLI::App& app) {
   sub->add_option("--threads", args->threads, "threads (0: OpenMP's default)")
       ->check(CLI::NonNegativeNumber);
   sub->add_flag("--json", args->json, "print the result as JSON");
+  sub->add_flag("--ema", args->ema,
+                "evaluate the average of the weights the checkpoint holds (train --ema)");
   return {
       sub, [args] {
         const train::Checkpoint checkpoint = train::load_checkpoint(args->checkpoint);
@@ -357,6 +360,13 @@ Command add_eval(CLI::App& app) {
         const RunData data = load_data(config, origins);
         std::shared_ptr<nn::Module> model = build_model(config, origins, *data.train, data.classes);
         train::restore(checkpoint, *model);
+        if (args->ema) {
+          if (checkpoint.ema.size() == 0) {
+            throw UsageError(cat("--ema: checkpoint '", args->checkpoint,
+                                 "' holds no average of the weights (train it with --ema)"));
+          }
+          model->load_state_dict(checkpoint.ema);
+        }
         const auto& set = args->split == "test"  ? data.test
                           : args->split == "val" ? data.validation
                                                  : data.train;
@@ -369,6 +379,7 @@ Command add_eval(CLI::App& app) {
         if (args->json) {
           nlohmann::ordered_json out = {{"checkpoint", args->checkpoint},
                                         {"split", args->split},
+                                        {"ema", args->ema},
                                         {"loss", result.loss},
                                         {"accuracy", result.accuracy},
                                         {"examples", result.examples}};

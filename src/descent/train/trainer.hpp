@@ -1,5 +1,6 @@
-// The training loop: batches -> forward -> cross-entropy -> backward -> clip -> step, with
-// evaluation each epoch, checkpoints, early stopping and a NaN guard; callbacks watch.
+// The training loop: batches -> forward -> cross-entropy -> backward -> StepPipeline (clip,
+// step, schedule, EMA), with evaluation each epoch, checkpoints, early stopping and a NaN
+// guard; callbacks watch.
 //
 // ====== Intended usage ======
 //   auto model = nn::build_model(nn::ModelSpec::parse("cnn"), gen);       // flattened
@@ -10,7 +11,9 @@
 //       .schedule = schedule::cosine(10 * loader.num_batches()),
 //       .warmup_steps = 200,
 //       .clip_norm = 5.0,
-//       .checkpoint_dir = "runs/a"});
+//       .nan_policy = train::NanPolicy::skip,               // or stop (the default)
+//       .checkpoint_dir = "runs/a",
+//       .ema = train::EmaOptions{.decay = 0.999}});         // evaluate on averaged weights
 //   trainer.set_eval_set(test_set);                       // evaluated after each epoch
 //   trainer.add_callback(std::make_shared<train::ProgressBar>(stdout, true));
 //   train::TrainResult result = trainer.fit();             // see result.stop
