@@ -116,7 +116,11 @@ std::vector<nlohmann::json> records(const std::string& path) {
 TEST(TrainerSteps, NanPolicySkipSkipsCountsLogsAndGoesOn) {
   TempDir dir;
   StepsRun run(poisoned({3, 6}), blobs(128),  // 8 batches of 16 per epoch
-               {.epochs = 2, .nan_policy = NanPolicy::skip, .log_every = 4});
+               {.epochs = 2,
+                .schedule = schedule::Schedule(
+                    "1 / (1 + t)", [](std::int64_t t, double base) { return base / (1.0 + t); }),
+                .nan_policy = NanPolicy::skip,
+                .log_every = 4});
   run.trainer->add_callback(std::make_shared<MetricsLog>(dir.file("metrics.jsonl")));
   const TrainResult result = run.trainer->fit();
   EXPECT_EQ(result.stop, StopReason::completed) << result.message;
@@ -124,6 +128,7 @@ TEST(TrainerSteps, NanPolicySkipSkipsCountsLogsAndGoesOn) {
   EXPECT_EQ(run.trainer->pipeline().steps_taken(), 14);
   EXPECT_EQ(run.trainer->pipeline().skipped_steps(), 2);
   EXPECT_TRUE(autograd::all_finite(run.model->flat_parameters().params));
+  EXPECT_DOUBLE_EQ(run.optimizer->lr(), 0.3 / 14) << "the schedule counted the 14 steps taken";
 
   std::vector<std::int64_t> skipped_at;
   int intervals = 0;

@@ -36,6 +36,8 @@
 //      a GradScaler skip cannot happen here)
 //   6. EMA: ema->update() after each step taken
 //   then scaler->update() (after steps taken and overflow skips alike).
+// With a scaler, call only scaler.scale(loss).backward() yourself: the pipeline calls its
+// unscale_() and update() (calling them too is an Error from the scaler).
 //
 // NaN policy (for a non-finite loss, or non-finite gradients without an enabled scaler):
 //   stop  the step is skipped and StepOutcome.stop is set, with a message naming the step
