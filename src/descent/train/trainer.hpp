@@ -71,8 +71,8 @@ enum class ScheduleUnit { step, epoch };
 
 struct TrainerOptions {
   std::int64_t epochs = 1;
-  // Stop once this many steps were taken in all, counting those before a resume (0: the
-  // epochs alone decide).
+  // Stop after this many steps in all (skipped ones included), counting those before a
+  // resume (0: the epochs alone decide).
   std::int64_t max_steps = 0;
   // Of the step or of the epoch (schedule_unit); unset: the optimizer's lr throughout.
   std::optional<schedule::Schedule> schedule = std::nullopt;
