@@ -186,7 +186,9 @@ int run_train(const Flags& flags) {
                                        .shuffle = true,
                                        .seed = static_cast<std::uint64_t>(config.seed),
                                        .transforms = data.train_transforms});
-  std::int64_t total_steps = config.epochs * loader.num_batches();
+  const std::int64_t steps_per_epoch =
+      (loader.num_batches() + config.accumulate - 1) / config.accumulate;
+  std::int64_t total_steps = config.epochs * steps_per_epoch;
   if (config.steps > 0) total_steps = std::min(total_steps, config.steps);
   check_warmup(config, origins, total_steps);
   const bool per_step = config.schedule_unit == "step";
@@ -204,6 +206,11 @@ int run_train(const Flags& flags) {
       .schedule_unit = per_step ? train::ScheduleUnit::step : train::ScheduleUnit::epoch,
       .warmup_steps = config.warmup_steps,
       .clip_norm = config.clip_norm,
+      .clip_value = config.clip_value.value_or(0.0),
+      .agc = config.agc.value_or(0.0),
+      .nan_policy = train::parse_nan_policy(config.nan_policy),
+      .detect_anomaly = config.detect_anomaly,
+      .accumulate = config.accumulate,
       .label_smoothing = config.label_smoothing,
       .patience = config.patience,
       .log_every = config.log_every,
@@ -213,7 +220,8 @@ int run_train(const Flags& flags) {
                               {"model", config.model},
                               {"data", config.data}},
       .checkpoint_save = test_pause_hook(),
-      .eval_batch_size = config.eval_batch_size};
+      .eval_batch_size = config.eval_batch_size,
+      .ema = config.ema ? std::optional(train::EmaOptions{.decay = *config.ema}) : std::nullopt};
   train::Trainer trainer(model, *optimizer, loader, std::move(options));
   if (data.validation->size() > 0) {
     trainer.set_eval_set(data.validation, "val", data.eval_transforms);
@@ -231,15 +239,20 @@ int run_train(const Flags& flags) {
   auto metrics =
       std::make_shared<train::MetricsLog>((fs::path(config.out) / "metrics.jsonl").string());
   trainer.add_callback(metrics);
-  trainer.add_callback(std::make_shared<train::DoctorWatch>(
-      train::DoctorOptions{.warmup_steps = config.warmup_steps}, stderr, metrics));
+  if (config.doctor) {
+    trainer.add_callback(std::make_shared<train::DoctorWatch>(
+        train::DoctorOptions{.warmup_steps = config.warmup_steps}, stderr, metrics));
+  }
 
   std::printf("descent train: %s (%lld parameters) on %s\n", model->str().c_str(),
               static_cast<long long>(model->num_parameters()), data.description.c_str());
-  std::printf("  %s %s, %s schedule, %lld epochs of %lld steps (batch %lld)%s%s, threads: %d\n",
+  const std::string batch = config.accumulate > 1 ? cat(config.batch_size, " x ", config.accumulate,
+                                                        " accumulated micro-batches")
+                                                  : cat(config.batch_size);
+  std::printf("  %s %s, %s schedule, %lld epochs of %lld steps (batch %s)%s%s, threads: %d\n",
               optimizer->name().data(), optimizer_summary(config).c_str(), config.schedule.c_str(),
-              static_cast<long long>(config.epochs), static_cast<long long>(loader.num_batches()),
-              static_cast<long long>(config.batch_size),
+              static_cast<long long>(config.epochs), static_cast<long long>(steps_per_epoch),
+              batch.c_str(),
               config.steps > 0 ? cat(", at most ", config.steps, " steps").c_str() : "",
               checkpoint ? cat(", resumed at step ", trainer.step()).c_str() : "", num_threads());
   std::printf("  run folder %s\n", config.out.c_str());
@@ -249,8 +262,12 @@ int run_train(const Flags& flags) {
   if (result.stop == train::StopReason::non_finite) {
     throw Error(result.message);
   }
+  // With --ema the averaged weights are the run's result.
+  std::optional<train::EmaWeights> averaged;
+  if (trainer.ema() != nullptr) averaged.emplace(*trainer.ema());
   const train::Evaluation test =
       train::evaluate(*model, *data.test, config.eval_batch_size, data.eval_transforms);
+  averaged.reset();
   nlohmann::ordered_json summary = {{"test_acc", test.accuracy},
                                     {"test_loss", test.loss},
                                     {"test_examples", test.examples},
@@ -259,6 +276,8 @@ int run_train(const Flags& flags) {
                                     {"samples_per_sec", result.samples_per_sec},
                                     {"wall_seconds", result.wall_seconds},
                                     {"stop", stop_name(result.stop)},
+                                    {"skipped_steps", trainer.pipeline().skipped_steps()},
+                                    {"test_on_ema", trainer.ema() != nullptr},
                                     {"message", result.message},
                                     {"model", config.model},
                                     {"data", config.data},
@@ -308,6 +327,7 @@ Command add_eval(CLI::App& app) {
     std::int64_t batch_size = 1000;
     std::int64_t threads = 0;
     bool json = false;
+    bool ema = false;
   };
   auto args = std::make_shared<EvalArgs>();
   sub->add_option("checkpoint", args->checkpoint,
@@ -322,6 +342,8 @@ Command add_eval(CLI::App& app) {
   sub->add_option("--threads", args->threads, "threads (0: OpenMP's default)")
       ->check(CLI::NonNegativeNumber);
   sub->add_flag("--json", args->json, "print the result as JSON");
+  sub->add_flag("--ema", args->ema,
+                "evaluate the average of the weights the checkpoint holds (train --ema)");
   return {
       sub, [args] {
         const train::Checkpoint checkpoint = train::load_checkpoint(args->checkpoint);
@@ -339,6 +361,13 @@ Command add_eval(CLI::App& app) {
         const RunData data = load_data(config, origins);
         std::shared_ptr<nn::Module> model = build_model(config, origins, *data.train, data.classes);
         train::restore(checkpoint, *model);
+        if (args->ema) {
+          if (checkpoint.ema.size() == 0) {
+            throw UsageError(cat("--ema: checkpoint '", args->checkpoint,
+                                 "' holds no average of the weights (train it with --ema)"));
+          }
+          model->load_state_dict(checkpoint.ema);
+        }
         const auto& set = args->split == "test"  ? data.test
                           : args->split == "val" ? data.validation
                                                  : data.train;
@@ -351,6 +380,7 @@ Command add_eval(CLI::App& app) {
         if (args->json) {
           nlohmann::ordered_json out = {{"checkpoint", args->checkpoint},
                                         {"split", args->split},
+                                        {"ema", args->ema},
                                         {"loss", result.loss},
                                         {"accuracy", result.accuracy},
                                         {"examples", result.examples}};

@@ -72,6 +72,24 @@ const std::vector<Field>& fields() {
        "onecycle: the peak lr, for every group (as max_lr=X; default the base lr)"},
       {"clip_norm", &RunConfig::clip_norm, "clip the gradients' global L2 norm to this (0: off)"},
       {"label_smoothing", &RunConfig::label_smoothing, "cross-entropy label smoothing"},
+      {"clip_value", &RunConfig::clip_value,
+       "clamp every gradient element to [-X, X] (> 0; default off)"},
+      {"agc", &RunConfig::agc,
+       "adaptive gradient clipping (Brock et al. 2021): the clipping factor, e.g. 0.01 (> 0; "
+       "default off)"},
+      {"nan_policy", &RunConfig::nan_policy,
+       "on a NaN/Inf loss or gradient: stop (keeping the last good checkpoint) or skip the step "
+       "and go on (20 skips in a row stop)"},
+      {"detect_anomaly", &RunConfig::detect_anomaly,
+       "check every op for NaN/Inf (slower), so that a NaN stop names the op that made it"},
+      {"accumulate", &RunConfig::accumulate,
+       "micro-batches per optimizer step: the gradient of batch_size x N examples"},
+      {"ema", &RunConfig::ema,
+       "keep an exponential moving average of the weights with this decay, in (0, 1), e.g. "
+       "0.999; evaluation and the test use the averaged weights (default off)"},
+      {"doctor", &RunConfig::doctor,
+       "watch the run and warn about exploding gradients, divergence, bad learning rates "
+       "(--no-doctor: off)"},
       {"patience", &RunConfig::patience,
        "early stopping: epochs without a better eval accuracy (0: off)"},
       {"seed", &RunConfig::seed, "seed of the weights, the shuffle, augmentation and dropout"},

@@ -55,6 +55,13 @@ struct RunConfig {
   std::optional<double> max_lr;           // onecycle: the peak lr (default: the base lr)
   double clip_norm = 0.0;
   double label_smoothing = 0.0;
+  std::optional<double> clip_value;  // unset: off
+  std::optional<double> agc;         // adaptive gradient clipping factor; unset: off
+  std::string nan_policy = "stop";   // or "skip"
+  bool detect_anomaly = false;
+  std::int64_t accumulate = 1;  // micro-batches per optimizer step
+  std::optional<double> ema;    // decay of the weights' moving average; unset: off
+  bool doctor = true;
   std::int64_t patience = 0;
   std::int64_t seed = 0;
   std::int64_t threads = 0;  // 0: OpenMP's default

@@ -324,6 +324,23 @@ void resolve(RunConfig& config, const Origins& origins) {
     throw UsageError(cat(origin_of(origins, "label_smoothing"), ": must be in [0, 1], got ",
                          config.label_smoothing));
   }
+  check_at_least<std::int64_t>(origins, "accumulate", config.accumulate, 1);
+  for (const char* key : {"clip_value", "agc"}) {
+    const std::optional<double>& value =
+        std::string_view(key) == "clip_value" ? config.clip_value : config.agc;
+    if (value && !(*value > 0 && std::isfinite(*value))) {
+      throw UsageError(cat(origin_of(origins, key), ": must be > 0, got ", *value,
+                           " (leave it out to turn it off)"));
+    }
+  }
+  if (config.ema && !(*config.ema > 0 && *config.ema < 1)) {
+    throw UsageError(cat(origin_of(origins, "ema"), ": the decay must be in (0, 1), got ",
+                         *config.ema, " (e.g. 0.999)"));
+  }
+  if (config.nan_policy != "stop" && config.nan_policy != "skip") {
+    throw UsageError(cat(origin_of(origins, "nan_policy"), ": must be skip or stop, got '",
+                         config.nan_policy, "'"));
+  }
   if (config.schedule_unit != "step" && config.schedule_unit != "epoch") {
     throw UsageError(cat(origin_of(origins, "schedule_unit"), ": must be step or epoch, got '",
                          config.schedule_unit, "'"));

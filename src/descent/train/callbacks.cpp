@@ -97,6 +97,18 @@ void MetricsLog::write_line(const std::string& line) {
   DESCENT_CHECK(ok, "cannot write '", path_, "': ", std::strerror(errno));
 }
 
+void MetricsLog::on_step(const StepReport& stats) {
+  if (!stats.skipped) return;
+  Json record = {{"type", "skip"},
+                 {"step", stats.step},
+                 {"epoch", stats.epoch + 1},
+                 {"reason", skip_reason_name(stats.skip_reason)},
+                 {"loss", number(stats.loss)},
+                 {"grad_norm", number(stats.grad_norm)},
+                 {"skipped_steps", stats.skipped_steps}};
+  write_line(record.dump());
+}
+
 void MetricsLog::on_interval(const IntervalReport& stats) {
   Json record = {{"type", "step"},
                  {"step", stats.step},
@@ -106,7 +118,9 @@ void MetricsLog::on_interval(const IntervalReport& stats) {
                  {"lr", number(stats.lr)},
                  {"grad_norm", number(stats.grad_norm)},
                  {"samples_per_sec", number(stats.samples_per_sec)},
-                 {"wall_seconds", number(stats.wall_seconds)}};
+                 {"wall_seconds", number(stats.wall_seconds)},
+                 {"skipped", stats.skipped},
+                 {"skipped_steps", stats.skipped_steps}};
   write_line(record.dump());
 }
 
@@ -127,6 +141,7 @@ void MetricsLog::on_epoch(const EpochReport& stats) {
   record["samples_per_sec"] = number(stats.samples_per_sec);
   record["epoch_seconds"] = number(stats.epoch_seconds);
   record["wall_seconds"] = number(stats.wall_seconds);
+  record["skipped"] = stats.skipped;
   write_line(record.dump());
 }
 

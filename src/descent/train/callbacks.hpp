@@ -20,6 +20,10 @@
 //    "eval_loss":..,"eval_accuracy":..,"best":true,"lr":..,"grad_norm":..,
 //    "samples_per_sec":..,"epoch_seconds":..,"wall_seconds":..}   after each epoch
 //   {"type":"diagnosis","step":37,"code":"early_divergence","message":"..."}  from DoctorWatch
+//   {"type":"skip","step":12,"epoch":1,"reason":"non_finite_grad","loss":..,"grad_norm":null,
+//    "skipped_steps":3}                             each step the NaN guard skipped
+// Step and epoch records also carry "skipped" (steps skipped in the interval or epoch, left
+// out of its means) and step records "skipped_steps" (in all).
 // Epochs are 1-based in both (the epoch a step belongs to; the epochs completed); accuracies
 // are fractions in [0, 1]; grad_norm is the global L2 norm before clipping, averaged over the
 // steps covered.
@@ -61,6 +65,7 @@ class MetricsLog : public Callback {
   ~MetricsLog() override;
   MetricsLog(const MetricsLog&) = delete;
   MetricsLog& operator=(const MetricsLog&) = delete;
+  void on_step(const StepReport& stats) override;  // writes skipped steps only
   void on_interval(const IntervalReport& stats) override;
   void on_epoch(const EpochReport& stats) override;
   void on_diagnosis(const Diagnosis& diagnosis);

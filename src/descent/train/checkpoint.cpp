@@ -55,13 +55,15 @@ void save_checkpoint(const std::string& path, const Checkpoint& checkpoint,
                      const SaveOptions& options) {
   NamedTensors tensors;
   for (const auto& [name, tensor] : checkpoint.model) {
-    DESCENT_CHECK(!name.starts_with(kOptimizerPrefix), "save_checkpoint '", path,
-                  "': model entry '", name, "' collides with the optimizer's prefix");
+    DESCENT_CHECK(!name.starts_with(kOptimizerPrefix) && !name.starts_with(kEmaPrefix),
+                  "save_checkpoint '", path, "': model entry '", name,
+                  "' collides with the prefix of the optimizer's or the EMA's entries");
     tensors.emplace_back(name, tensor);
   }
   for (const auto& [name, tensor] : checkpoint.optimizer) {
     tensors.emplace_back(kOptimizerPrefix + name, tensor);
   }
+  for (const auto& [name, tensor] : checkpoint.ema) tensors.emplace_back(kEmaPrefix + name, tensor);
   Metadata metadata = checkpoint.metadata;
   metadata["format"] = kCheckpointFormat;
   save_safetensors(path, tensors, metadata, options);
@@ -80,6 +82,8 @@ Checkpoint load_checkpoint(const std::string& path) {
   for (auto& [name, tensor] : file.tensors) {
     if (name.starts_with(kOptimizerPrefix)) {
       checkpoint.optimizer[name.substr(std::string_view(kOptimizerPrefix).size())] = tensor;
+    } else if (name.starts_with(kEmaPrefix)) {
+      checkpoint.ema.insert(name.substr(std::string_view(kEmaPrefix).size()), tensor);
     } else {
       checkpoint.model.insert(name, tensor);
     }

@@ -14,6 +14,8 @@
 //       state_dict() with PyTorch's names, dtypes and shapes
 //   "optimizer.state.0.momentum_buffer", "optimizer.param_groups.0.lr", ...  the optimizer's
 //       state_dict() (state.<i> is the i-th parameter of named_parameters(), as in PyTorch)
+//   "ema.conv1.weight", "ema.bn1.running_mean", ...  when the run keeps an average of the
+//       weights (ema.hpp): a second model state dict under the same names
 //   __metadata__: "format" = "descent-checkpoint-1", "optimizer" = "SGD", the RNG streams of
 //       the model's dropout layers ("rng.<layer path>" = "<seed> <offset>"), and whatever the
 //       caller adds (the trainer adds step, epoch, the loader's position and the run's
@@ -21,7 +23,8 @@
 // In PyTorch:
 //   from safetensors.torch import load_file
 //   sd = load_file("last.safetensors")
-//   model.load_state_dict({k: v for k, v in sd.items() if not k.startswith("optimizer.")})
+//   model.load_state_dict({k: v for k, v in sd.items() if not k.startswith(("optimizer.",
+//   "ema."))}) ema_model.load_state_dict({k[4:]: v for k, v in sd.items() if k.startswith("ema.")})
 #pragma once
 
 #include <string>
@@ -34,10 +37,12 @@ namespace descent::train {
 
 inline constexpr const char* kCheckpointFormat = "descent-checkpoint-1";
 inline constexpr const char* kOptimizerPrefix = "optimizer.";
+inline constexpr const char* kEmaPrefix = "ema.";
 
 struct Checkpoint {
   nn::StateDict model;
   optim::StateDict optimizer;  // empty when saved without an optimizer
+  nn::StateDict ema;           // the average of the weights (train::ModelEma); often empty
   Metadata metadata;
   std::string path;  // the file it was loaded from, for messages; empty otherwise
 };

@@ -6,10 +6,13 @@
 #include <cstdio>
 #include <filesystem>
 #include <limits>
+#include <optional>
+#include <string_view>
 
 #include "descent/autograd/autograd.hpp"
 #include "descent/clip/clip.hpp"
 #include "descent/nn/flat.hpp"
+#include "descent/ops/arith.hpp"
 #include "descent/ops/loss.hpp"
 
 namespace descent::train {
@@ -59,6 +62,50 @@ std::int64_t count_correct(const Tensor& logits, const Tensor& targets) {
   return correct;
 }
 
+// Checks the options before any member is built from them.
+TrainerOptions checked(const std::shared_ptr<nn::Module>& model, TrainerOptions options) {
+  DESCENT_CHECK(model != nullptr, "Trainer: no model");
+  DESCENT_CHECK(model->is_flat(), "Trainer: the model's parameters must be flattened first ",
+                "(nn::flatten_parameters, or build it with nn::build_model)");
+  DESCENT_CHECK(options.epochs > 0, "Trainer: epochs must be > 0, got ", options.epochs);
+  DESCENT_CHECK(options.max_steps >= 0, "Trainer: max_steps must be >= 0, got ", options.max_steps);
+  DESCENT_CHECK(options.warmup_steps >= 0, "Trainer: warmup_steps must be >= 0, got ",
+                options.warmup_steps);
+  DESCENT_CHECK(options.clip_norm >= 0, "Trainer: clip_norm must be >= 0, got ", options.clip_norm);
+  DESCENT_CHECK(options.clip_value >= 0, "Trainer: clip_value must be >= 0 (0: off), got ",
+                options.clip_value);
+  DESCENT_CHECK(options.agc >= 0, "Trainer: agc must be >= 0 (0: off), got ", options.agc);
+  DESCENT_CHECK(options.max_consecutive_skips >= 0,
+                "Trainer: max_consecutive_skips must be >= 0, got ", options.max_consecutive_skips);
+  DESCENT_CHECK(options.accumulate >= 1, "Trainer: accumulate must be >= 1, got ",
+                options.accumulate);
+  DESCENT_CHECK(options.patience >= 0, "Trainer: patience must be >= 0, got ", options.patience);
+  DESCENT_CHECK(options.log_every >= 0, "Trainer: log_every must be >= 0, got ", options.log_every);
+  DESCENT_CHECK(options.checkpoint_every >= 0, "Trainer: checkpoint_every must be >= 0, got ",
+                options.checkpoint_every);
+  DESCENT_CHECK(options.eval_batch_size > 0, "Trainer: eval_batch_size must be > 0, got ",
+                options.eval_batch_size);
+  DESCENT_CHECK(options.label_smoothing >= 0 && options.label_smoothing <= 1,
+                "Trainer: label_smoothing must be in [0, 1], got ", options.label_smoothing);
+  return options;
+}
+
+// The lrs the optimizer was built with: the schedule scales them (a resume overwrites the
+// optimizer's lrs with the scheduled ones, so they are read now).
+std::vector<double> lrs_of(const optim::Optimizer& optimizer) {
+  std::vector<double> lrs;
+  for (std::size_t group = 0; group < optimizer.num_groups(); ++group) {
+    lrs.push_back(optimizer.lr(group));
+  }
+  return lrs;
+}
+
+// An integer metadata entry, or `fallback` when the checkpoint predates it.
+std::int64_t metadata_int_or(const Checkpoint& checkpoint, const std::string& key,
+                             std::int64_t fallback) {
+  return checkpoint.metadata.contains(key) ? metadata_int(checkpoint, key) : fallback;
+}
+
 }  // namespace
 
 Evaluation evaluate(nn::Module& model, const data::Dataset& dataset, std::int64_t batch_size,
@@ -98,31 +145,36 @@ Trainer::Trainer(std::shared_ptr<nn::Module> model, optim::Optimizer& optimizer,
     : model_(std::move(model)),
       optimizer_(optimizer),
       loader_(loader),
-      options_(std::move(options)) {
-  DESCENT_CHECK(model_ != nullptr, "Trainer: no model");
-  DESCENT_CHECK(model_->is_flat(), "Trainer: the model's parameters must be flattened first ",
-                "(nn::flatten_parameters, or build it with nn::build_model)");
-  DESCENT_CHECK(options_.epochs > 0, "Trainer: epochs must be > 0, got ", options_.epochs);
-  DESCENT_CHECK(options_.max_steps >= 0, "Trainer: max_steps must be >= 0, got ",
-                options_.max_steps);
-  DESCENT_CHECK(options_.warmup_steps >= 0, "Trainer: warmup_steps must be >= 0, got ",
-                options_.warmup_steps);
-  DESCENT_CHECK(options_.clip_norm >= 0, "Trainer: clip_norm must be >= 0, got ",
-                options_.clip_norm);
-  DESCENT_CHECK(options_.patience >= 0, "Trainer: patience must be >= 0, got ", options_.patience);
-  DESCENT_CHECK(options_.log_every >= 0, "Trainer: log_every must be >= 0, got ",
-                options_.log_every);
-  DESCENT_CHECK(options_.checkpoint_every >= 0, "Trainer: checkpoint_every must be >= 0, got ",
-                options_.checkpoint_every);
-  DESCENT_CHECK(options_.eval_batch_size > 0, "Trainer: eval_batch_size must be > 0, got ",
-                options_.eval_batch_size);
-  DESCENT_CHECK(options_.label_smoothing >= 0 && options_.label_smoothing <= 1,
-                "Trainer: label_smoothing must be in [0, 1], got ", options_.label_smoothing);
-  // The schedule scales the lrs the optimizer was built with (a resume overwrites the
-  // optimizer's lrs with the scheduled ones, so they are read now).
-  for (std::size_t group = 0; group < optimizer_.num_groups(); ++group) {
-    base_lrs_.push_back(optimizer_.lr(group));
+      options_(checked(model_, std::move(options))),
+      base_lrs_(lrs_of(optimizer_)),
+      ema_(options_.ema ? std::make_unique<ModelEma>(*model_, *options_.ema) : nullptr),
+      // one tensor for the norm and value clipping: one pass over the flat gradient buffer
+      pipeline_(optimizer_, pipeline_options(), {model_->flat_parameters().params}) {}
+
+StepPipelineOptions Trainer::pipeline_options() {
+  return {
+      .clip = {.max_norm = options_.clip_norm, .value = options_.clip_value, .agc = options_.agc},
+      // the schedule counts the steps taken; an epoch schedule reads the current epoch
+      .schedule = schedule::Schedule(
+          "trainer",
+          [this](std::int64_t taken, double base) { return lr_at(base, taken, epoch_); }),
+      .nan_policy = options_.nan_policy,
+      .max_consecutive_skips = options_.max_consecutive_skips,
+      .ema = ema_.get()};
+}
+
+double Trainer::lr_at(double base_lr, std::int64_t step, std::int64_t epoch) const {
+  double lr = base_lr;
+  if (options_.schedule) {
+    lr = (*options_.schedule)(options_.schedule_unit == ScheduleUnit::step ? step : epoch, base_lr);
   }
+  if (options_.warmup_steps > 0) lr = schedule::warmup(options_.warmup_steps)(step, lr);
+  return lr;
+}
+
+std::int64_t Trainer::batch_size_at(std::int64_t batch) const {
+  const std::int64_t size = loader_.options().batch_size;
+  return std::min(size, loader_.dataset().size() - batch * size);
 }
 
 void Trainer::set_eval_set(std::shared_ptr<const data::Dataset> dataset, std::string name,
@@ -138,14 +190,7 @@ void Trainer::add_callback(std::shared_ptr<Callback> callback) {
 
 std::vector<double> Trainer::lrs_at(std::int64_t step, std::int64_t epoch) const {
   std::vector<double> lrs;
-  for (double base : base_lrs_) {
-    double lr = base;
-    if (options_.schedule) {
-      lr = (*options_.schedule)(options_.schedule_unit == ScheduleUnit::step ? step : epoch, base);
-    }
-    if (options_.warmup_steps > 0) lr = schedule::warmup(options_.warmup_steps)(step, lr);
-    lrs.push_back(lr);
-  }
+  for (double base : base_lrs_) lrs.push_back(lr_at(base, step, epoch));
   return lrs;
 }
 
@@ -163,7 +208,27 @@ void Trainer::resume(const Checkpoint& checkpoint) {
   DESCENT_CHECK(step >= 0 && epoch >= 0 && batch >= 0 && batch < batches, "checkpoint '",
                 checkpoint.path, "': inconsistent position: step ", step, ", epoch ", epoch,
                 ", batch ", batch);
+  const std::int64_t taken = metadata_int_or(checkpoint, "steps_taken", step);
+  const std::int64_t skipped = metadata_int_or(checkpoint, "skipped_steps", 0);
+  const std::int64_t consecutive = metadata_int_or(checkpoint, "consecutive_skips", 0);
+  DESCENT_CHECK(taken >= 0 && skipped >= 0 && consecutive >= 0 && consecutive <= skipped,
+                "checkpoint '", checkpoint.path, "': inconsistent step counts: ", taken, " taken, ",
+                skipped, " skipped, ", consecutive, " in a row");
+  std::int64_t ema_updates = 0;
+  if (ema_ != nullptr) {
+    DESCENT_CHECK(checkpoint.ema.size() > 0, "checkpoint '", checkpoint.path,
+                  "' holds no average of the weights (ema.*), but this run keeps one (--ema)");
+    ema_updates = metadata_int(checkpoint, "ema_updates");
+  }
   restore(checkpoint, *model_, &optimizer_);
+  if (ema_ != nullptr) {
+    try {
+      ema_->load_state_dict(checkpoint.ema, ema_updates);
+    } catch (const Error& e) {
+      throw Error(cat("checkpoint '", checkpoint.path, "': ", e.what()));
+    }
+  }
+  pipeline_.set_counters(taken, skipped, consecutive);
   step_ = step;
   epoch_ = epoch;
   batch_ = batch;
@@ -183,6 +248,13 @@ void Trainer::save(const std::string& name, std::int64_t epoch, std::int64_t bat
   checkpoint.metadata["best_accuracy"] = exact(best_accuracy_);
   checkpoint.metadata["best_epoch"] = std::to_string(best_epoch_);
   checkpoint.metadata["bad_epochs"] = std::to_string(bad_epochs_);
+  checkpoint.metadata["steps_taken"] = std::to_string(pipeline_.steps_taken());
+  checkpoint.metadata["skipped_steps"] = std::to_string(pipeline_.skipped_steps());
+  checkpoint.metadata["consecutive_skips"] = std::to_string(pipeline_.consecutive_skips());
+  if (ema_ != nullptr) {
+    checkpoint.ema = ema_->state_dict();
+    checkpoint.metadata["ema_updates"] = std::to_string(ema_->updates());
+  }
   const std::string path = (std::filesystem::path(options_.checkpoint_dir) / name).string();
   save_checkpoint(path, checkpoint, options_.checkpoint_save);
 }
@@ -193,7 +265,8 @@ TrainResult Trainer::fit() {
   const std::int64_t batches = loader_.num_batches();
   DESCENT_CHECK(batches > 0, "Trainer: the training set gives no batch (", loader_.dataset().size(),
                 " examples, batch size ", loader_.options().batch_size, ")");
-  std::int64_t total = options_.epochs * batches;
+  const std::int64_t steps_per_epoch = (batches + options_.accumulate - 1) / options_.accumulate;
+  std::int64_t total = options_.epochs * steps_per_epoch;
   if (options_.max_steps > 0) total = std::min(total, options_.max_steps);
   const std::string last_path =
       options_.checkpoint_dir.empty()
@@ -203,9 +276,6 @@ TrainResult Trainer::fit() {
       options_.checkpoint_dir.empty()
           ? std::string()
           : (std::filesystem::path(options_.checkpoint_dir) / "best.safetensors").string();
-  const double max_norm =
-      options_.clip_norm > 0 ? options_.clip_norm : std::numeric_limits<double>::infinity();
-  const Tensor flat_params = model_->flat_parameters().params;  // its grad() is the flat grads
 
   TrainResult result;
   const Clock::time_point start = Clock::now();
@@ -228,19 +298,31 @@ TrainResult Trainer::fit() {
     for (const auto& callback : callbacks_) callback->on_end(result);
     return result;
   };
-  auto non_finite = [&](const std::string& quantity, double value) {
+  // The NaN guard's stop: the step, what was not finite, the loss, the checkpoint kept.
+  auto non_finite = [&](const StepOutcome& outcome) {
     const std::string kept = std::filesystem::exists(last_path)
                                  ? cat("the last good checkpoint is ", last_path)
                                  : std::string("no checkpoint was written");
-    return cat("NaN guard: ", quantity, " is ", value, " at step ", step_ + 1, " (epoch ",
-               epoch_ + 1, ", batch ", batch_ + 1, "); stopped without saving; ", kept,
-               " (try a lower learning rate, or gradient clipping)");
+    std::string what = outcome.what;
+    if (pipeline_.consecutive_skips() > 1) {
+      what = cat(pipeline_.consecutive_skips(), " steps in a row were skipped, the last as ", what);
+    }
+    std::string loss;  // unless `what` is the loss
+    if (outcome.skipped != SkipReason::non_finite_loss) {
+      loss = std::isnan(outcome.loss) ? std::string("; the loss was not computed")
+                                      : cat("; the loss was ", outcome.loss);
+    }
+    return cat("NaN guard: ", what, " at step ", step_ + 1, " (epoch ", epoch_ + 1, ", batch ",
+               batch_ + 1, ")", loss, "; stopped without saving; ", kept,
+               " (try a lower learning rate, or gradient clipping",
+               options_.detect_anomaly ? "" : "; detect_anomaly names the op", ")");
   };
 
   model_->train();
   IntervalReport interval;
-  std::int64_t interval_steps = 0;
+  std::int64_t interval_steps = 0;  // taken, in the means
   std::int64_t interval_samples = 0;
+  std::int64_t interval_taken_samples = 0;  // of the steps taken: the accuracy's denominator
   std::int64_t interval_correct = 0;
   double interval_seconds = 0.0;
   while (epoch_ < options_.epochs && step_ < total) {
@@ -251,45 +333,87 @@ TrainResult Trainer::fit() {
     for (std::int64_t i = 0; i < batch_; ++i) loader_.next();
     double epoch_loss = 0.0;
     double epoch_norm = 0.0;
-    std::int64_t epoch_steps = 0;
+    std::int64_t epoch_steps = 0;  // taken
+    std::int64_t epoch_skipped = 0;
     std::int64_t epoch_samples = 0;
+    std::int64_t epoch_taken_samples = 0;
     std::int64_t epoch_correct = 0;
     double epoch_train_seconds = 0.0;
 
-    while (step_ < total) {
+    while (step_ < total && batch_ < batches) {
       const Clock::time_point step_start = Clock::now();
-      const data::Batch* batch = loader_.next();
-      if (batch == nullptr) break;
-      const std::vector<double> lrs = lrs_at(step_, epoch_);
-      for (std::size_t group = 0; group < lrs.size(); ++group) optimizer_.set_lr(group, lrs[group]);
+      const std::int64_t micro_batches = std::min(options_.accumulate, batches - batch_);
+      // each micro-batch's mean loss is weighted by its share of the step's examples
+      std::int64_t step_samples = 0;
+      for (std::int64_t k = 0; k < micro_batches; ++k) step_samples += batch_size_at(batch_ + k);
 
       model_->zero_grad();
-      const Tensor logits = model_->forward(batch->inputs);  // (B, C)
-      const Tensor loss =
-          ops::cross_entropy(logits, batch->targets, {.label_smoothing = options_.label_smoothing});
-      const double loss_value = loss.item();
-      if (!std::isfinite(loss_value))
-        return finish(StopReason::non_finite, non_finite("the loss", loss_value));
-      loss.backward();
-      const clip::ClipScale clip = clip::clip_scale(std::span(&flat_params, 1), max_norm);
-      if (!clip.finite) {
-        return finish(StopReason::non_finite, non_finite("the gradient norm", clip.total_norm));
+      double loss_value = 0.0;
+      std::int64_t correct = 0;
+      bool finite = true;
+      std::string anomaly;  // anomaly mode's message
+      bool loss_known = true;
+      for (std::int64_t k = 0; k < micro_batches; ++k) {
+        const data::Batch* batch = loader_.next();
+        DESCENT_CHECK(batch != nullptr, "Trainer: the loader ended before batch ", batch_ + k + 1,
+                      " of ", batches);
+        if (!finite) continue;  // the step is lost: only move the loader on
+        const double share = static_cast<double>(batch->size()) / static_cast<double>(step_samples);
+        try {
+          std::optional<autograd::AnomalyGuard> guard;
+          if (options_.detect_anomaly) guard.emplace();
+          loss_known = false;
+          const Tensor logits = model_->forward(batch->inputs);  // (B, C)
+          const Tensor loss = ops::cross_entropy(logits, batch->targets,
+                                                 {.label_smoothing = options_.label_smoothing});
+          const double value = loss.item();
+          loss_known = true;
+          loss_value += micro_batches == 1 ? value : share * value;
+          if (!std::isfinite(value)) {
+            finite = false;
+            continue;
+          }
+          (micro_batches == 1 ? loss : ops::mul(loss, share)).backward();
+          correct += count_correct(logits, batch->targets);
+        } catch (const Error& e) {
+          if (!options_.detect_anomaly || !std::string_view(e.what()).starts_with("anomaly: ")) {
+            throw;
+          }
+          anomaly = e.what();
+          finite = false;
+        }
       }
-      optimizer_.step({.grad_scale = static_cast<float>(clip.scale)});
-      const std::int64_t correct = count_correct(logits, batch->targets);
+      const StepOutcome outcome =
+          anomaly.empty() ? pipeline_.step(loss_value)
+                          : pipeline_.skip(SkipReason::anomaly, anomaly,
+                                           loss_known ? std::optional(loss_value) : std::nullopt);
+      if (outcome.stop) return finish(StopReason::non_finite, non_finite(outcome));
       const double step_seconds = seconds_since(step_start);
 
       ++step_;
-      ++batch_;
+      batch_ += micro_batches;
       ++steps_this_run;
-      samples_this_run += batch->size();
+      samples_this_run += step_samples;
       train_seconds += step_seconds;
-      epoch_loss += loss_value;
-      epoch_norm += clip.total_norm;
-      ++epoch_steps;
-      epoch_samples += batch->size();
-      epoch_correct += correct;
+      epoch_samples += step_samples;
       epoch_train_seconds += step_seconds;
+      interval_samples += step_samples;
+      interval_seconds += step_seconds;
+      if (outcome.taken) {
+        epoch_loss += loss_value;
+        epoch_norm += outcome.grad_norm;
+        ++epoch_steps;
+        epoch_correct += correct;
+        epoch_taken_samples += step_samples;
+        interval_taken_samples += step_samples;
+        interval.loss += loss_value;
+        interval.grad_norm += outcome.grad_norm;
+        ++interval_steps;
+        interval_correct += correct;
+      } else {
+        ++epoch_skipped;
+        ++interval.skipped;
+      }
 
       if (!callbacks_.empty()) {
         const double speed = samples_this_run / train_seconds;
@@ -301,35 +425,35 @@ TrainResult Trainer::fit() {
             .epochs = options_.epochs,
             .batch = batch_,
             .batches_per_epoch = batches,
-            .loss = loss_value,
-            .accuracy = static_cast<double>(correct) / static_cast<double>(batch->size()),
-            .lr = lrs.front(),
-            .grad_norm = clip.total_norm,
+            .loss = outcome.taken ? loss_value : outcome.loss,
+            .accuracy = static_cast<double>(correct) / static_cast<double>(step_samples),
+            .lr = outcome.lr,
+            .grad_norm = outcome.grad_norm,
             .samples_per_sec = speed,
             .eta_seconds = seconds_per_step * static_cast<double>(total - step_),
-            .wall_seconds = seconds_since(start)};
+            .wall_seconds = seconds_since(start),
+            .skipped = !outcome.taken,
+            .skip_reason = outcome.skipped,
+            .skipped_steps = pipeline_.skipped_steps(),
+            .loss_scale = outcome.loss_scale};
         for (const auto& callback : callbacks_) callback->on_step(stats);
       }
 
-      interval.loss += loss_value;
-      interval.grad_norm += clip.total_norm;
-      ++interval_steps;
-      interval_samples += batch->size();
-      interval_correct += correct;
-      interval_seconds += step_seconds;
       if (options_.log_every > 0 && step_ % options_.log_every == 0) {
+        const double taken = static_cast<double>(interval_steps);
         interval.step = step_;
         interval.epoch = epoch_;
-        interval.loss /= static_cast<double>(interval_steps);
-        interval.grad_norm /= static_cast<double>(interval_steps);
+        interval.loss = interval_steps > 0 ? interval.loss / taken : std::nan("");
+        interval.grad_norm = interval_steps > 0 ? interval.grad_norm / taken : std::nan("");
         interval.accuracy =
-            static_cast<double>(interval_correct) / static_cast<double>(interval_samples);
-        interval.lr = lrs.front();
+            static_cast<double>(interval_correct) / static_cast<double>(interval_taken_samples);
+        interval.lr = outcome.lr;
         interval.samples_per_sec = interval_samples / interval_seconds;
         interval.wall_seconds = seconds_since(start);
+        interval.skipped_steps = pipeline_.skipped_steps();
         for (const auto& callback : callbacks_) callback->on_interval(interval);
         interval = IntervalReport{};
-        interval_steps = interval_samples = interval_correct = 0;
+        interval_steps = interval_samples = interval_taken_samples = interval_correct = 0;
         interval_seconds = 0.0;
       }
       if (options_.checkpoint_every > 0 && step_ % options_.checkpoint_every == 0 &&
@@ -347,16 +471,22 @@ TrainResult Trainer::fit() {
     EpochReport stats;
     stats.epochs = options_.epochs;
     stats.step = step_;
+    stats.skipped = epoch_skipped;
     const double steps_done = static_cast<double>(std::max<std::int64_t>(epoch_steps, 1));
     stats.train_loss = epoch_steps > 0 ? epoch_loss / steps_done : std::nan("");
-    stats.train_accuracy =
-        epoch_samples > 0 ? static_cast<double>(epoch_correct) / static_cast<double>(epoch_samples)
-                          : std::nan("");
+    stats.train_accuracy = epoch_taken_samples > 0 ? static_cast<double>(epoch_correct) /
+                                                         static_cast<double>(epoch_taken_samples)
+                                                   : std::nan("");
     stats.grad_norm = epoch_steps > 0 ? epoch_norm / steps_done : std::nan("");
     stats.lr = optimizer_.lr(0);
     stats.samples_per_sec = epoch_train_seconds > 0 ? epoch_samples / epoch_train_seconds : 0.0;
     if (eval_set_ != nullptr) {
-      stats.eval = evaluate(*model_, *eval_set_, options_.eval_batch_size, eval_transforms_);
+      if (ema_ != nullptr && options_.evaluate_ema) {
+        EmaWeights averaged(*ema_);
+        stats.eval = evaluate(*model_, *eval_set_, options_.eval_batch_size, eval_transforms_);
+      } else {
+        stats.eval = evaluate(*model_, *eval_set_, options_.eval_batch_size, eval_transforms_);
+      }
       stats.eval_name = eval_name_;
       if (stats.eval->accuracy > best_accuracy_) {
         best_accuracy_ = stats.eval->accuracy;

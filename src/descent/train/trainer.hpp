@@ -1,5 +1,6 @@
-// The training loop: batches -> forward -> cross-entropy -> backward -> clip -> step, with
-// evaluation each epoch, checkpoints, early stopping and a NaN guard; callbacks watch.
+// The training loop: batches -> forward -> cross-entropy -> backward -> StepPipeline (clip,
+// step, schedule, EMA), with evaluation each epoch, checkpoints, early stopping and a NaN
+// guard; callbacks watch.
 //
 // ====== Intended usage ======
 //   auto model = nn::build_model(nn::ModelSpec::parse("cnn"), gen);       // flattened
@@ -10,30 +11,44 @@
 //       .schedule = schedule::cosine(10 * loader.num_batches()),
 //       .warmup_steps = 200,
 //       .clip_norm = 5.0,
-//       .checkpoint_dir = "runs/a"});
+//       .nan_policy = train::NanPolicy::skip,               // or stop (the default)
+//       .checkpoint_dir = "runs/a",
+//       .ema = train::EmaOptions{.decay = 0.999}});         // evaluate on averaged weights
 //   trainer.set_eval_set(test_set);                       // evaluated after each epoch
 //   trainer.add_callback(std::make_shared<train::ProgressBar>(stdout, true));
 //   train::TrainResult result = trainer.fit();             // see result.stop
 //   // to continue a run: trainer.resume(train::load_checkpoint("runs/a/last.safetensors"));
 //
-// One step (llm.c's loop, in words):
-//   lr       = warmup(step) applied to schedule(step or epoch) for each group's base lr
-//   loss     = cross_entropy(model(x), y)                 NaN guard: a non-finite loss stops
-//   backward                                              gradients land in the flat buffer
-//   norm     = ||all gradients||_2, one pass              NaN guard: a non-finite norm stops
-//   step     optimizer.step({.grad_scale = min(1, clip_norm / (norm + 1e-6))})
-// Clipping is thus folded into the optimizer's own pass (DESIGN.md "one pass per step").
+// One step (llm.c's loop, in words), over `accumulate` micro-batches (1 by default):
+//   zero the gradients
+//   for each micro-batch i of the step (n_i examples of the step's n):
+//     loss_i = cross_entropy(model(x_i), y_i)              a non-finite loss skips the rest
+//     backward of loss_i * n_i / n                         gradients add up in the flat buffer
+//   StepPipeline::step (step.hpp): norm ||g||_2 in one pass, the NaN guard, clipping (by
+//     norm folded into the optimizer's pass; by value and AGC in place), the update with
+//     lr = warmup(t) applied to schedule(t or epoch), t = steps taken, then the EMA
+// The n_i / n weights make the accumulated gradient that of one batch of n examples, up to
+// float rounding, for a model without batch norm: BN normalizes each micro-batch with its
+// own statistics, so a BN model's gradients (and running statistics) differ.
+//
+// The NaN guard (nan_policy): a non-finite loss or gradient norm either stops the run
+// (stop: result.message names the step, the loss and, with detect_anomaly, the first op
+// that produced the NaN or Inf) or skips the step and goes on (skip: counted in
+// StepReport / metrics.jsonl; max_consecutive_skips skips in a row stop the run). A stop
+// writes nothing: the last good checkpoint is the one on disk. "step" counts iterations,
+// skipped ones included (max_steps, log_every, checkpoints); the schedule counts only the
+// steps taken.
 //
 // After each epoch: evaluation of the eval set in eval() mode under no-grad (back to train()
-// after), then best.safetensors when the eval accuracy improved, last.safetensors, and the
-// early-stopping test. A stop by the NaN guard writes nothing: the last good checkpoint is
-// the one on disk, and result.message names the step and the quantity.
+// after), on the EMA weights when `ema` is set and evaluate_ema is on, then best.safetensors
+// when the eval accuracy improved, last.safetensors, and the early-stopping test.
 //
 // Deterministic: with the same seed and thread count the run is bit-identical, and a run
 // resumed from a checkpoint (in any process) continues exactly as if it had not stopped:
 // the checkpoint holds the parameters, buffers, optimizer state, dropout streams, the step,
 // the epoch and the batch within it (the loader's order is a function of (seed, epoch)), the
-// best accuracy and the early-stopping count.
+// best accuracy and the early-stopping count, the steps taken and skipped, and the EMA
+// weights ("ema.<name>") with their update count.
 #pragma once
 
 #include <cstdint>
@@ -47,6 +62,8 @@
 #include "descent/optim/optimizer.hpp"
 #include "descent/schedule/schedule.hpp"
 #include "descent/train/checkpoint.hpp"
+#include "descent/train/ema.hpp"
+#include "descent/train/step.hpp"
 
 namespace descent::train {
 
@@ -54,15 +71,23 @@ enum class ScheduleUnit { step, epoch };
 
 struct TrainerOptions {
   std::int64_t epochs = 1;
-  // Stop once this many steps were taken in all, counting those before a resume (0: the
-  // epochs alone decide).
+  // Stop after this many steps in all (skipped ones included), counting those before a
+  // resume (0: the epochs alone decide).
   std::int64_t max_steps = 0;
   // Of the step or of the epoch (schedule_unit); unset: the optimizer's lr throughout.
   std::optional<schedule::Schedule> schedule = std::nullopt;
   ScheduleUnit schedule_unit = ScheduleUnit::step;
   // Linear warmup from 0 over this many steps, multiplying the schedule's lr.
   std::int64_t warmup_steps = 0;
-  double clip_norm = 0.0;  // max global L2 norm of the gradients; 0: no clipping
+  double clip_norm = 0.0;   // max global L2 norm of the gradients; 0: no clipping
+  double clip_value = 0.0;  // clamp every gradient element to [-clip_value, clip_value]; 0: off
+  double agc = 0.0;         // adaptive gradient clipping factor (clip::adaptive_clip_grad_); 0: off
+  NanPolicy nan_policy = NanPolicy::stop;
+  std::int64_t max_consecutive_skips = 20;  // skip policy: stop after this many in a row
+  // Runs forward and backward under autograd::AnomalyGuard (slower): a NaN/Inf then names
+  // the op that made it.
+  bool detect_anomaly = false;
+  std::int64_t accumulate = 1;  // micro-batches (loader batches) per optimizer step
   double label_smoothing = 0.0;
   // Early stopping: stop after this many epochs without a better eval accuracy (0: never).
   std::int64_t patience = 0;
@@ -72,6 +97,10 @@ struct TrainerOptions {
   Metadata checkpoint_metadata = {};  // added to every checkpoint (e.g. the run's config)
   SaveOptions checkpoint_save = {};   // passed to save_checkpoint (progress hooks)
   std::int64_t eval_batch_size = 1000;
+  // An average of the weights, updated after every step taken; evaluate_ema: the per-epoch
+  // evaluation (and so the best checkpoint and early stopping) uses the averaged weights.
+  std::optional<EmaOptions> ema = std::nullopt;
+  bool evaluate_ema = true;
 };
 
 // Loss and accuracy of a model on a dataset of class labels.
@@ -102,6 +131,10 @@ struct StepReport {
   double samples_per_sec = 0.0;  // since the start of this process's run
   double eta_seconds = 0.0;      // to the last step, at that speed
   double wall_seconds = 0.0;     // since fit() began
+  bool skipped = false;          // the NaN guard skipped this step (skip policy)
+  SkipReason skip_reason = SkipReason::none;
+  std::int64_t skipped_steps = 0;  // in all, this one included
+  double loss_scale = 1.0;
 };
 
 // Means over the steps since the previous record (every log_every steps).
@@ -114,6 +147,8 @@ struct IntervalReport {
   double grad_norm = 0.0;
   double samples_per_sec = 0.0;
   double wall_seconds = 0.0;
+  std::int64_t skipped = 0;        // steps skipped in the interval (not in the means above)
+  std::int64_t skipped_steps = 0;  // in all
 };
 
 struct EpochReport {
@@ -129,7 +164,8 @@ struct EpochReport {
   double samples_per_sec = 0.0;
   double epoch_seconds = 0.0;
   double wall_seconds = 0.0;
-  bool best = false;  // the eval accuracy is the best so far
+  bool best = false;         // the eval accuracy is the best so far
+  std::int64_t skipped = 0;  // steps skipped in this epoch
 };
 
 enum class StopReason { completed, max_steps, early_stopping, non_finite };
@@ -174,13 +210,22 @@ class Trainer {
 
   TrainResult fit();
 
+  Trainer(const Trainer&) = delete;
+  Trainer& operator=(const Trainer&) = delete;
+
   std::int64_t step() const { return step_; }
+  const StepPipeline& pipeline() const { return pipeline_; }
+  // The average of the weights; null unless options.ema is set.
+  ModelEma* ema() { return ema_.get(); }
   const TrainerOptions& options() const { return options_; }
   // The lr of each group at step `step` of epoch `epoch`.
   std::vector<double> lrs_at(std::int64_t step, std::int64_t epoch) const;
 
  private:
   void save(const std::string& name, std::int64_t epoch, std::int64_t batch);
+  StepPipelineOptions pipeline_options();
+  double lr_at(double base_lr, std::int64_t step, std::int64_t epoch) const;
+  std::int64_t batch_size_at(std::int64_t batch) const;  // examples in batch `batch` of an epoch
 
   std::shared_ptr<nn::Module> model_;
   optim::Optimizer& optimizer_;
@@ -191,6 +236,8 @@ class Trainer {
   std::vector<std::shared_ptr<const data::Transform>> eval_transforms_;
   std::vector<std::shared_ptr<Callback>> callbacks_;
   std::vector<double> base_lrs_;
+  std::unique_ptr<ModelEma> ema_;  // declared before pipeline_, which points at it
+  StepPipeline pipeline_;
 
   // The run's position: what a checkpoint saves.
   std::int64_t step_ = 0;
