@@ -1,10 +1,10 @@
 // Scans and interpolation: each point is the loss at the weights it names (checked against
 // weights set by hand and train::evaluate), and the model is restored bit for bit.
 #include "descent/landscape/scan.hpp"
-#include "descent/ops/arith.hpp"
 
 #include <gtest/gtest.h>
 
+#include "descent/ops/arith.hpp"
 #include "descent/train/trainer.hpp"
 #include "landscape_test_util.hpp"
 
@@ -120,7 +120,9 @@ TEST(Scan, InterpolationRunsFromOneStateToTheOther) {
   nn::StateDict middle;
   for (const auto& [name, tensor] : from) {
     const Tensor& other = to.at(name);
-    middle.insert(name, is_floating(tensor.dtype()) ? ops::add(ops::mul(tensor, 0.5), ops::mul(other, 0.5)) : tensor);
+    middle.insert(name, is_floating(tensor.dtype())
+                            ? ops::add(ops::mul(tensor, 0.5), ops::mul(other, 0.5))
+                            : tensor);
   }
   auto probe = testing::zoo_model("mlp:2-8-3,bn=1", 9);
   probe->load_state_dict(middle);

@@ -16,5 +16,7 @@ struct Command {
 Command add_train(CLI::App& app);
 Command add_eval(CLI::App& app);
 Command add_info(CLI::App& app);
+Command add_landscape(CLI::App& app);  // landscape.cpp
+Command add_lr_find(CLI::App& app);    // lr_find.cpp
 
 }  // namespace descent::cli

@@ -142,8 +142,8 @@ double default_step(const nn::Module& model) {
   const double epsilon = flat.params.dtype() == DType::f64
                              ? std::numeric_limits<double>::epsilon()
                              : static_cast<double>(std::numeric_limits<float>::epsilon());
-  const double theta_norm = std::sqrt(dot(flat.params, flat.params));
-  return std::cbrt(epsilon) * std::max(1.0, theta_norm);
+  // sqrt(eps), not the smooth-case eps^(1/3): see the header on kinks.
+  return std::sqrt(epsilon);
 }
 
 Tensor hessian_vector_product(nn::Module& model, const GradientFn& gradient, const Tensor& v,
