@@ -12,6 +12,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -34,14 +35,18 @@ struct CommonArgs {
   std::int64_t batch_size = 500;
   std::int64_t threads = 0;
   std::string out;
+  // --subset of each mode (the modes share these arguments), to tell the default from a value
+  std::vector<CLI::Option*> subset_options;
 };
 
 void add_common(CLI::App& app, CommonArgs& args) {
-  app.add_option("--subset", args.subset,
-                 "evaluate on the first N examples of the split (0: all); the same N for every "
-                 "point")
-      ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+  args.subset_options.push_back(
+      app.add_option(
+             "--subset", args.subset,
+             "evaluate on the first N examples of the split (0: all; the default 512 is cut "
+             "to the split's size); the same N for every point")
+          ->capture_default_str()
+          ->check(CLI::NonNegativeNumber));
   app.add_option("--split", args.split, "test or train: the data the subset comes from")
       ->capture_default_str()
       ->check(CLI::IsMember({"test", "train"}));
@@ -93,13 +98,17 @@ Setup prepare(const train::Checkpoint& checkpoint, const CommonArgs& args) {
   out.model = build_model(config, origins, *data.train, data.classes);
   train::restore(checkpoint, *out.model);  // names the file when it holds another model
   const data::TensorDataset& set = args.split == "test" ? *data.test : *data.train;
-  if (args.subset > set.size()) {
+  std::int64_t subset = args.subset;
+  const bool given = std::any_of(args.subset_options.begin(), args.subset_options.end(),
+                                 [](const CLI::Option* option) { return option->count() > 0; });
+  if (!given) subset = std::min(subset, set.size());
+  if (subset > set.size()) {
     throw UsageError(cat("--subset ", args.subset, ": the ", args.split, " split of ", config.data,
                          " has only ", set.size(), " examples"));
   }
-  out.subset.emplace(set, landscape::EvalSetOptions{.size = args.subset,
-                                                    .batch_size = args.batch_size,
-                                                    .transforms = data.eval_transforms});
+  out.subset.emplace(
+      set, landscape::EvalSetOptions{
+               .size = subset, .batch_size = args.batch_size, .transforms = data.eval_transforms});
   out.description = cat(config.model, " on the first ", out.subset->size(), " ", args.split,
                         " examples of ", config.data);
   return out;
