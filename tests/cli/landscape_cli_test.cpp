@@ -126,8 +126,9 @@ TEST_F(LandscapeCli, ScansWriteTheirGrids) {
   EXPECT_EQ(one.rows[0][0], -0.5);
   EXPECT_EQ(one.rows[2][0], 0.0);
   const std::string out = file("grid.csv");
-  const CliResult plane = run_cli({"landscape", "scan2d", "--checkpoint", checkpoint("a"), "--grid",
-                                   "3", "--range", "1.0", "--subset", "60", "--out", out});
+  const CliResult plane =
+      run_cli({"landscape", "scan2d", "--checkpoint", checkpoint("a"), "--grid", "3", "--range",
+               "1.0", "--subset", "60", "--out", out, "--plot", file("grid.svg")});
   ASSERT_EQ(plane.status, 0) << describe(plane);
   EXPECT_EQ(plane.out, "");  // the CSV went to the file
   std::ifstream in(out);
@@ -142,6 +143,12 @@ TEST_F(LandscapeCli, ScansWriteTheirGrids) {
   EXPECT_EQ(two.rows[0][1], -1.0);
   EXPECT_EQ(two.rows[1][0], 0.0);  // y-major: x runs fastest
   EXPECT_EQ(two.rows[1][1], -1.0);
+  // The heat map: an SVG with the title and a colour bar of the loss.
+  std::ifstream svg_file(file("grid.svg"));
+  const std::string svg(std::istreambuf_iterator<char>(svg_file), {});
+  EXPECT_NE(svg.find("<svg"), std::string::npos);
+  EXPECT_NE(svg.find("filter-normalized directions"), std::string::npos);
+  EXPECT_NE(svg.rfind("</svg>"), std::string::npos);
 }
 
 TEST_F(LandscapeCli, SharpnessReportsEigenvalueAndTrace) {
@@ -172,11 +179,16 @@ TEST_F(LandscapeCli, LrFindSweepsAndSuggests) {
   EXPECT_NE(r.err.find("suggested lr "), std::string::npos) << describe(r);
   // With --out the CSV goes to the file and the suggestion to stdout.
   const std::string out = file("lr.csv");
-  const CliResult to_file = run_cli({"lr-find", "--data", "spirals,samples=200", "--batch-size",
-                                     "20", "--steps", "10", "--threads", "1", "--out", out});
+  const CliResult to_file =
+      run_cli({"lr-find", "--data", "spirals,samples=200", "--batch-size", "20", "--steps", "10",
+               "--threads", "1", "--out", out, "--plot", file("lr.svg")});
   ASSERT_EQ(to_file.status, 0) << describe(to_file);
   EXPECT_TRUE(to_file.out.starts_with("suggested lr ")) << describe(to_file);
   EXPECT_TRUE(fs::exists(out));
+  std::ifstream svg_file(file("lr.svg"));
+  const std::string svg(std::istreambuf_iterator<char>(svg_file), {});
+  EXPECT_NE(svg.find("learning-rate range test"), std::string::npos);
+  EXPECT_NE(svg.find("suggested lr"), std::string::npos);
 }
 
 TEST_F(LandscapeCli, BadInputIsOneLineNamingIt) {

@@ -21,6 +21,7 @@
 #include "descent/cli/commands.hpp"
 #include "descent/cli/config.hpp"
 #include "descent/cli/setup.hpp"
+#include "descent/report/svg.hpp"
 #include "descent/train/atomic_file.hpp"
 #include "descent/train/checkpoint.hpp"
 
@@ -35,6 +36,7 @@ struct CommonArgs {
   std::int64_t batch_size = 500;
   std::int64_t threads = 0;
   std::string out;
+  std::string plot;
   // --subset of each mode (the modes share these arguments), to tell the default from a value
   std::vector<CLI::Option*> subset_options;
 };
@@ -57,6 +59,49 @@ void add_common(CLI::App& app, CommonArgs& args) {
   app.add_option("--threads", args.threads, "threads (0: OpenMP's default)")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--out", args.out, "write the CSV to this file (default: stdout)");
+}
+
+void add_plot(CLI::App& app, CommonArgs& args, const char* what) {
+  app.add_option("--plot", args.plot, cat("also draw ", what, " as an SVG file"));
+}
+
+// Loss against the coordinate, for interp and scan1d.
+void plot_line(const std::vector<landscape::ScanPoint>& points, const std::string& title,
+               const char* x_label, const std::string& path) {
+  std::vector<double> x, loss;
+  for (const landscape::ScanPoint& p : points) {
+    x.push_back(p.x);
+    loss.push_back(p.loss);
+  }
+  report::LinePlot plot({.title = title, .x_label = x_label, .y_label = "loss"});
+  plot.add("loss", std::move(x), std::move(loss));
+  plot.save(path);
+}
+
+// The loss over the plane as a heat map with contour lines (of log10 loss when every loss is
+// positive, as cross-entropy is: the basin's shape then shows at every scale).
+void plot_plane(const std::vector<landscape::ScanPoint>& points, std::int64_t n,
+                const std::string& title, const std::string& path) {
+  std::vector<double> coordinates;
+  for (std::int64_t i = 0; i < n; ++i) coordinates.push_back(points[i].x);
+  // points are y-major (index j * n + i); the plot wants z[i][j] at (x[i], y[j]).
+  std::vector<std::vector<double>> z(n, std::vector<double>(n));
+  bool positive = true;
+  for (std::int64_t j = 0; j < n; ++j) {
+    for (std::int64_t i = 0; i < n; ++i) {
+      const double loss = points[j * n + i].loss;
+      z[i][j] = loss;
+      if (std::isfinite(loss) && loss <= 0) positive = false;
+    }
+  }
+  report::ContourPlot plot(coordinates, coordinates, std::move(z),
+                           {.title = title,
+                            .x_label = "direction 1",
+                            .y_label = "direction 2",
+                            .value_label = "loss",
+                            .log_values = positive});
+  plot.add_path("checkpoint", {0.0}, {0.0});
+  plot.save(path);
 }
 
 // The configuration of the run that wrote `checkpoint` (as `descent eval` reads it).
@@ -198,6 +243,7 @@ Command add_landscape(CLI::App& app) {
   interp->add_option("--alpha-min", args->alpha_min, "first alpha")->capture_default_str();
   interp->add_option("--alpha-max", args->alpha_max, "last alpha")->capture_default_str();
   add_common(*interp, args->common);
+  add_plot(*interp, args->common, "the loss against alpha");
 
   CLI::App* scan1d = sub->add_subcommand(
       "scan1d",
@@ -221,6 +267,8 @@ Command add_landscape(CLI::App& app) {
         ->capture_default_str()
         ->check(CLI::IsMember({"filter", "layer", "none"}));
     add_common(*scan, args->common);
+    add_plot(*scan, args->common,
+             scan == scan1d ? "the loss against x" : "the loss as a heat map with contours");
   }
 
   CLI::App* sharpness = sub->add_subcommand(
@@ -272,6 +320,10 @@ Command add_landscape(CLI::App& app) {
                                       .points = args->points,
                                       .progress = progress("interp")});
           emit(points_csv(points, "alpha", false), common);
+          if (!common.plot.empty()) {
+            plot_line(points, cat("loss from ", args->from, " to ", args->to), "alpha",
+                      common.plot);
+          }
           return 0;
         }
         if (scan1d->parsed() || scan2d->parsed()) {
@@ -299,6 +351,15 @@ Command add_landscape(CLI::App& app) {
             points = landscape::scan_1d(*setup.model, x, *setup.subset, options);
           }
           emit(points_csv(points, "x", two_d), common);
+          if (!common.plot.empty()) {
+            const std::string title = cat("loss around ", args->checkpoint, " (",
+                                          args->normalization, "-normalized directions)");
+            if (two_d) {
+              plot_plane(points, args->points, title, common.plot);
+            } else {
+              plot_line(points, title, "x", common.plot);
+            }
+          }
           return 0;
         }
         // sharpness

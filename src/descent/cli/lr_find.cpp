@@ -10,6 +10,7 @@
 #include "descent/cli/commands.hpp"
 #include "descent/cli/config.hpp"
 #include "descent/cli/setup.hpp"
+#include "descent/report/svg.hpp"
 #include "descent/train/atomic_file.hpp"
 
 namespace descent::cli {
@@ -17,12 +18,36 @@ namespace {
 
 constexpr std::int64_t kDefaultSteps = 100;
 
+std::string number(double value);
+
 struct LrFindArgs {
   double min_lr = 1e-7;
   double max_lr = 10.0;
   double beta = 0.98;
   double divergence = 4.0;
+  std::string plot;
 };
+
+// The smoothed loss against the lr (log axis), and the suggestion as a vertical line.
+void plot_sweep(const landscape::LrFindResult& result, const std::string& path) {
+  std::vector<double> lr, smoothed;
+  double low = INFINITY, high = -INFINITY;
+  for (const landscape::LrFindPoint& p : result.points) {
+    lr.push_back(p.lr);
+    smoothed.push_back(p.smoothed_loss);
+    low = std::min(low, p.smoothed_loss);
+    high = std::max(high, p.smoothed_loss);
+  }
+  report::LinePlot plot({.title = "learning-rate range test",
+                         .x_label = "learning rate",
+                         .y_label = "smoothed training loss",
+                         .log_x = true});
+  plot.add("smoothed loss", std::move(lr), std::move(smoothed));
+  char label[48];
+  std::snprintf(label, sizeof label, "suggested lr %.3g", result.suggested_lr);
+  plot.add(label, {result.suggested_lr, result.suggested_lr}, {low, high});
+  plot.save(path);
+}
 
 std::string number(double value) {
   char buffer[32];
@@ -86,6 +111,7 @@ int run_lr_find(const Flags& flags, const LrFindArgs& args) {
           result.diverged ? cat("diverged at step ", result.points.back().step)
                           : std::string("did not diverge"),
           "\n");
+  if (!args.plot.empty()) plot_sweep(result, args.plot);
   if (config.out.empty()) {
     std::fputs(csv.c_str(), stdout);
     std::fputs(summary.c_str(), stderr);
@@ -116,6 +142,8 @@ Command add_lr_find(CLI::App& app) {
                   "stop when the smoothed loss exceeds this "
                   "times its best")
       ->capture_default_str();
+  sub->add_option("--plot", args->plot,
+                  "also draw the smoothed loss against the lr (log axis) as an SVG file");
   sub->get_option("--steps")->description(cat("steps of the sweep (0: ", kDefaultSteps, ")"));
   sub->get_option("--out")->description("write the CSV to this file (default: stdout)");
   sub->footer(settings_help() +
