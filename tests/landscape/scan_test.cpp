@@ -129,6 +129,25 @@ TEST(Scan, InterpolationRunsFromOneStateToTheOther) {
   EXPECT_NEAR(line[2].loss, train::evaluate(*probe, data, 100).loss, 1e-5);
 }
 
+TEST(Scan, WeightsComeBackWhenAScanIsInterrupted) {
+  auto model = testing::zoo_model("mlp:2-8-3,bn=1", 1);
+  const data::TensorDataset data = testing::blobs(20);
+  const EvalSet subset(data);
+  const Direction d = landscape::random_direction(*model, {.seed = 2});
+  const auto before = testing::snapshot(*model);
+  // The progress callback throws after the second point: the weights are then moved.
+  const landscape::Progress stop = [](std::int64_t done, std::int64_t) {
+    if (done == 2) throw Error("interrupted");
+  };
+  EXPECT_THROW(landscape::scan_2d(*model, d, d, subset, {.points = 3, .progress = stop}), Error);
+  testing::expect_bitwise_equal(before, *model);
+  auto other = testing::zoo_model("mlp:2-8-3,bn=1", 2);
+  EXPECT_THROW(landscape::interpolate(*model, other->state_dict(), model->state_dict(), subset,
+                                      {.points = 3, .progress = stop}),
+               Error);
+  testing::expect_bitwise_equal(before, *model);
+}
+
 TEST(Scan, BadInputNamesWhatIsWrong) {
   auto model = testing::zoo_model("mlp:2-8-3", 1);
   auto other = testing::zoo_model("mlp:2-9-3", 1);
