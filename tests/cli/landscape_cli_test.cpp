@@ -169,7 +169,7 @@ TEST_F(LandscapeCli, SharpnessReportsEigenvalueAndTrace) {
 TEST_F(LandscapeCli, LrFindSweepsAndSuggests) {
   const CliResult r =
       run_cli({"lr-find", "--data", "spirals,samples=200", "--batch-size", "20", "--steps", "40",
-               "--threads", "1", "--min-lr", "1e-4", "--max-lr", "100"});
+               "--threads", "1", "--start-lr", "1e-4", "--end-lr", "100"});
   ASSERT_EQ(r.status, 0) << describe(r);
   const Csv csv = parse_csv(r.out);
   EXPECT_EQ(csv.header, (std::vector<std::string>{"step", "lr", "loss", "smoothed_loss"}));
@@ -218,9 +218,9 @@ TEST_F(LandscapeCli, BadInputIsOneLineNamingIt) {
       {{"landscape", "interp", "--from", a, "--to", a, "--alpha-min", "1", "--alpha-max", "0"},
        2,
        "--alpha-min 1 must be below --alpha-max 0"},
-      {{"lr-find", "--data", "spirals,samples=200", "--min-lr", "1", "--max-lr", "0.1"},
+      {{"lr-find", "--data", "spirals,samples=200", "--start-lr", "1", "--end-lr", "0.1"},
        2,
-       "--min-lr 1 and --max-lr 0.1"},
+       "--start-lr 1 and --end-lr 0.1"},
       {{"landscape"}, 2, "subcommand"},
   };
   for (const Case& c : cases) {

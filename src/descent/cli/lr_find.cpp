@@ -1,7 +1,7 @@
 // `descent lr-find`: the learning-rate range test (Smith 2017; fastai's lr_find) with the
 // model, data and optimizer flags of `descent train`. CSV: step,lr,loss,smoothed_loss.
 //
-//   descent lr-find --model resnet20 --optimizer sgd --momentum 0.9 --min-lr 1e-6 --max-lr 10
+//   descent lr-find --model resnet20 --optimizer sgd --momentum 0.9 --start-lr 1e-6 --end-lr 10
 #include "descent/landscape/lr_find.hpp"
 
 #include <cmath>
@@ -66,8 +66,8 @@ int run_lr_find(const Flags& flags, const LrFindArgs& args) {
   }
   if (config.threads > 0) set_num_threads(static_cast<int>(config.threads));
   if (!(args.min_lr > 0 && args.min_lr < args.max_lr && std::isfinite(args.max_lr))) {
-    throw UsageError(cat("--min-lr ", args.min_lr, " and --max-lr ", args.max_lr,
-                         ": expected 0 < min-lr < max-lr"));
+    throw UsageError(cat("--start-lr ", args.min_lr, " and --end-lr ", args.max_lr,
+                         ": expected 0 < start-lr < end-lr"));
   }
   const std::int64_t steps = config.steps > 0 ? config.steps : kDefaultSteps;
   if (steps < 2) throw UsageError(cat(origin_of(origins, "steps"), ": must be >= 2, got ", steps));
@@ -128,14 +128,15 @@ Command add_lr_find(CLI::App& app) {
   CLI::App* sub = app.add_subcommand(
       "lr-find",
       "The learning-rate range test (Smith 2017, fastai's lr_find): train from the initial "
-      "weights while the lr grows exponentially from --min-lr to --max-lr, stop when the "
+      "weights while the lr grows exponentially from --start-lr to --end-lr, stop when the "
       "smoothed loss passes 4x its best, and suggest the lr of its steepest descent. Takes the "
       "model, data and optimizer flags of `descent train`; writes CSV "
       "(step,lr,loss,smoothed_loss).");
   auto flags = std::make_shared<Flags>(*sub);
   auto args = std::make_shared<LrFindArgs>();
-  sub->add_option("--min-lr", args->min_lr, "first learning rate")->capture_default_str();
-  sub->add_option("--max-lr", args->max_lr, "last learning rate")->capture_default_str();
+  // fastai's names (start_lr, end_lr); --min-lr and --max-lr are schedule flags of train.
+  sub->add_option("--start-lr", args->min_lr, "first learning rate")->capture_default_str();
+  sub->add_option("--end-lr", args->max_lr, "last learning rate")->capture_default_str();
   sub->add_option("--beta", args->beta, "smoothing of the loss (exponential moving average)")
       ->capture_default_str();
   sub->add_option("--divergence", args->divergence,
