@@ -44,23 +44,25 @@ def cnn():
 
 
 class BasicBlock(nn.Module):
-    # He et al. 2016; the shortcut is a 1x1 conv + BN when the shape changes (option B),
-    # as descent's nn/residual.hpp.
+    # He et al. 2016; where the shape changes the shortcut is option A (x[:, :, ::2, ::2] with
+    # zero channels half before, half after; no parameters), as descent's zoo default.
     def __init__(self, cin, cout, stride):
         super().__init__()
         self.conv1 = nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(cout)
         self.conv2 = nn.Conv2d(cout, cout, 3, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(cout)
-        self.shortcut = None
-        if stride != 1 or cin != cout:
-            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False),
-                                          nn.BatchNorm2d(cout))
+        self.stride = stride
+        self.pad = (cout - cin) // 2
+        self.reshapes = stride != 1 or cin != cout
 
     def forward(self, x):
         out = F.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
-        out = out + (self.shortcut(x) if self.shortcut is not None else x)
+        if self.reshapes:
+            s = self.stride
+            x = F.pad(x[:, :, ::s, ::s], (0, 0, 0, 0, self.pad, self.pad))
+        out = out + x
         return F.relu(out)
 
 

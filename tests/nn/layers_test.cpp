@@ -339,6 +339,7 @@ TEST(Sequential, NamesChildrenByIndexAndChains) {
 struct BlockCase {
   std::string variant;
   nn::BasicBlockOptions options;
+  std::int64_t out_channels = 3;
 };
 
 TEST(BasicBlock, GradientsMatchFiniteDifferencesInF64) {
@@ -346,11 +347,13 @@ TEST(BasicBlock, GradientsMatchFiniteDifferencesInF64) {
       {"projection, BN", {.stride = 2}},
       {"plain, BN", {.stride = 2, .skip = false}},
       {"projection, no BN", {.stride = 2, .batch_norm = false}},
+      {"zero padding, BN", {.stride = 2, .shortcut = nn::Shortcut::zero_pad}, 4},
+      {"zero padding, stride 1", {.shortcut = nn::Shortcut::zero_pad}, 6},
   };
   for (const BlockCase& c : cases) {
     SCOPED_TRACE(c.variant);
     Generator gen(1);
-    nn::BasicBlock block(2, 3, gen, c.options);
+    nn::BasicBlock block(2, c.out_channels, gen, c.options);
     block.to(DType::f64);
     // The checked inputs: x, then every parameter (perturbed in place, so the block sees it).
     std::vector<Tensor> inputs{testing::leaf({2, 2, 5, 5}, 3)};
@@ -358,6 +361,26 @@ TEST(BasicBlock, GradientsMatchFiniteDifferencesInF64) {
     testing::expect_gradcheck(
         c.variant, [&](const std::vector<Tensor>& in) { return block.forward(in[0]); }, inputs);
   }
+}
+
+TEST(BasicBlock, ZeroPaddingShortcutIsSubsampledInputBetweenZeroChannels) {
+  Generator gen(2);
+  nn::BasicBlock block(2, 4, gen, {.stride = 2, .shortcut = nn::Shortcut::zero_pad});
+  block.to(DType::f64);
+  for (Tensor p : block.parameters()) p.fill_(0.0);  // main path: relu(BN(0)) = relu(beta)
+  const Tensor x = testing::leaf({1, 2, 5, 5}, 4);
+  const std::vector<double> out = block.forward(x).to_vector();  // (1, 4, 3, 3)
+  const std::vector<double> in = x.to_vector();
+  for (std::int64_t c = 0; c < 4; ++c) {
+    for (std::int64_t i = 0; i < 3; ++i) {
+      for (std::int64_t j = 0; j < 3; ++j) {
+        const double shortcut = c == 0 || c == 3 ? 0.0 : in[((c - 1) * 5 + 2 * i) * 5 + 2 * j];
+        EXPECT_EQ(out[(c * 3 + i) * 3 + j], std::max(shortcut, 0.0)) << c << " " << i << " " << j;
+      }
+    }
+  }
+  expect_error([&] { nn::BasicBlock(2, 3, gen, {.shortcut = nn::Shortcut::zero_pad}); },
+               {"zero-padding shortcut", "2 -> 3"});
 }
 
 TEST(Module, ToConvertsParametersAndBuffersInPlace) {

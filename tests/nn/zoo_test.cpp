@@ -18,6 +18,8 @@ TEST(Zoo, StateDictNamesOrderAndShapesMatchPyTorch) {
   const auto records = testing::load_reference("nn.txt");
   // The specs record_nn.py built in PyTorch.
   const std::vector<std::string> specs = {"resnet20",
+                                          "resnet20,shortcut=B",
+                                          "resnet8,skip=0,shortcut=B",
                                           "resnet8,skip=0",
                                           "resnet8,bn=0",
                                           "resnet8,input=3x32x32,classes=100",
@@ -50,9 +52,9 @@ TEST(Zoo, StateDictNamesOrderAndShapesMatchPyTorch) {
   }
 }
 
-// He et al.'s CIFAR ResNet with projection shortcuts, counted layer by layer.
+// He et al.'s CIFAR ResNet, counted layer by layer; `projection`: option B's shortcuts.
 std::int64_t resnet_parameters(std::int64_t depth, std::int64_t in_channels, std::int64_t classes,
-                               bool skip, bool bn) {
+                               bool skip, bool bn, bool projection) {
   const std::int64_t n = (depth - 2) / 6;
   auto conv = [&](std::int64_t cin, std::int64_t cout, std::int64_t k) {
     return cin * cout * k * k + (bn ? 0 : cout);
@@ -63,7 +65,7 @@ std::int64_t resnet_parameters(std::int64_t depth, std::int64_t in_channels, std
   for (std::int64_t cout : {16, 32, 64}) {
     for (std::int64_t b = 0; b < n; ++b) {
       total += conv(cin, cout, 3) + norm(cout) + conv(cout, cout, 3) + norm(cout);
-      if (skip && cin != cout) total += conv(cin, cout, 1) + norm(cout);
+      if (skip && projection && cin != cout) total += conv(cin, cout, 1) + norm(cout);
       cin = cout;
     }
   }
@@ -71,8 +73,10 @@ std::int64_t resnet_parameters(std::int64_t depth, std::int64_t in_channels, std
 }
 
 TEST(Zoo, ResNetParameterCountsFollowTheFormula) {
-  // The known figure for ResNet-20, 1 input channel, 10 classes, projection shortcuts.
-  EXPECT_EQ(resnet_parameters(20, 1, 10, true, true), 272186);
+  // The known figure for the CIFAR ResNet-20 with option A (3 input channels, 10 classes):
+  // 0.27M in He et al.'s table 6, 269,722 in akamaster/pytorch_resnet_cifar10.
+  EXPECT_EQ(resnet_parameters(20, 3, 10, true, true, false), 269722);
+  EXPECT_EQ(resnet_parameters(20, 1, 10, true, true, true), 272186);
   const std::vector<std::string> specs = {"resnet8",
                                           "resnet20",
                                           "resnet32",
@@ -83,16 +87,20 @@ TEST(Zoo, ResNetParameterCountsFollowTheFormula) {
                                           "resnet20,bn=0",
                                           "resnet20,skip=0,bn=0",
                                           "resnet8,input=3x32x32,classes=100",
-                                          "resnet110,skip=0,bn=0"};
+                                          "resnet110,skip=0,bn=0",
+                                          "resnet20,shortcut=B",
+                                          "resnet32,shortcut=b,bn=0",
+                                          "resnet20,skip=0,shortcut=B"};
   for (const std::string& spec : specs) {
     SCOPED_TRACE(spec);
     const nn::ModelSpec parsed = nn::ModelSpec::parse(spec);
     const auto& options = std::get<nn::ResNetOptions>(parsed.options);
     Generator gen(0);
     auto model = nn::build_model(parsed, gen);
-    EXPECT_EQ(model->num_parameters(),
-              resnet_parameters(options.depth, options.in_channels, options.num_classes,
-                                options.skip, options.batch_norm));
+    EXPECT_EQ(
+        model->num_parameters(),
+        resnet_parameters(options.depth, options.in_channels, options.num_classes, options.skip,
+                          options.batch_norm, options.shortcut == nn::Shortcut::projection));
     EXPECT_EQ(model->flat_parameters().num_parameters(), model->num_parameters());
   }
 }
@@ -109,7 +117,7 @@ TEST(Zoo, OtherModelsParameterCounts) {
 }
 
 // Forward FLOPs of one 1x28x28 sample through ResNet-20 under info.hpp's counting rules.
-double resnet20_flops() {
+double resnet20_flops(bool projection) {
   double total = 0;
   auto conv = [&](double cin, double cout, double k, double side) {
     total += 2 * cin * cout * k * k * side * side;
@@ -126,7 +134,7 @@ double resnet20_flops() {
       per_element(2 + 1, cout, side);  // bn1, relu
       conv(cout, cout, 3, side);
       per_element(2, cout, side);  // bn2
-      if (cin != cout) {
+      if (projection && cin != cout) {
         conv(cin, cout, 1, side);
         per_element(2, cout, side);  // shortcut BN
       }
@@ -141,11 +149,19 @@ double resnet20_flops() {
 
 TEST(Zoo, InfoCountsParametersAndFlops) {
   Generator gen(0);
-  const nn::ModelSpec spec = nn::ModelSpec::parse("resnet20");
+  const nn::ModelSpec option_a = nn::ModelSpec::parse("resnet20");
+  const nn::ModelInfo info_a = nn::model_info(*nn::build_model(option_a, gen), option_a.input);
+  EXPECT_EQ(info_a.parameters, 269434);
+  EXPECT_DOUBLE_EQ(info_a.flops, resnet20_flops(false));
+  const std::string table_a = nn::format_info(info_a);
+  EXPECT_NE(table_a.find("layer2.0.shortcut"), std::string::npos) << table_a;
+  EXPECT_NE(table_a.find("zero-padding shortcut (option A)"), std::string::npos) << table_a;
+
+  const nn::ModelSpec spec = nn::ModelSpec::parse("resnet20,shortcut=B");
   auto model = nn::build_model(spec, gen);
   const nn::ModelInfo info = nn::model_info(*model, spec.input);
   EXPECT_EQ(info.parameters, 272186);
-  EXPECT_DOUBLE_EQ(info.flops, resnet20_flops());
+  EXPECT_DOUBLE_EQ(info.flops, resnet20_flops(true));
   EXPECT_EQ(info.output, Shape{10});
   std::int64_t row_parameters = 0;
   for (const nn::LayerSummary& row : info.layers) row_parameters += row.parameters;
@@ -167,8 +183,9 @@ TEST(Zoo, InfoCountsParametersAndFlops) {
 }
 
 TEST(Zoo, SummaryShapesMatchForward) {
-  for (const char* text : {"resnet8", "resnet8,skip=0,bn=0", "cnn,input=3x20x12", "mlp:12-7-3,bn=1",
-                           "mlp,act=leaky_relu,dropout=0.2"}) {
+  for (const char* text :
+       {"resnet8", "resnet8,shortcut=B", "resnet8,skip=0,bn=0", "resnet8,input=3x17x13",
+        "cnn,input=3x20x12", "mlp:12-7-3,bn=1", "mlp,act=leaky_relu,dropout=0.2"}) {
     SCOPED_TRACE(text);
     Generator gen(0);
     const nn::ModelSpec spec = nn::ModelSpec::parse(text);
@@ -185,7 +202,7 @@ TEST(Zoo, SummaryShapesMatchForward) {
 // Deep networks with and without skip connections must both run and give every parameter
 // a finite gradient (whether they train well is the experiments' business).
 TEST(Zoo, ResNet56AndItsPlainTwinRunForwardAndBackward) {
-  for (const char* text : {"resnet56", "resnet56,skip=0"}) {
+  for (const char* text : {"resnet56", "resnet56,skip=0", "resnet20,shortcut=B"}) {
     SCOPED_TRACE(text);
     Generator gen(0);
     auto model = nn::build_model(nn::ModelSpec::parse(text), gen);
@@ -204,11 +221,24 @@ TEST(Zoo, ResNet56AndItsPlainTwinRunForwardAndBackward) {
   }
 }
 
-TEST(Zoo, PlainTwinHasTheSameMainPathAndNoShortcuts) {
+TEST(Zoo, WithOptionAThePlainTwinHasExactlyTheSameLayers) {
   Generator gen(0);
-  const auto residual = nn::build_model(nn::ModelSpec::parse("resnet20"), gen)->state_dict().keys();
+  nn::StateDict residual = nn::build_model(nn::ModelSpec::parse("resnet20"), gen)->state_dict();
+  Generator gen_plain(0);
+  nn::StateDict plain =
+      nn::build_model(nn::ModelSpec::parse("resnet20,skip=0"), gen_plain)->state_dict();
+  ASSERT_EQ(plain.keys(), residual.keys());
+  for (const std::string& key : plain.keys()) {  // same seed: the same initial weights too
+    EXPECT_EQ(testing::max_abs_diff(plain.at(key), residual.at(key)), 0.0) << key;
+  }
+}
+
+TEST(Zoo, WithOptionBThePlainTwinHasTheSameMainPathAndNoProjections) {
+  Generator gen(0);
+  const auto residual =
+      nn::build_model(nn::ModelSpec::parse("resnet20,shortcut=B"), gen)->state_dict().keys();
   const auto plain =
-      nn::build_model(nn::ModelSpec::parse("resnet20,skip=0"), gen)->state_dict().keys();
+      nn::build_model(nn::ModelSpec::parse("resnet20,skip=0,shortcut=B"), gen)->state_dict().keys();
   std::vector<std::string> residual_main;
   for (const std::string& key : residual) {
     if (key.find("shortcut") == std::string::npos) residual_main.push_back(key);
@@ -277,13 +307,15 @@ TEST(ModelSpec, ParsesNamesAndOptions) {
 
 TEST(ModelSpec, BadSpecsSayWhatIsWrong) {
   const std::vector<std::pair<std::string, std::string>> cases = {
+      {"resnet20,shortcut=C", "shortcut must be A (zero-padding) or B (1x1 projection), got 'C'"},
       {"resnt20", "unknown model 'resnt20' (known: mlp, cnn, resnet<6n+2>"},
       {"", "unknown model ''"},
       {"resnet21", "resnet depth must be 6n+2"},
       {"resnet", "resnet depth must be 6n+2"},
       {"resnet2", "resnet depth must be 6n+2"},
       {"resnet20,skip=2", "option 'skip' must be 0 or 1, got '2'"},
-      {"resnet20,foo=1", "unknown option 'foo' for resnet (known: skip, bn, classes, input)"},
+      {"resnet20,foo=1",
+       "unknown option 'foo' for resnet (known: skip, bn, shortcut, classes, input)"},
       {"resnet20,skip", "expected <option>=<value>, got 'skip'"},
       {"resnet20,", "expected <option>=<value>, got ''"},
       {"resnet20,skip=0,skip=1", "option 'skip' is given twice"},
@@ -301,6 +333,89 @@ TEST(ModelSpec, BadSpecsSayWhatIsWrong) {
   for (const auto& [text, message] : cases) {
     SCOPED_TRACE(text);
     expect_error([&] { nn::ModelSpec::parse(text); }, {"model '" + text + "': ", message});
+  }
+}
+
+}  // namespace
+}  // namespace descent
+
+namespace descent {
+namespace {
+
+TEST(Zoo, RecurrentNetsByName) {
+  struct Case {
+    const char* spec;
+    const char* cell;
+    std::int64_t hidden, layers, steps, features, outputs;
+  };
+  for (const Case& c :
+       {Case{"lstm", "LSTM", 128, 1, 100, 2, 1},
+        Case{"rnn:32,act=relu,layers=2,input=50x3,outputs=4", "RNN", 32, 2, 50, 3, 4},
+        Case{"gru:16,input=7x8,outputs=4", "GRU", 16, 1, 7, 8, 4}}) {
+    SCOPED_TRACE(c.spec);
+    const nn::ModelSpec spec = nn::ModelSpec::parse(c.spec);
+    EXPECT_EQ(spec.input, (Shape{c.steps, c.features}));
+    Generator gen(0);
+    auto model = nn::build_model(spec, gen);
+    auto* seq = dynamic_cast<nn::SequenceModel*>(model.get());
+    ASSERT_NE(seq, nullptr);
+    EXPECT_EQ(seq->rnn->type_name(), c.cell);
+    EXPECT_EQ(seq->rnn->hidden_size(), c.hidden);
+    EXPECT_EQ(seq->rnn->num_layers(), c.layers);
+    const Tensor x = randn({3, c.steps, c.features}, gen);
+    const Tensor y = model->forward(x);
+    EXPECT_EQ(y.shape(), (Shape{3, c.outputs}));
+    // The head reads the last step of the last layer: the recurrent output at t = T - 1.
+    const Tensor all = seq->rnn->forward(x);  // (3, T, H)
+    const Tensor last = ops::reshape(ops::slice(all, 1, c.steps - 1, c.steps), {3, c.hidden});
+    EXPECT_LT(testing::max_abs_diff(y, seq->fc->forward(last)), 1e-6);
+    const nn::ModelInfo info = nn::model_info(*model, spec.input);
+    EXPECT_EQ(info.output, (Shape{c.outputs}));
+    EXPECT_EQ(info.parameters, model->num_parameters());
+  }
+  Generator names_gen(0);
+  const auto names =
+      nn::build_model(nn::ModelSpec::parse("lstm:8"), names_gen)->state_dict().keys();
+  EXPECT_EQ(names,
+            (std::vector<std::string>{"rnn.weight_ih_l0", "rnn.weight_hh_l0", "rnn.bias_ih_l0",
+                                      "rnn.bias_hh_l0", "fc.weight", "fc.bias"}));
+}
+
+TEST(Zoo, TransformerByName) {
+  const nn::ModelSpec spec =
+      nn::ModelSpec::parse("transformer,vocab=20,len=16,dim=8,heads=2,layers=3,tied=1");
+  EXPECT_EQ(spec.input, Shape{16});
+  const auto& o = std::get<nn::TransformerLMOptions>(spec.options);
+  EXPECT_EQ(o.vocab_size, 20);
+  EXPECT_EQ(o.layers, 3);
+  EXPECT_TRUE(o.tie_weights);
+  Generator gen(0);
+  auto model = nn::build_model(spec, gen);
+  const Tensor tokens = from_vector({1, 2, 3, 4, 5, 6}, {2, 3}, DType::i64);
+  EXPECT_EQ(model->forward(tokens).shape(), (Shape{2, 3, 20}));
+  const nn::ModelInfo info = nn::model_info(*model, spec.input);
+  EXPECT_EQ(info.output, (Shape{16, 20}));
+  EXPECT_EQ(info.parameters, model->num_parameters());
+  const auto defaults =
+      std::get<nn::TransformerLMOptions>(nn::ModelSpec::parse("transformer").options);
+  EXPECT_EQ(defaults.vocab_size, 256);
+  EXPECT_EQ(defaults.dim, 128);
+  EXPECT_EQ(defaults.positions, nn::Positions::learned);
+}
+
+TEST(Zoo, BadSequenceSpecs) {
+  for (const auto& [spec, message] : std::vector<std::pair<std::string, std::string>>{
+           {"lstm:0", "hidden size' must be a positive integer"},
+           {"lstm,act=relu", "option 'act' is for rnn only"},
+           {"rnn,act=sigmoid", "must be tanh or relu"},
+           {"gru,input=100", "<steps>x<features>"},
+           {"transformer,dim=10,heads=4", "multiple of heads"},
+           {"transformer,pos=rotary", "learned or sinusoidal"},
+           {"transformer,dim=6,heads=2,pos=sinusoidal,heads=3", "given twice"},
+           {"transformer:3", "takes no ':' argument"},
+       }) {
+    SCOPED_TRACE(spec);
+    testing::expect_error([&] { nn::ModelSpec::parse(spec); }, {message});
   }
 }
 

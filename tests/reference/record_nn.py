@@ -3,8 +3,9 @@ to the zoo's models, and a residual block's forward/backward in training and eva
 
 The PyTorch models below mirror src/descent/nn/zoo.hpp and residual.hpp: a CIFAR ResNet
 in the layout of akamaster/pytorch_resnet_cifar10 (conv1, bn1, layer1..3 of BasicBlocks
-with conv1, bn1, conv2, bn2 and a `shortcut` Sequential(conv1x1, BN) projection, fc), and
-the MLP and CNN as named nn.Sequential models.
+with conv1, bn1, conv2, bn2 and, where the shape changes, either the parameter-free
+zero-padding shortcut (option A, akamaster's LambdaLayer) or a `shortcut` Sequential(conv1x1,
+BN) projection (option B), fc), and the MLP and CNN as named nn.Sequential models.
 
 Records:
   names/<model>/<key>  = [index, *shape]   for every state_dict entry of <model>
@@ -28,8 +29,20 @@ torch.manual_seed(0)
 torch.set_default_dtype(torch.float64)
 
 
+class ZeroPad(nn.Module):
+    """Option A: x[:, :, ::stride, ::stride] with zero channels half before, half after."""
+
+    def __init__(self, stride, pad):
+        super().__init__()
+        self.stride, self.pad = stride, pad
+
+    def forward(self, x):
+        s = self.stride
+        return nn.functional.pad(x[:, :, ::s, ::s], (0, 0, 0, 0, self.pad, self.pad))
+
+
 class BasicBlock(nn.Module):
-    def __init__(self, cin, cout, stride=1, skip=True, bn=True):
+    def __init__(self, cin, cout, stride=1, skip=True, bn=True, shortcut="B"):
         super().__init__()
         self.skip = skip
         self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=not bn)
@@ -37,7 +50,10 @@ class BasicBlock(nn.Module):
         self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=not bn)
         self.bn2 = nn.BatchNorm2d(cout) if bn else nn.Identity()
         self.shortcut = None
-        if skip and (stride != 1 or cin != cout):
+        self.zero_pad = None
+        if skip and (stride != 1 or cin != cout) and shortcut == "A":
+            self.zero_pad = ZeroPad(stride, (cout - cin) // 2)
+        elif skip and (stride != 1 or cin != cout):
             layers = [nn.Conv2d(cin, cout, 1, stride, bias=not bn)]
             if bn:
                 layers.append(nn.BatchNorm2d(cout))
@@ -48,12 +64,17 @@ class BasicBlock(nn.Module):
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
         if self.skip:
-            out = out + (self.shortcut(x) if self.shortcut is not None else x)
+            if self.shortcut is not None:
+                out = out + self.shortcut(x)
+            elif self.zero_pad is not None:
+                out = out + self.zero_pad(x)
+            else:
+                out = out + x
         return self.relu(out)
 
 
 class ResNet(nn.Module):
-    def __init__(self, depth, in_channels=1, classes=10, skip=True, bn=True):
+    def __init__(self, depth, in_channels=1, classes=10, skip=True, bn=True, shortcut="A"):
         super().__init__()
         n = (depth - 2) // 6
         self.conv1 = nn.Conv2d(in_channels, 16, 3, 1, 1, bias=not bn)
@@ -64,7 +85,8 @@ class ResNet(nn.Module):
         def stage(cout, stride):
             blocks = []
             for b in range(n):
-                blocks.append(BasicBlock(channels[0], cout, stride if b == 0 else 1, skip, bn))
+                blocks.append(
+                    BasicBlock(channels[0], cout, stride if b == 0 else 1, skip, bn, shortcut))
                 channels[0] = cout
             return nn.Sequential(*blocks)
 
@@ -110,6 +132,8 @@ w = Writer("nn.txt", __doc__ + "\ntorch " + torch.__version__)
 # The spec strings of src/descent/nn/zoo.hpp, as the C++ test builds them.
 MODELS = [
     ("resnet20", ResNet(20)),
+    ("resnet20,shortcut=B", ResNet(20, shortcut="B")),
+    ("resnet8,skip=0,shortcut=B", ResNet(8, skip=False, shortcut="B")),
     ("resnet8,skip=0", ResNet(8, skip=False)),
     ("resnet8,bn=0", ResNet(8, bn=False)),
     ("resnet8,input=3x32x32,classes=100", ResNet(8, in_channels=3, classes=100)),

@@ -67,17 +67,32 @@ def cnn(classes=10):
         ("fc2", nn.Linear(128, classes))]))
 
 
-class BasicBlock(nn.Module):
-    """He et al. 2016's block with a 1x1 projection shortcut (option B), as descent's."""
+class ZeroPad(nn.Module):
+    """Option A's shortcut: x[:, :, ::stride, ::stride], zero channels half before, half after."""
 
-    def __init__(self, inputs, outputs, stride):
+    def __init__(self, stride, pad):
+        super().__init__()
+        self.stride, self.pad = stride, pad
+
+    def forward(self, x):
+        s = self.stride
+        return nn.functional.pad(x[:, :, ::s, ::s], (0, 0, 0, 0, self.pad, self.pad))
+
+
+class BasicBlock(nn.Module):
+    """He et al. 2016's block; where the shape changes, option A (zero padding, no parameters)
+    or B (a 1x1 projection), as descent's."""
+
+    def __init__(self, inputs, outputs, stride, shortcut):
         super().__init__()
         self.conv1 = nn.Conv2d(inputs, outputs, 3, stride=stride, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(outputs)
         self.conv2 = nn.Conv2d(outputs, outputs, 3, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(outputs)
         self.shortcut = nn.Sequential()
-        if stride != 1 or inputs != outputs:
+        if (stride != 1 or inputs != outputs) and shortcut == "A":
+            self.shortcut = ZeroPad(stride, (outputs - inputs) // 2)
+        elif stride != 1 or inputs != outputs:
             self.shortcut = nn.Sequential(nn.Conv2d(inputs, outputs, 1, stride=stride, bias=False),
                                           nn.BatchNorm2d(outputs))
 
@@ -88,7 +103,7 @@ class BasicBlock(nn.Module):
 
 
 class ResNet(nn.Module):
-    def __init__(self, depth, classes=10):
+    def __init__(self, depth, shortcut, classes=10):
         super().__init__()
         blocks = (depth - 2) // 6
         self.conv1 = nn.Conv2d(1, 16, 3, padding=1, bias=False)
@@ -98,7 +113,7 @@ class ResNet(nn.Module):
         def stage(outputs, stride):
             layers = []
             for b in range(blocks):
-                layers.append(BasicBlock(channels[0], outputs, stride if b == 0 else 1))
+                layers.append(BasicBlock(channels[0], outputs, stride if b == 0 else 1, shortcut))
                 channels[0] = outputs
             return nn.Sequential(*layers)
 
@@ -120,7 +135,7 @@ def build(spec):
     if name == "cnn":
         return cnn()
     if name.startswith("resnet"):
-        return ResNet(int(name[6:]))
+        return ResNet(int(name[6:]), "B" if "shortcut=B" in options else "A")
     raise SystemExit(f"torch_interop.py: unknown spec {spec!r}")
 
 

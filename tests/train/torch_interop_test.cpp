@@ -1,6 +1,7 @@
 // PyTorch reads descent's checkpoints: Debian's python3 with Debian's torch loads the
-// checkpoints of an MLP (with batch norm), the CNN and ResNet-20 into the equivalent torch
-// models (tests/train/torch_interop.py, strict load_state_dict) and gets the same logits.
+// checkpoints of an MLP (with batch norm), the CNN and ResNet-20 (shortcut options A and B) into
+// the equivalent torch models (tests/train/torch_interop.py, strict load_state_dict) and gets the
+// same logits.
 #include <sys/wait.h>
 
 #include <cstdlib>
@@ -21,7 +22,8 @@ TEST(TorchInterop, PyTorchLoadsTheCheckpointsAndComputesTheSameLogits) {
   if (!std::filesystem::exists(kPython)) GTEST_SKIP() << kPython << " is not installed";
   testing::TempDir dir;
   std::string command = cat(kPython, " ", DESCENT_TEST_DATA, "/../train/torch_interop.py");
-  for (const char* spec : {"mlp:784-64-32-10,bn=1", "cnn", "resnet20"}) {
+  int index = 0;
+  for (const char* spec : {"mlp:784-64-32-10,bn=1", "cnn", "resnet20", "resnet20,shortcut=B"}) {
     Generator gen(5);
     auto model = nn::build_model(nn::ModelSpec::parse(spec), gen);
     optim::SGD optimizer(model->parameters(), {.lr = 0.05, .momentum = 0.9});
@@ -41,7 +43,7 @@ TEST(TorchInterop, PyTorchLoadsTheCheckpointsAndComputesTheSameLogits) {
       autograd::NoGradGuard no_grad;
       logits = model->forward(input);  // (N, 10)
     }
-    const std::string name = std::string(spec).substr(0, 3);
+    const std::string name = cat("model", index++);
     save_checkpoint(dir.file(name + ".safetensors"), capture(*model, &optimizer));
     save_safetensors(dir.file(name + "-io.safetensors"), {{"input", input}, {"logits", logits}});
     command += cat(" ", dir.file(name + ".safetensors"), " ", dir.file(name + "-io.safetensors"),
@@ -53,7 +55,9 @@ TEST(TorchInterop, PyTorchLoadsTheCheckpointsAndComputesTheSameLogits) {
   const std::string output = testing::read_file(log);
   if (WEXITSTATUS(status) == 77) GTEST_SKIP() << kPython << " has no torch";
   EXPECT_EQ(WEXITSTATUS(status), 0) << command << "\n" << output;
-  EXPECT_NE(output.find("resnet20: 128 tensors loaded"), std::string::npos) << output;
+  // Option A's shortcut has no parameters; option B adds two 1x1 convolutions and their BNs.
+  EXPECT_NE(output.find("resnet20: 116 tensors loaded"), std::string::npos) << output;
+  EXPECT_NE(output.find("resnet20,shortcut=B: 128 tensors loaded"), std::string::npos) << output;
   std::printf("%s", output.c_str());
 }
 

@@ -188,6 +188,7 @@ int run_train(const Flags& flags) {
                                        .transforms = data.train_transforms});
   std::int64_t total_steps = config.epochs * loader.num_batches();
   if (config.steps > 0) total_steps = std::min(total_steps, config.steps);
+  check_warmup(config, origins, total_steps);
   const bool per_step = config.schedule_unit == "step";
   if (config.out.empty()) {
     config.out = checkpoint ? fs::path(config.resume).parent_path().string()

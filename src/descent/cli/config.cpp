@@ -13,7 +13,8 @@ namespace {
 using Json = nlohmann::json;
 using Member =
     std::variant<std::string RunConfig::*, std::int64_t RunConfig::*, double RunConfig::*,
-                 bool RunConfig::*, std::optional<double> RunConfig::*>;
+                 bool RunConfig::*, std::optional<double> RunConfig::*,
+                 std::optional<std::int64_t> RunConfig::*>;
 
 struct Field {
   const char* key;
@@ -55,6 +56,20 @@ const std::vector<Field>& fields() {
        "cosine_restarts,t_0=N[,t_mult=M]"},
       {"schedule_unit", &RunConfig::schedule_unit, "step or epoch: what the schedule counts"},
       {"warmup_steps", &RunConfig::warmup_steps, "linear warmup from 0 over this many steps"},
+      {"min_lr", &RunConfig::min_lr,
+       "cosine, cosine_restarts: the lowest lr, eta_min (as the schedule's eta_min=X)"},
+      {"step_size", &RunConfig::step_size,
+       "step: decay every N steps or epochs (as step_size=N; default a third of the run)"},
+      {"gamma", &RunConfig::gamma,
+       "step, multistep, exponential: the decay factor, > 0 (as gamma=G)"},
+      {"milestones", &RunConfig::milestones,
+       "multistep: increasing steps where the lr decays, A,B,... (as milestones=A:B)"},
+      {"t0", &RunConfig::t0,
+       "cosine_restarts: the first period (as t_0=N; default a quarter of the run)"},
+      {"t_mult", &RunConfig::t_mult,
+       "cosine_restarts: each period is this many times the last (as t_mult=M)"},
+      {"max_lr", &RunConfig::max_lr,
+       "onecycle: the peak lr, for every group (as max_lr=X; default the base lr)"},
       {"clip_norm", &RunConfig::clip_norm, "clip the gradients' global L2 norm to this (0: off)"},
       {"label_smoothing", &RunConfig::label_smoothing, "cross-entropy label smoothing"},
       {"patience", &RunConfig::patience,
@@ -132,7 +147,8 @@ void set_from_text(RunConfig& config, const Field& field, const std::string& tex
         using Value = std::remove_cvref_t<decltype(config.*member)>;
         if constexpr (std::is_same_v<Value, std::string>) {
           config.*member = text;
-        } else if constexpr (std::is_same_v<Value, std::int64_t>) {
+        } else if constexpr (std::is_same_v<Value, std::int64_t> ||
+                             std::is_same_v<Value, std::optional<std::int64_t>>) {
           std::int64_t value = 0;
           if (!parse_number(text, value))
             throw UsageError(cat(where, ": expected an integer, got '", text, "'"));
@@ -180,6 +196,14 @@ void set_from_json(RunConfig& config, const Field& field, const Json& value,
           } else {
             throw UsageError(cat(where, " must be a number or null, got ", describe(value)));
           }
+        } else if constexpr (std::is_same_v<Value, std::optional<std::int64_t>>) {
+          if (value.is_null()) {
+            config.*member = std::nullopt;
+          } else if (value.is_number_integer()) {
+            config.*member = value.get<std::int64_t>();
+          } else {
+            throw UsageError(cat(where, " must be an integer or null, got ", describe(value)));
+          }
         } else {
           static_assert(std::is_same_v<Value, bool>);
           if (!value.is_boolean())
@@ -191,7 +215,10 @@ void set_from_json(RunConfig& config, const Field& field, const Json& value,
 }
 
 const char* type_name(const Member& member) {
-  if (std::holds_alternative<std::int64_t RunConfig::*>(member)) return "INT";
+  if (std::holds_alternative<std::int64_t RunConfig::*>(member) ||
+      std::holds_alternative<std::optional<std::int64_t> RunConfig::*>(member)) {
+    return "INT";
+  }
   if (std::holds_alternative<std::string RunConfig::*>(member)) return "TEXT";
   return "NUMBER";
 }
@@ -203,12 +230,20 @@ std::string origin_of(const Origins& origins, const std::string& key) {
   return found != origins.end() ? found->second : cat(flag_of(key), " (default)");
 }
 
-Flags::Flags(CLI::App& app) {
+Flags::Flags(CLI::App& app) : Flags(app, {}) {}
+
+Flags::Flags(CLI::App& app, const std::vector<std::string>& keys) {
+  const auto wanted = [&](const std::string& key) {
+    return keys.empty() || std::find(keys.begin(), keys.end(), key) != keys.end();
+  };
   const nlohmann::ordered_json defaults = to_json(RunConfig{});
-  app.add_option("--config", config_file_,
-                 "JSON file of settings, keys as the flags with '_' for '-' (flags override it)");
+  if (wanted("config")) {
+    app.add_option("--config", config_file_,
+                   "JSON file of settings, keys as the flags with '_' for '-' (flags override it)");
+  }
   for (const Field& field : fields()) {
     const std::string key = field.key;
+    if (!wanted(key)) continue;
     if (std::holds_alternative<bool RunConfig::*>(field.member)) {
       bools_[key] = false;
       options_[key] = app.add_flag(flag_of(key) + ",!" + "--no-" + flag_of(key).substr(2),
@@ -224,6 +259,7 @@ Flags::Flags(CLI::App& app) {
     }
     options_[key]->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // the last one wins
   }
+  if (!wanted("optimizer_options")) return;
   optimizer_options_flag_ = app.add_option("--opt", optimizer_options_,
                                            "another optimizer option as KEY=VALUE (repeatable), "
                                            "e.g. --opt betas=0.9,0.95 --opt eps=1e-6");
@@ -232,8 +268,8 @@ Flags::Flags(CLI::App& app) {
 void Flags::apply(RunConfig& config, Origins& origins) const {
   for (const Field& field : fields()) {
     const std::string key = field.key;
-    const CLI::Option* option = options_.at(key);
-    if (option->count() == 0) continue;
+    const auto registered = options_.find(key);
+    if (registered == options_.end() || registered->second->count() == 0) continue;
     const std::string flag = flag_of(key);
     if (std::holds_alternative<bool RunConfig::*>(field.member)) {
       config.*std::get<bool RunConfig::*>(field.member) = bools_.at(key);
@@ -302,7 +338,8 @@ nlohmann::ordered_json to_json(const RunConfig& config) {
     std::visit(
         [&](auto member) {
           using Value = std::remove_cvref_t<decltype(config.*member)>;
-          if constexpr (std::is_same_v<Value, std::optional<double>>) {
+          if constexpr (std::is_same_v<Value, std::optional<double>> ||
+                        std::is_same_v<Value, std::optional<std::int64_t>>) {
             json[field.key] = config.*member ? nlohmann::ordered_json(*(config.*member)) : nullptr;
           } else {
             json[field.key] = config.*member;

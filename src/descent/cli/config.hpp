@@ -44,6 +44,15 @@ struct RunConfig {
   std::string schedule = "cosine";
   std::string schedule_unit = "step";
   std::int64_t warmup_steps = 0;
+  // The schedule's options as flags; each fills or must agree with the same option written
+  // in `schedule` ("step,gamma=0.5" and --gamma 0.5). Unset: the spec's value or default.
+  std::optional<double> min_lr;           // eta_min of cosine, cosine_restarts
+  std::optional<std::int64_t> step_size;  // step
+  std::optional<double> gamma;            // step, multistep, exponential
+  std::string milestones = "";            // multistep: "30,60,90"
+  std::optional<std::int64_t> t0;         // cosine_restarts: t_0
+  std::optional<std::int64_t> t_mult;     // cosine_restarts
+  std::optional<double> max_lr;           // onecycle: the peak lr (default: the base lr)
   double clip_norm = 0.0;
   double label_smoothing = 0.0;
   std::int64_t patience = 0;
@@ -63,6 +72,9 @@ using Origins = std::map<std::string, std::string>;
 class Flags {
  public:
   explicit Flags(CLI::App& app);
+  // Only the settings whose keys are listed, for a command that uses part of a run's
+  // configuration (`descent schedule`); "config" adds --config, "optimizer_options" --opt.
+  Flags(CLI::App& app, const std::vector<std::string>& keys);
   void apply(RunConfig& config, Origins& origins) const;
   const std::string& config_file() const { return config_file_; }
 

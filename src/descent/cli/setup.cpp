@@ -49,6 +49,20 @@ class SpecOptions {
  public:
   SpecOptions(const Spec& spec, std::string origin, std::string text)
       : spec_(spec), origin_(std::move(origin)), text_(std::move(text)) {}
+  // Messages about `key` name `flag_origin` ("--gamma") instead of the spec: its value came
+  // from that flag.
+  void set_origin(const std::string& key, std::string flag_origin) {
+    flag_origins_[key] = std::move(flag_origin);
+  }
+  // "--schedule: in 'step,gamma=0', gamma" or, for a value from a flag, "--gamma: gamma".
+  std::string where(const std::string& key) const {
+    const auto found = flag_origins_.find(key);
+    if (found != flag_origins_.end()) return cat(found->second, ": ", key);
+    return cat(origin_, ": in '", text_, "', ", key);
+  }
+  [[noreturn]] void fail(const std::string& key, const std::string& message) const {
+    throw UsageError(cat(where(key), " ", message));
+  }
 
   double number(const std::string& key, double fallback) {
     known_.push_back(key);
@@ -58,16 +72,14 @@ class SpecOptions {
     const std::string& v = found->second;
     const auto [end, error] = std::from_chars(v.data(), v.data() + v.size(), value);
     if (error != std::errc() || end != v.data() + v.size() || !std::isfinite(value)) {
-      throw UsageError(
-          cat(origin_, ": in '", text_, "', ", key, " must be a number, got '", v, "'"));
+      fail(key, cat("must be a number, got '", v, "'"));
     }
     return value;
   }
   std::int64_t integer(const std::string& key, std::int64_t fallback, std::int64_t minimum) {
     const double value = number(key, static_cast<double>(fallback));
     if (value != std::floor(value) || value < static_cast<double>(minimum) || value > 1e15) {
-      throw UsageError(cat(origin_, ": in '", text_, "', ", key, " must be an integer >= ", minimum,
-                           ", got ", spec_.options.at(key)));
+      fail(key, cat("must be an integer >= ", minimum, ", got ", spec_.options.at(key)));
     }
     return static_cast<std::int64_t>(value);
   }
@@ -83,8 +95,7 @@ class SpecOptions {
       std::int64_t value = 0;
       const auto [end, error] = std::from_chars(v.data() + start, v.data() + colon, value);
       if (error != std::errc() || end != v.data() + colon) {
-        throw UsageError(cat(origin_, ": in '", text_, "', ", key,
-                             " must be integers separated by ':', got '", v, "'"));
+        fail(key, cat("must be integers separated by ':', got '", v, "'"));
       }
       out.push_back(value);
       start = colon + 1;
@@ -97,7 +108,9 @@ class SpecOptions {
       if (std::find(known_.begin(), known_.end(), key) == known_.end()) {
         std::string list;
         for (const std::string& k : known_) list += (list.empty() ? "" : ", ") + k;
-        throw UsageError(cat(origin_, ": '", spec_.name, "' has no option '", key,
+        const auto flag = flag_origins_.find(key);
+        throw UsageError(cat(flag != flag_origins_.end() ? flag->second : origin_, ": '",
+                             spec_.name, "' has no option '", key,
                              "' (options: ", list.empty() ? "none" : list, ")"));
       }
     }
@@ -108,6 +121,7 @@ class SpecOptions {
   std::string origin_;
   std::string text_;
   std::vector<std::string> known_;
+  std::map<std::string, std::string> flag_origins_;
 };
 
 struct DataChoice {
@@ -423,37 +437,111 @@ std::unique_ptr<optim::Optimizer> build_optimizer(const RunConfig& config, const
 std::optional<schedule::Schedule> build_schedule(const RunConfig& config, const Origins& origins,
                                                  std::int64_t horizon) {
   const std::string origin = origin_of(origins, "schedule");
-  const Spec spec = parse_spec(config.schedule, origin, "schedule");
+  Spec spec = parse_spec(config.schedule, origin, "schedule");
+  // The schedule's flags fill in its options or must agree with those written in the spec.
+  struct FlagValue {
+    const char* config_key;
+    const char* spec_key;
+    std::string text;
+  };
+  std::vector<FlagValue> flag_values;
+  if (config.min_lr) flag_values.push_back({"min_lr", "eta_min", number_text(*config.min_lr)});
+  if (config.step_size) {
+    flag_values.push_back({"step_size", "step_size", std::to_string(*config.step_size)});
+  }
+  if (config.gamma) flag_values.push_back({"gamma", "gamma", number_text(*config.gamma)});
+  if (!config.milestones.empty()) {
+    std::string list = config.milestones;  // "30,60" on the command line, "30:60" in a spec
+    std::replace(list.begin(), list.end(), ',', ':');
+    flag_values.push_back({"milestones", "milestones", list});
+  }
+  if (config.t0) flag_values.push_back({"t0", "t_0", std::to_string(*config.t0)});
+  if (config.t_mult) flag_values.push_back({"t_mult", "t_mult", std::to_string(*config.t_mult)});
+  if (config.max_lr) flag_values.push_back({"max_lr", "max_lr", number_text(*config.max_lr)});
+  const auto same_value = [](const std::string& a, const std::string& b) {
+    if (a == b) return true;
+    double x = 0, y = 0;
+    const auto [end_a, error_a] = std::from_chars(a.data(), a.data() + a.size(), x);
+    const auto [end_b, error_b] = std::from_chars(b.data(), b.data() + b.size(), y);
+    return error_a == std::errc() && error_b == std::errc() && end_a == a.data() + a.size() &&
+           end_b == b.data() + b.size() && x == y;
+  };
+  std::map<std::string, std::string> flag_origins;
+  for (const FlagValue& flag : flag_values) {
+    const std::string flag_origin = origin_of(origins, flag.config_key);
+    const auto written = spec.options.find(flag.spec_key);
+    if (written != spec.options.end() && !same_value(written->second, flag.text)) {
+      throw UsageError(cat(flag_origin, ": ", flag.text, " conflicts with ", flag.spec_key, "=",
+                           written->second, " in ", origin, " '", config.schedule,
+                           "' (give the value once)"));
+    }
+    spec.options[flag.spec_key] = flag.text;
+    flag_origins[flag.spec_key] = flag_origin;
+  }
   SpecOptions options(spec, origin, config.schedule);
+  for (const auto& [key, flag_origin] : flag_origins) options.set_origin(key, flag_origin);
+  const auto gamma = [&](double fallback) {
+    const double value = options.number("gamma", fallback);
+    if (!(value > 0.0)) options.fail("gamma", cat("must be > 0, got ", value));
+    return value;
+  };
+  const auto eta_min = [&]() {
+    const double value = options.number("eta_min", 0.0);
+    if (!(value >= 0.0)) options.fail("eta_min", cat("must be >= 0, got ", value));
+    return value;
+  };
   horizon = std::max<std::int64_t>(horizon, 1);
   std::optional<schedule::Schedule> out;
   try {
     if (spec.name == "constant") {
       out = std::nullopt;
     } else if (spec.name == "cosine") {
-      out = schedule::cosine(horizon, options.number("eta_min", 0.0));
+      out = schedule::cosine(horizon, eta_min());
     } else if (spec.name == "step") {
       const std::int64_t size =
           options.integer("step_size", std::max<std::int64_t>(horizon / 3, 1), 1);
-      out = schedule::step_decay(size, options.number("gamma", 0.1));
+      out = schedule::step_decay(size, gamma(0.1));
     } else if (spec.name == "multistep") {
       std::vector<std::int64_t> milestones = options.integers("milestones");
-      if (milestones.empty()) throw UsageError(cat(origin, ": multistep needs milestones=A:B:..."));
-      out = schedule::multi_step(milestones, options.number("gamma", 0.1));
+      if (milestones.empty()) {
+        throw UsageError(cat(origin,
+                             ": multistep needs milestones (--milestones A,B,... or "
+                             "milestones=A:B:... in the spec)"));
+      }
+      for (std::size_t i = 0; i < milestones.size(); ++i) {
+        if (milestones[i] < 1) {
+          options.fail("milestones", cat("must be >= 1, got ", milestones[i]));
+        }
+        if (i > 0 && milestones[i] <= milestones[i - 1]) {
+          options.fail("milestones",
+                       cat("must be increasing, got ", milestones[i - 1], " then ", milestones[i]));
+        }
+      }
+      out = schedule::multi_step(milestones, gamma(0.1));
     } else if (spec.name == "exponential") {
-      out = schedule::exponential(options.number("gamma", 0.95));
+      out = schedule::exponential(gamma(0.95));
     } else if (spec.name == "linear") {
       const double start = options.number("start_factor", 1.0);
       out = schedule::linear(start, options.number("end_factor", 0.0), horizon);
     } else if (spec.name == "polynomial") {
       out = schedule::polynomial(horizon, options.number("power", 1.0));
     } else if (spec.name == "onecycle") {
-      out = schedule::one_cycle(
+      const schedule::Schedule cycle = schedule::one_cycle(
           {.total_steps = horizon, .pct_start = options.number("pct_start", 0.3)});
+      const double max_lr = options.number("max_lr", 0.0);
+      if (spec.options.contains("max_lr")) {
+        if (!(max_lr > 0.0)) options.fail("max_lr", cat("must be > 0, got ", max_lr));
+        // PyTorch's OneCycleLR(max_lr=...): the peak replaces the optimizer's lr.
+        out = schedule::Schedule(
+            cat(cycle.description(), " with max_lr=", max_lr),
+            [cycle, max_lr](std::int64_t step, double) { return cycle(step, max_lr); });
+      } else {
+        out = cycle;
+      }
     } else if (spec.name == "cosine_restarts") {
       const std::int64_t t_0 = options.integer("t_0", std::max<std::int64_t>(horizon / 4, 1), 1);
-      out = schedule::cosine_restarts(t_0, options.integer("t_mult", 1, 1),
-                                      options.number("eta_min", 0.0));
+      const std::int64_t t_mult = options.integer("t_mult", 1, 1);
+      out = schedule::cosine_restarts(t_0, t_mult, eta_min());
     } else {
       throw UsageError(cat(origin, ": unknown schedule '", spec.name,
                            "' (known: constant, cosine, step, multistep, exponential, linear, "
@@ -466,6 +554,13 @@ std::optional<schedule::Schedule> build_schedule(const RunConfig& config, const 
   }
   options.finish();
   return out;
+}
+
+void check_warmup(const RunConfig& config, const Origins& origins, std::int64_t total_steps) {
+  if (config.warmup_steps > total_steps) {
+    throw UsageError(cat(origin_of(origins, "warmup_steps"), ": ", config.warmup_steps,
+                         " warmup steps are more than the run's ", total_steps, " steps"));
+  }
 }
 
 }  // namespace descent::cli

@@ -53,8 +53,13 @@ std::shared_ptr<nn::Module> build_model(const RunConfig& config, const Origins& 
 std::unique_ptr<optim::Optimizer> build_optimizer(const RunConfig& config, const Origins& origins,
                                                   nn::Module& model);
 
-// The lr schedule over `horizon` steps or epochs (as config.schedule_unit says).
+// The lr schedule over `horizon` steps or epochs (as config.schedule_unit says), from
+// config.schedule and the schedule's flags (--min-lr, --gamma, ...), which fill in the spec's
+// options or must agree with them. Empty for a constant lr. Warmup is not part of it: the
+// trainer multiplies the schedule's lr by warmup(config.warmup_steps) (train::Trainer).
 std::optional<schedule::Schedule> build_schedule(const RunConfig& config, const Origins& origins,
                                                  std::int64_t horizon);
+// UsageError naming --warmup-steps when the warmup is longer than the run.
+void check_warmup(const RunConfig& config, const Origins& origins, std::int64_t total_steps);
 
 }  // namespace descent::cli

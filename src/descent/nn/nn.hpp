@@ -9,4 +9,5 @@
 #include "descent/nn/module.hpp"
 #include "descent/nn/recurrent.hpp"
 #include "descent/nn/residual.hpp"
+#include "descent/nn/transformer.hpp"
 #include "descent/nn/zoo.hpp"

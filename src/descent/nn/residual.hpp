@@ -3,9 +3,13 @@
 //
 //   x -> conv3x3(stride) -> BN -> ReLU -> conv3x3 -> BN -> (+ shortcut(x)) -> ReLU
 //
-// The shortcut is the identity when shape is kept, and a 1x1 convolution with the block's
-// stride followed by BN when the stride or the channel count changes (the paper's option B;
-// its CIFAR networks used option A, zero-padding, which has no parameters).
+// The shortcut is the identity when shape is kept. When the stride or the channel count
+// changes it is, as chosen:
+//   Shortcut::zero_pad    the paper's option A, used by its CIFAR networks: x subsampled with
+//                         the block's stride (x[:, :, ::s, ::s]) and zero channels added,
+//                         half before and half after; it has no parameters, so a ResNet and
+//                         its plain twin have exactly the same layers;
+//   Shortcut::projection  option B: a 1x1 convolution with the block's stride, then BN.
 //
 // Switches, for the experiments that show what each part does:
 //   skip = false        the "plain" twin: the same main path with no addition, and no
@@ -23,9 +27,12 @@
 
 namespace descent::nn {
 
+enum class Shortcut { zero_pad, projection };  // option A, option B
+
 struct BasicBlockOptions {
-  std::int64_t stride = 1;  // of the first convolution (and of the projection)
+  std::int64_t stride = 1;  // of the first convolution (and of the shortcut)
   bool skip = true;
+  Shortcut shortcut = Shortcut::projection;
   bool batch_norm = true;
 };
 
@@ -42,11 +49,15 @@ class BasicBlock : public Module {
   std::shared_ptr<BatchNorm2d> bn1;  // null without batch_norm
   std::shared_ptr<Conv2d> conv2;
   std::shared_ptr<BatchNorm2d> bn2;      // null without batch_norm
-  std::shared_ptr<Sequential> shortcut;  // projection; null for the identity or without skip
+  std::shared_ptr<Sequential> shortcut;  // option B's projection; else null
   std::shared_ptr<ReLU> relu;
 
  private:
+  Tensor shortcut_of(const Tensor& x) const;  // what the residual connection adds
+
   BasicBlockOptions options_;
+  std::int64_t out_channels_;
+  bool reshapes_;  // the stride or the channel count changes
 };
 
 }  // namespace descent::nn

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "descent/nn/flat.hpp"
+#include "descent/ops/shape.hpp"
 
 namespace descent::nn {
 
@@ -136,8 +137,10 @@ ResNet::ResNet(const ResNetOptions& options, Generator& gen) : Module("ResNet"),
   auto stage = [&](std::int64_t out_channels, std::int64_t stride) {
     auto layer = std::make_shared<Sequential>();
     for (std::int64_t b = 0; b < blocks; ++b) {
-      const BasicBlockOptions block{
-          .stride = b == 0 ? stride : 1, .skip = options.skip, .batch_norm = bn};
+      const BasicBlockOptions block{.stride = b == 0 ? stride : 1,
+                                    .skip = options.skip,
+                                    .shortcut = options.shortcut,
+                                    .batch_norm = bn};
       layer->push_back(std::make_shared<BasicBlock>(channels, out_channels, gen, block));
       channels = out_channels;
     }
@@ -165,6 +168,7 @@ Tensor ResNet::forward(const Tensor& x) {  // (N, C, H, W)
 std::string ResNet::str() const {
   return cat("ResNet(depth=", options_.depth, ", in_channels=", options_.in_channels,
              ", num_classes=", options_.num_classes, options_.skip ? "" : ", skip=false",
+             options_.shortcut == Shortcut::zero_pad ? "" : ", shortcut=B",
              options_.batch_norm ? "" : ", batch_norm=false", ")");
 }
 
@@ -178,6 +182,57 @@ Shape ResNet::summarize(const Shape& input, std::vector<LayerSummary>& rows) con
   shape = avgpool->summarize(shape, rows);
   shape = flatten->summarize(shape, rows);
   return fc->summarize(shape, rows);
+}
+
+// ---- SequenceModel ----
+
+SequenceModel::SequenceModel(const SequenceModelOptions& options, Generator& gen)
+    : Module("SequenceModel"), options_(options) {
+  DESCENT_CHECK(options.input_size > 0 && options.hidden_size > 0 && options.num_layers > 0 &&
+                    options.outputs > 0,
+                "SequenceModel: sizes must be positive, got input ", options.input_size,
+                ", hidden ", options.hidden_size, ", layers ", options.num_layers, ", outputs ",
+                options.outputs);
+  const std::int64_t I = options.input_size;
+  const std::int64_t H = options.hidden_size;
+  switch (options.cell) {
+    case RecurrentCell::rnn_tanh:
+    case RecurrentCell::rnn_relu:
+      rnn = std::make_shared<RNN>(I, H, gen,
+                                  RNNOptions{.num_layers = options.num_layers,
+                                             .nonlinearity = options.cell == RecurrentCell::rnn_relu
+                                                                 ? RNNNonlinearity::relu
+                                                                 : RNNNonlinearity::tanh,
+                                             .batch_first = true});
+      break;
+    case RecurrentCell::lstm:
+      rnn = std::make_shared<LSTM>(
+          I, H, gen, LSTMOptions{.num_layers = options.num_layers, .batch_first = true});
+      break;
+    case RecurrentCell::gru:
+      rnn = std::make_shared<GRU>(
+          I, H, gen, GRUOptions{.num_layers = options.num_layers, .batch_first = true});
+      break;
+  }
+  register_module("rnn", rnn);
+  fc = register_module("fc", std::make_shared<Linear>(H, options.outputs, gen));
+}
+
+Tensor SequenceModel::forward(const Tensor& x) {      // (N, T, F)
+  const Tensor h_n = rnn->forward_with_state(x).h_n;  // (layers, N, H)
+  const std::int64_t layers = options_.num_layers;
+  const Tensor last = ops::reshape(ops::slice(h_n, 0, layers - 1, layers),
+                                   {h_n.shape()[1], options_.hidden_size});  // (N, H)
+  return fc->forward(last);                                                  // (N, outputs)
+}
+
+std::string SequenceModel::str() const {
+  return cat("SequenceModel(", rnn->str(), ", outputs=", options_.outputs, ")");
+}
+
+Shape SequenceModel::summarize(const Shape& input, std::vector<LayerSummary>& rows) const {
+  const Shape out = rnn->summarize(input, rows);  // (N, T, H)
+  return fc->summarize({out[0], out[2]}, rows);
 }
 
 // ---- ModelSpec ----
@@ -290,8 +345,11 @@ ModelSpec ModelSpec::parse(std::string_view text) {
   const std::string_view name = head.substr(0, colon);
   const std::string_view argument =
       colon == std::string_view::npos ? std::string_view() : head.substr(colon + 1);
-  if (colon != std::string_view::npos && name != "mlp") {
-    fail(text, cat("'", name, "' takes no ':' argument (only mlp does: mlp:784-256-10)"));
+  const bool recurrent = name == "rnn" || name == "lstm" || name == "gru";
+  if (colon != std::string_view::npos && name != "mlp" && !recurrent) {
+    fail(text, cat("'", name,
+                   "' takes no ':' argument (only mlp and the recurrent nets do: mlp:784-256-10, "
+                   "lstm:128)"));
   }
 
   if (name == "mlp") {
@@ -356,14 +414,101 @@ ModelSpec ModelSpec::parse(std::string_view text) {
         {
             {"skip", [&](std::string_view v) { options.skip = flag(text, "skip", v); }},
             {"bn", [&](std::string_view v) { options.batch_norm = flag(text, "bn", v); }},
+            {"shortcut",
+             [&](std::string_view v) {
+               if (v == "A" || v == "a") {
+                 options.shortcut = Shortcut::zero_pad;
+               } else if (v == "B" || v == "b") {
+                 options.shortcut = Shortcut::projection;
+               } else {
+                 fail(text, cat("shortcut must be A (zero-padding) or B (1x1 projection), got '", v,
+                                "'"));
+               }
+             }},
             {"classes",
              [&](std::string_view v) { options.num_classes = positive_int(text, "classes", v); }},
             {"input", [&](std::string_view v) { spec.input = image_shape(text, "input", v); }},
         });
     options.in_channels = spec.input[0];
     spec.options = options;
+  } else if (recurrent) {
+    SequenceModelOptions options;
+    options.cell = name == "lstm"  ? RecurrentCell::lstm
+                   : name == "gru" ? RecurrentCell::gru
+                                   : RecurrentCell::rnn_tanh;
+    if (!argument.empty()) options.hidden_size = positive_int(text, "hidden size", argument);
+    spec.input = {100, 2};
+    apply_options(
+        text, name, assignments,
+        {
+            {"layers",
+             [&](std::string_view v) { options.num_layers = positive_int(text, "layers", v); }},
+            {"act",
+             [&](std::string_view v) {
+               if (name != "rnn") fail(text, cat("option 'act' is for rnn only, not ", name));
+               if (v == "tanh") {
+                 options.cell = RecurrentCell::rnn_tanh;
+               } else if (v == "relu") {
+                 options.cell = RecurrentCell::rnn_relu;
+               } else {
+                 fail(text, cat("option 'act' must be tanh or relu, got '", v, "'"));
+               }
+             }},
+            {"input",
+             [&](std::string_view v) {
+               const std::vector<std::string_view> dims = split(v, 'x');
+               std::int64_t steps = 0;
+               std::int64_t features = 0;
+               if (dims.size() != 2 || !parse_int(dims[0], steps) || steps <= 0 ||
+                   !parse_int(dims[1], features) || features <= 0) {
+                 fail(text,
+                      cat("option 'input' must be <steps>x<features>, e.g. 200x2, got '", v, "'"));
+               }
+               spec.input = {steps, features};
+             }},
+            {"outputs",
+             [&](std::string_view v) { options.outputs = positive_int(text, "outputs", v); }},
+        });
+    options.input_size = spec.input[1];
+    spec.options = options;
+  } else if (name == "transformer") {
+    TransformerLMOptions options{.vocab_size = 256};
+    apply_options(
+        text, name, assignments,
+        {
+            {"vocab",
+             [&](std::string_view v) { options.vocab_size = positive_int(text, "vocab", v); }},
+            {"len", [&](std::string_view v) { options.max_len = positive_int(text, "len", v); }},
+            {"dim", [&](std::string_view v) { options.dim = positive_int(text, "dim", v); }},
+            {"heads", [&](std::string_view v) { options.heads = positive_int(text, "heads", v); }},
+            {"layers",
+             [&](std::string_view v) { options.layers = positive_int(text, "layers", v); }},
+            {"pos",
+             [&](std::string_view v) {
+               if (v == "learned") {
+                 options.positions = Positions::learned;
+               } else if (v == "sinusoidal") {
+                 options.positions = Positions::sinusoidal;
+               } else {
+                 fail(text, cat("option 'pos' must be learned or sinusoidal, got '", v, "'"));
+               }
+             }},
+            {"tied", [&](std::string_view v) { options.tie_weights = flag(text, "tied", v); }},
+            {"dropout",
+             [&](std::string_view v) { options.dropout = probability(text, "dropout", v); }},
+        });
+    if (options.dim % options.heads != 0) {
+      fail(text, cat("dim (", options.dim, ") must be a multiple of heads (", options.heads, ")"));
+    }
+    if (options.positions == Positions::sinusoidal && options.dim % 2 != 0) {
+      fail(text, cat("sinusoidal positions need an even dim, got ", options.dim));
+    }
+    spec.input = {options.max_len};
+    spec.options = options;
   } else {
-    fail(text, cat("unknown model '", name, "' (known: mlp, cnn, resnet<6n+2> such as resnet20)"));
+    fail(text, cat("unknown model '", name,
+                   "' (known: mlp, cnn, resnet<6n+2> such as resnet20, rnn, lstm, gru, "
+                   "transformer)"));
   }
   return spec;
 }
@@ -376,8 +521,12 @@ std::shared_ptr<Module> build_model(const ModelSpec& spec, Generator& gen) {
           return std::make_shared<MLP>(options, gen);
         } else if constexpr (std::is_same_v<Options, CNNOptions>) {
           return std::make_shared<CNN>(options, gen);
-        } else {
+        } else if constexpr (std::is_same_v<Options, ResNetOptions>) {
           return std::make_shared<ResNet>(options, gen);
+        } else if constexpr (std::is_same_v<Options, SequenceModelOptions>) {
+          return std::make_shared<SequenceModel>(options, gen);
+        } else {
+          return std::make_shared<TransformerLM>(options, gen);
         }
       },
       spec.options);

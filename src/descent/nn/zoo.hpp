@@ -14,7 +14,16 @@
 //                  flatten, linear(64*H/4*W/4 -> 128)-ReLU-linear(128 -> classes)
 //                  bn=0|1 (1), classes=<n> (10), input=<C>x<H>x<W> (1x28x28)
 //   resnet<depth>  He et al.'s CIFAR ResNet, depth = 6n+2 (20, 32, 44, 56, 110, ...)
-//                  skip=0|1 (1), bn=0|1 (1), classes=<n> (10), input=<C>x<H>x<W> (1x28x28)
+//                  skip=0|1 (1), bn=0|1 (1), classes=<n> (10), input=<C>x<H>x<W> (1x28x28),
+//                  shortcut=A|B (A: zero-padding, no parameters; B: 1x1 conv + BN projection)
+//   rnn[:<hidden>], lstm[:<hidden>], gru[:<hidden>]   (hidden 128)
+//                  a recurrent net read at its last step by a linear layer:
+//                  (N, T, F) -> (N, outputs); layers=<n> (1), act=tanh|relu (rnn only; tanh),
+//                  input=<T>x<F> (100x2: the adding problem), outputs=<K> (1)
+//   transformer    TransformerLM (transformer.hpp): (N, T) tokens -> (N, T, vocab);
+//                  vocab=<V> (256), len=<max T> (128), dim=<d> (128), heads=<h> (4),
+//                  layers=<n> (2), pos=learned|sinusoidal (learned), tied=0|1 (0),
+//                  dropout=<p> (0)
 // e.g. "resnet20", "resnet110,bn=0", "mlp:784-512-10,act=gelu,bn=1", "cnn,bn=0".
 #pragma once
 
@@ -26,7 +35,9 @@
 #include <vector>
 
 #include "descent/nn/layers.hpp"
+#include "descent/nn/recurrent.hpp"
 #include "descent/nn/residual.hpp"
+#include "descent/nn/transformer.hpp"
 
 namespace descent::nn {
 
@@ -82,7 +93,10 @@ struct ResNetOptions {
   std::int64_t depth = 20;  // 6n + 2: n basic blocks per stage
   std::int64_t in_channels = 1;
   std::int64_t num_classes = 10;
-  bool skip = true;        // false: the plain twin
+  bool skip = true;  // false: the plain twin
+  // Option A (He et al.'s CIFAR networks, and the default: the plain twin then has exactly
+  // the same layers) or option B (1x1 convolution + BN where the shape changes).
+  Shortcut shortcut = Shortcut::zero_pad;
   bool batch_norm = true;  // false: no BN anywhere; convolutions get biases
 };
 
@@ -109,12 +123,42 @@ class ResNet : public Module {
   ResNetOptions options_;
 };
 
+// ---- a recurrent net for sequence tasks ----
+
+enum class RecurrentCell { rnn_tanh, rnn_relu, lstm, gru };
+
+struct SequenceModelOptions {
+  RecurrentCell cell = RecurrentCell::lstm;
+  std::int64_t input_size = 2;  // features per step
+  std::int64_t hidden_size = 128;
+  std::int64_t num_layers = 1;
+  std::int64_t outputs = 1;  // regression targets or classes
+};
+
+// rnn (RNN, LSTM or GRU, batch_first), then fc on the last step's output of the last layer:
+// (N, T, input_size) -> (N, outputs). Names: rnn.weight_ih_l0, ..., fc.weight, fc.bias.
+class SequenceModel : public Module {
+ public:
+  SequenceModel(const SequenceModelOptions& options, Generator& gen);
+  Tensor forward(const Tensor& x) override;
+  std::string str() const override;
+  Shape summarize(const Shape& input, std::vector<LayerSummary>& rows) const override;
+
+  std::shared_ptr<Recurrent> rnn;
+  std::shared_ptr<Linear> fc;
+
+ private:
+  SequenceModelOptions options_;
+};
+
 // ---- building by name ----
 
 struct ModelSpec {
   std::string text;  // what it was parsed from
-  std::variant<MLPOptions, CNNOptions, ResNetOptions> options;
-  Shape input = {1, 28, 28};  // one sample, without the batch dimension
+  std::variant<MLPOptions, CNNOptions, ResNetOptions, SequenceModelOptions, TransformerLMOptions>
+      options;
+  Shape input = {1, 28, 28};  // one sample, without the batch dimension: (T, F) for the
+                              // recurrent nets, (T) tokens for the transformer
 
   // Throws Error quoting the spec and saying what is wrong and what is accepted.
   static ModelSpec parse(std::string_view text);

@@ -387,6 +387,47 @@ Tensor sigmoid(const Tensor& x) {
       });
 }
 
+// Row i of each (T, S) matrix is the softmax of its first i + 1 + (S - T) entries; the rest
+// are 0 (exp(-inf)) and get no gradient. One pass per row, parallel over rows.
+Tensor causal_softmax(const Tensor& x) {
+  check_float(x, "causal_softmax");
+  DESCENT_CHECK(x.dim() >= 2 && x.shape()[x.dim() - 1] >= x.shape()[x.dim() - 2],
+                "causal_softmax: expected x (..., T, S) with S >= T, got ", shape_str(x.shape()));
+  const std::int64_t T_rows = x.shape()[x.dim() - 2];
+  const std::int64_t S = x.shape()[x.dim() - 1];
+  const std::int64_t rows = S == 0 ? 0 : x.numel() / S;
+  const std::int64_t offset = S - T_rows;  // row i sees columns 0 .. i + offset
+  auto seen = [=](std::int64_t row) { return row % T_rows + 1 + offset; };
+  Tensor out = empty_like(x);
+  dispatch_float(x.dtype(), "causal_softmax", [&]<typename T>() {
+    const T* px = x.data<T>();
+    T* py = out.data<T>();
+#pragma omp parallel for if (x.numel() > kParallelThreshold)
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const std::int64_t n = seen(r);
+      softmax_row<false>(px + r * S, py + r * S, n);
+      std::fill(py + r * S + n, py + (r + 1) * S, T(0));
+    }
+  });
+  return autograd::record(
+      "causal_softmax", out, {x},
+      [y = out.detach(), rows, S, seen](const Tensor& grad, const autograd::Node&) {
+        Tensor gx = empty_like(grad);
+        dispatch_float(grad.dtype(), "causal_softmax backward", [&]<typename T>() {
+          const T* py = y.data<T>();
+          const T* pg = grad.data<T>();
+          T* pd = gx.data<T>();
+#pragma omp parallel for if (grad.numel() > kParallelThreshold)
+          for (std::int64_t r = 0; r < rows; ++r) {
+            const std::int64_t n = seen(r);
+            softmax_grad_row<false>(py + r * S, pg + r * S, pd + r * S, n);
+            std::fill(pd + r * S + n, pd + (r + 1) * S, T(0));
+          }
+        });
+        return autograd::Grads{gx};
+      });
+}
+
 Tensor softmax(const Tensor& x, std::int64_t dim) {
   return softmax_impl<false>(x, dim, "softmax");
 }

@@ -15,5 +15,9 @@ Tensor sigmoid(const Tensor& x);
 // Along dimension `dim` (negative counts from the end); numerically stable.
 Tensor softmax(const Tensor& x, std::int64_t dim);
 Tensor log_softmax(const Tensor& x, std::int64_t dim);
+// Softmax over the last dim of x (..., T, S), S >= T, under a causal mask: row i sees only
+// columns j <= i + (S - T), as attention scores with torch's boolean triu(ones, 1 + S - T)
+// attn_mask; the masked entries are 0 and pass no gradient.
+Tensor causal_softmax(const Tensor& x);
 
 }  // namespace descent::ops

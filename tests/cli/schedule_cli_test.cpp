@@ -1,0 +1,333 @@
+// `descent schedule`: its CSV equals the schedule library's values for the same settings, the
+// same flags drive `train` (the lrs a run logs match), --plot writes an SVG, and each bad
+// setting exits 2 with one line naming its flag.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "descent/schedule/schedule.hpp"
+#include "run_cli.hpp"
+
+namespace descent {
+namespace {
+
+namespace fs = std::filesystem;
+namespace sched = descent::schedule;
+using testing::CliResult;
+using testing::run_cli;
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (fs::temp_directory_path() / "descent-schedule-XXXXXX").string();
+    DESCENT_CHECK(mkdtemp(pattern.data()) != nullptr, "TempDir: mkdtemp failed");
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    fs::remove_all(path_, ignored);
+  }
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  fs::path path_;
+};
+
+std::string describe(const CliResult& r) {
+  return cat("status ", r.status, "\n--- stdout\n", r.out, "--- stderr\n", r.err);
+}
+
+struct Csv {
+  std::vector<std::string> header;
+  std::vector<std::vector<double>> rows;
+};
+
+Csv parse_csv(const std::string& text) {
+  Csv csv;
+  std::istringstream in(text);
+  std::string line;
+  std::getline(in, line);
+  std::istringstream head(line);
+  for (std::string cell; std::getline(head, cell, ',');) csv.header.push_back(cell);
+  while (std::getline(in, line)) {
+    std::vector<double> row;
+    std::istringstream cells(line);
+    for (std::string cell; std::getline(cells, cell, ',');) {
+      row.push_back(std::strtod(cell.c_str(), nullptr));
+    }
+    csv.rows.push_back(row);
+  }
+  return csv;
+}
+
+// The lr the trainer uses at `step`: the schedule's, times the linear warmup.
+using LrFn = std::function<double(std::int64_t step, double base_lr)>;
+
+LrFn with_warmup(const sched::Schedule& s, std::int64_t warmup_steps) {
+  return [s, warmup_steps](std::int64_t step, double base) {
+    return sched::warmup(warmup_steps)(step, s(step, base));
+  };
+}
+
+struct ScheduleCase {
+  std::string name;
+  std::vector<std::string> args;
+  std::int64_t steps;
+  double base_lr;
+  LrFn expected;
+};
+
+TEST(ScheduleCli, CsvEqualsTheLibrary) {
+  const std::vector<ScheduleCase> cases = {
+      {"step by flags",
+       {"--schedule", "step", "--step-size", "3", "--gamma", "0.5", "--lr", "0.2"},
+       20,
+       0.2,
+       sched::step_decay(3, 0.5)},
+      {"step by spec and agreeing flags",
+       {"--schedule", "step,step_size=3,gamma=0.5", "--step-size", "3", "--lr", "0.2"},
+       20,
+       0.2,
+       sched::step_decay(3, 0.5)},
+      {"cosine with min-lr and warmup",
+       {"--schedule", "cosine", "--min-lr", "0.001", "--warmup-steps", "5", "--lr", "0.1"},
+       50,
+       0.1,
+       with_warmup(sched::cosine(50, 0.001), 5)},
+      {"default cosine and lr", {}, 30, 0.1, sched::cosine(30)},
+      {"multistep",
+       {"--schedule", "multistep", "--milestones", "10,20", "--gamma", "0.3"},
+       30,
+       0.1,
+       sched::multi_step({10, 20}, 0.3)},
+      {"cosine restarts",
+       {"--schedule", "cosine_restarts", "--t0", "10", "--t-mult", "2", "--min-lr", "0.01", "--lr",
+        "1"},
+       70,
+       1.0,
+       sched::cosine_restarts(10, 2, 0.01)},
+      {"exponential",
+       {"--schedule", "exponential", "--gamma", "0.9"},
+       25,
+       0.1,
+       sched::exponential(0.9)},
+      {"onecycle with max-lr (the base lr is ignored, as PyTorch's)",
+       {"--schedule", "onecycle", "--max-lr", "0.8", "--lr", "0.01"},
+       40,
+       0.01,
+       [](std::int64_t step, double) { return sched::one_cycle({.total_steps = 40})(step, 0.8); }},
+      {"constant with warmup",
+       {"--schedule", "constant", "--warmup-steps", "4", "--lr", "0.5"},
+       10,
+       0.5,
+       [](std::int64_t step, double base) { return sched::warmup(4)(step, base); }},
+  };
+  for (const ScheduleCase& c : cases) {
+    std::vector<std::string> args = {"schedule", "--steps", std::to_string(c.steps)};
+    args.insert(args.end(), c.args.begin(), c.args.end());
+    const CliResult r = run_cli(args);
+    ASSERT_EQ(r.status, 0) << c.name << "\n" << describe(r);
+    EXPECT_EQ(r.err, "") << c.name;
+    const Csv csv = parse_csv(r.out);
+    EXPECT_EQ(csv.header, (std::vector<std::string>{"step", "lr"})) << c.name;
+    ASSERT_EQ(csv.rows.size(), static_cast<std::size_t>(c.steps)) << c.name;
+    for (std::int64_t step = 0; step < c.steps; ++step) {
+      ASSERT_EQ(csv.rows[step].size(), 2u) << c.name;
+      EXPECT_EQ(csv.rows[step][0], static_cast<double>(step)) << c.name;
+      // The CSV prints round-trip text: the values are the library's, bit for bit.
+      EXPECT_EQ(csv.rows[step][1], c.expected(step, c.base_lr)) << c.name << " step " << step;
+    }
+  }
+}
+
+TEST(ScheduleCli, GroupLrsGiveOneColumnEach) {
+  const CliResult r = run_cli({"schedule", "--schedule", "step", "--step-size", "2", "--steps", "6",
+                               "--group-lrs", "0.1,0.02"});
+  ASSERT_EQ(r.status, 0) << describe(r);
+  const Csv csv = parse_csv(r.out);
+  EXPECT_EQ(csv.header, (std::vector<std::string>{"step", "lr_0", "lr_1"}));
+  ASSERT_EQ(csv.rows.size(), 6u);
+  const sched::Schedule s = sched::step_decay(2, 0.1);
+  for (std::int64_t step = 0; step < 6; ++step) {
+    EXPECT_EQ(csv.rows[step][1], s(step, 0.1));
+    EXPECT_EQ(csv.rows[step][2], s(step, 0.02));
+  }
+}
+
+TEST(ScheduleCli, ReadsARunsConfigFile) {
+  TempDir dir;
+  const std::string config = dir.file("config.json");
+  std::ofstream(config) << R"({"schedule": "step", "step_size": 4, "gamma": 0.5, "lr": 0.3,
+                               "steps": 12, "model": "mlp", "batch_size": 32})";
+  const CliResult r = run_cli({"schedule", "--config", config});
+  ASSERT_EQ(r.status, 0) << describe(r);
+  const Csv csv = parse_csv(r.out);
+  ASSERT_EQ(csv.rows.size(), 12u);
+  for (std::int64_t step = 0; step < 12; ++step) {
+    EXPECT_EQ(csv.rows[step][1], sched::step_decay(4, 0.5)(step, 0.3));
+  }
+  // Flags override the file; a flag that contradicts the spec is refused.
+  const CliResult more = run_cli({"schedule", "--config", config, "--gamma", "0.25"});
+  ASSERT_EQ(more.status, 0) << describe(more);
+  EXPECT_EQ(parse_csv(more.out).rows[11][1], sched::step_decay(4, 0.25)(11, 0.3));
+}
+
+TEST(ScheduleCli, TrainTakesTheSameFlagsAndLogsTheSameLrs) {
+  TempDir dir;
+  const std::string out = dir.file("run");
+  // 400 spirals, batches of 64: 7 steps per epoch, 14 in all.
+  const std::vector<std::string> schedule_flags = {"--schedule", "step", "--step-size",    "3",
+                                                   "--gamma",    "0.5",  "--warmup-steps", "4",
+                                                   "--lr",       "0.05"};
+  std::vector<std::string> train = {"train",
+                                    "--data",
+                                    "spirals,samples=400",
+                                    "--epochs",
+                                    "2",
+                                    "--batch-size",
+                                    "64",
+                                    "--threads",
+                                    "1",
+                                    "--log-every",
+                                    "1",
+                                    "--out",
+                                    out};
+  train.insert(train.end(), schedule_flags.begin(), schedule_flags.end());
+  const CliResult trained = run_cli(train);
+  ASSERT_EQ(trained.status, 0) << describe(trained);
+  std::vector<std::string> show = {"schedule", "--steps", "14"};
+  show.insert(show.end(), schedule_flags.begin(), schedule_flags.end());
+  const CliResult shown = run_cli(show);
+  ASSERT_EQ(shown.status, 0) << describe(shown);
+  const Csv csv = parse_csv(shown.out);
+  ASSERT_EQ(csv.rows.size(), 14u);
+  // metrics.jsonl's record "step": s (s = 1, 2, ...) reports the lr of the s-th update, which
+  // the schedule numbers s - 1.
+  std::ifstream log(out + "/metrics.jsonl");
+  int compared = 0;
+  for (std::string line; std::getline(log, line);) {
+    const auto record = nlohmann::json::parse(line);
+    if (record["type"] != "step") continue;
+    const std::int64_t step = record["step"].get<std::int64_t>();
+    ASSERT_GE(step, 1);
+    ASSERT_LE(step, 14);
+    EXPECT_EQ(record["lr"].get<double>(), csv.rows[step - 1][1]) << "step " << step;
+    ++compared;
+  }
+  EXPECT_EQ(compared, 14);
+  const auto config = nlohmann::json::parse(std::ifstream(out + "/config.json"));
+  EXPECT_EQ(config["step_size"], 3);
+  EXPECT_EQ(config["gamma"], 0.5);
+  EXPECT_TRUE(config["t0"].is_null());
+}
+
+TEST(ScheduleCli, PlotWritesAnSvg) {
+  TempDir dir;
+  const std::string plot = dir.file("lr.svg");
+  const CliResult r = run_cli({"schedule", "--schedule", "exponential", "--gamma", "0.8", "--steps",
+                               "30", "--plot", plot, "--log-y"});
+  ASSERT_EQ(r.status, 0) << describe(r);
+  EXPECT_EQ(parse_csv(r.out).rows.size(), 30u);  // the CSV is still printed
+  std::ifstream in(plot);
+  const std::string svg((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_TRUE(svg.starts_with("<svg ")) << svg.substr(0, 100);
+  EXPECT_TRUE(svg.ends_with("</svg>\n"));
+  EXPECT_NE(svg.find("data-name=\"lr\""), std::string::npos);
+  EXPECT_NE(svg.find("exponential"), std::string::npos);  // the title names the schedule
+  EXPECT_NE(svg.find(">learning rate<"), std::string::npos);
+
+  const std::string unwritable = dir.file("no-such-folder/lr.svg");
+  const CliResult bad = run_cli({"schedule", "--steps", "5", "--plot", unwritable});
+  EXPECT_EQ(bad.status, 1) << describe(bad);
+  EXPECT_NE(bad.err.find(unwritable), std::string::npos) << bad.err;
+}
+
+struct BadCase {
+  std::vector<std::string> args;
+  std::string names;  // the flag the message must name
+};
+
+TEST(ScheduleCli, BadInputExits2NamingTheOption) {
+  const std::vector<BadCase> cases = {
+      {{"--schedule", "step", "--step-size", "0"}, "--step-size"},
+      {{"--schedule", "step", "--step-size", "-3"}, "--step-size"},
+      {{"--schedule", "step,step_size=0"}, "step_size"},
+      {{"--schedule", "cosine_restarts", "--t0", "0"}, "--t0"},
+      {{"--schedule", "cosine_restarts", "--t0", "5", "--t-mult", "0"}, "--t-mult"},
+      {{"--schedule", "step", "--gamma", "0"}, "--gamma"},
+      {{"--schedule", "exponential", "--gamma", "-0.5"}, "--gamma"},
+      {{"--schedule", "multistep,milestones=3:3"}, "milestones"},
+      {{"--schedule", "multistep", "--milestones", "8,4"}, "--milestones"},
+      {{"--schedule", "multistep", "--milestones", "4,x"}, "--milestones"},
+      {{"--schedule", "multistep"}, "milestones"},
+      {{"--warmup-steps", "11"}, "--warmup-steps"},
+      {{"--warmup-steps", "-1"}, "--warmup-steps"},
+      {{"--schedule", "cosnie"}, "--schedule"},
+      {{"--schedule", "step,gamma=0.1", "--gamma", "0.5"}, "--gamma"},  // conflicting values
+      {{"--schedule", "cosine", "--gamma", "0.5"}, "--gamma"},          // not this schedule's
+      {{"--schedule", "onecycle", "--max-lr", "0"}, "--max-lr"},
+      {{"--schedule", "cosine", "--min-lr", "-1"}, "--min-lr"},
+      {{"--lr", "0"}, "--lr"},
+      {{"--lr", "0.1", "--group-lrs", "0.1,0.2"}, "--group-lrs"},
+      {{"--group-lrs", "0.1,-2"}, "--group-lrs"},
+      {{"--steps", "0"}, "--steps"},
+      {{"--steps", "-4"}, "--steps"},
+  };
+  for (const BadCase& c : cases) {
+    std::vector<std::string> args = {"schedule", "--steps", "10"};
+    args.insert(args.end(), c.args.begin(), c.args.end());
+    const CliResult r = run_cli(args);
+    EXPECT_EQ(r.status, 2) << describe(r);
+    EXPECT_TRUE(r.err.starts_with("descent: ")) << describe(r);
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << describe(r);
+    EXPECT_NE(r.err.find(c.names), std::string::npos) << c.names << "\n" << describe(r);
+    EXPECT_EQ(r.out, "") << describe(r);
+  }
+  // The steps are required.
+  const CliResult missing = run_cli({"schedule"});
+  EXPECT_EQ(missing.status, 2);
+  EXPECT_NE(missing.err.find("--steps"), std::string::npos) << missing.err;
+}
+
+TEST(ScheduleCli, TrainRefusesTheSameBadSettingsBeforeLoadingData) {
+  const std::vector<BadCase> cases = {
+      {{"--schedule", "step", "--gamma", "0"}, "--gamma"},
+      {{"--schedule", "cosine", "--t0", "3"}, "--t0"},
+      {{"--schedule", "multistep", "--milestones", "5,2"}, "--milestones"},
+      {{"--warmup-steps", "1000", "--steps", "20"}, "--warmup-steps"},
+  };
+  for (const BadCase& c : cases) {
+    std::vector<std::string> args = {"train", "--data", "spirals,samples=100",       "--threads",
+                                     "1",     "--out",  "/nonexistent/never-written"};
+    args.insert(args.end(), c.args.begin(), c.args.end());
+    const CliResult r = run_cli(args);
+    EXPECT_EQ(r.status, 2) << describe(r);
+    EXPECT_NE(r.err.find(c.names), std::string::npos) << c.names << "\n" << describe(r);
+  }
+}
+
+TEST(ScheduleCli, HelpDocumentsTheFlags) {
+  const CliResult top = run_cli({"--help"});
+  EXPECT_EQ(top.status, 0);
+  EXPECT_NE(top.out.find("schedule"), std::string::npos) << top.out;
+  const CliResult r = run_cli({"schedule", "--help"});
+  EXPECT_EQ(r.status, 0) << describe(r);
+  for (const char* flag : {"--schedule", "--warmup-steps", "--min-lr", "--step-size", "--gamma",
+                           "--milestones", "--t0", "--t-mult", "--max-lr", "--lr", "--steps",
+                           "--group-lrs", "--plot", "--log-y", "--config"}) {
+    EXPECT_NE(r.out.find(flag), std::string::npos) << flag;
+  }
+  const CliResult train = run_cli({"train", "--help"});
+  for (const char* flag :
+       {"--min-lr", "--step-size", "--gamma", "--milestones", "--t0", "--t-mult", "--max-lr"}) {
+    EXPECT_NE(train.out.find(flag), std::string::npos) << flag;
+  }
+}
+
+}  // namespace
+}  // namespace descent
