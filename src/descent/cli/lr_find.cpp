@@ -10,6 +10,7 @@
 #include "descent/cli/commands.hpp"
 #include "descent/cli/config.hpp"
 #include "descent/cli/setup.hpp"
+#include "descent/optim/registry.hpp"
 #include "descent/report/svg.hpp"
 #include "descent/train/atomic_file.hpp"
 
@@ -132,9 +133,15 @@ Command add_lr_find(CLI::App& app) {
       "smoothed loss passes 4x its best, and suggest the lr of its steepest descent. Takes the "
       "model, data and optimizer flags of `descent train`; writes CSV "
       "(step,lr,loss,smoothed_loss).");
-  auto flags = std::make_shared<Flags>(*sub);
+  // The settings of `descent train` that shape the sweep; the lr is the sweep's, and the
+  // schedule, epochs, clipping and checkpoint settings do not apply.
+  auto flags = std::make_shared<Flags>(
+      *sub,
+      std::vector<std::string>{"config", "model", "data", "data_dir", "train_size", "val_split",
+                               "augment", "steps", "batch_size", "optimizer", "momentum",
+                               "weight_decay", "optimizer_options", "seed", "threads", "out"});
   auto args = std::make_shared<LrFindArgs>();
-  // fastai's names (start_lr, end_lr); --min-lr and --max-lr are schedule flags of train.
+  // fastai's names (start_lr, end_lr); train's --min-lr and --max-lr are schedule flags.
   sub->add_option("--start-lr", args->min_lr, "first learning rate")->capture_default_str();
   sub->add_option("--end-lr", args->max_lr, "last learning rate")->capture_default_str();
   sub->add_option("--beta", args->beta, "smoothing of the loss (exponential moving average)")
@@ -145,11 +152,15 @@ Command add_lr_find(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--plot", args->plot,
                   "also draw the smoothed loss against the lr (log axis) as an SVG file");
+  std::string optimizers;
+  for (const auto& [name, entry] : optim::optimizer_registry()) {
+    optimizers += (optimizers.empty() ? "" : ", ") + name;
+  }
+  sub->get_option("--optimizer")->description("one of " + optimizers + " (default sgd)");
   sub->get_option("--steps")->description(cat("steps of the sweep (0: ", kDefaultSteps, ")"));
   sub->get_option("--out")->description("write the CSV to this file (default: stdout)");
   sub->footer(settings_help() +
-              "Of the train settings, the schedule, epochs, warmup, clipping, checkpointing and "
-              "evaluation ones have no effect here.");
+              "A --config file may hold any setting of descent train; only those above apply.");
   return {sub, [flags, args] { return run_lr_find(*flags, *args); }};
 }
 
