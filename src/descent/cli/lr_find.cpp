@@ -33,7 +33,12 @@ struct LrFindArgs {
 void plot_sweep(const landscape::LrFindResult& result, const std::string& path) {
   std::vector<double> lr, smoothed;
   double low = INFINITY, high = -INFINITY;
-  for (const landscape::LrFindPoint& p : result.points) {
+  // Without the point that diverged (above divergence x the best), which would flatten the
+  // rest of the curve against the axis.
+  std::size_t shown = result.points.size();
+  if (result.diverged && shown > 1) --shown;
+  for (std::size_t i = 0; i < shown; ++i) {
+    const landscape::LrFindPoint& p = result.points[i];
     lr.push_back(p.lr);
     smoothed.push_back(p.smoothed_loss);
     low = std::min(low, p.smoothed_loss);
