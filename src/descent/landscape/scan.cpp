@@ -64,8 +64,8 @@ void check_state_dict(const nn::Module& model, const nn::StateDict& dict, const 
   const nn::StateDict own = model.state_dict();
   for (const auto& [name, tensor] : own) {
     const Tensor* found = dict.find(name);
-    DESCENT_CHECK(found != nullptr, what, ": has no '", name, "' of shape ", shape_str(tensor.shape()),
-                  "; is it a checkpoint of another model?");
+    DESCENT_CHECK(found != nullptr, what, ": has no '", name, "' of shape ",
+                  shape_str(tensor.shape()), "; is it a checkpoint of another model?");
     DESCENT_CHECK(found->shape() == tensor.shape(), what, ": '", name, "' is ",
                   shape_str(found->shape()), ", the model's is ", shape_str(tensor.shape()),
                   "; is it a checkpoint of another model?");
