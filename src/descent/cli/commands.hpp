@@ -19,5 +19,7 @@ Command add_info(CLI::App& app);
 Command add_schedule(CLI::App& app);
 Command add_trace(CLI::App& app);
 Command add_experiment(CLI::App& app);
+Command add_landscape(CLI::App& app);  // landscape.cpp
+Command add_lr_find(CLI::App& app);    // lr_find.cpp
 
 }  // namespace descent::cli

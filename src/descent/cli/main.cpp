@@ -41,9 +41,10 @@ int main(int argc, char** argv) {
   app.require_subcommand(0, 1);
   app.footer("Run 'descent <command> --help' for a command's options.");
   const descent::cli::Command commands[] = {
-      descent::cli::add_train(app), descent::cli::add_eval(app),
-      descent::cli::add_info(app),  descent::cli::add_schedule(app),
-      descent::cli::add_trace(app), descent::cli::add_experiment(app)};
+      descent::cli::add_train(app),     descent::cli::add_eval(app),
+      descent::cli::add_info(app),      descent::cli::add_schedule(app),
+      descent::cli::add_trace(app),     descent::cli::add_experiment(app),
+      descent::cli::add_landscape(app), descent::cli::add_lr_find(app)};
   CLI::App* help = app.add_subcommand("help", "Print this message");
   try {
     app.parse(argc, argv);
