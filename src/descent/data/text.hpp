@@ -10,7 +10,7 @@
 // The default text is the GNU GPL version 3, /usr/share/common-licenses/GPL-3, from Debian's
 // `base-files` package. Why this one: base-files is Essential, so the file is on every
 // Debian system and in every CI image without an extra package or a download; it is 35 KB
-// of real English prose (about 34,000 characters over an alphabet of about 80), enough for a
+// of real English prose (35,149 characters over an alphabet of 76), enough for a
 // small model to learn words and its bits per character to fall well below the
 // log2(alphabet) of a uniform guess within minutes on a CPU. Any other text works: pass its
 // path (`--data text:FILE` on the command line).
