@@ -122,9 +122,11 @@ struct Pow2 {
   const bool subnormal = x < std::numeric_limits<float>::min();
   const float scaled = subnormal ? x * 8388608.0f : x;
   // x = 2^k m with m in [sqrt(1/2), sqrt(2)): k from the bits of x - bits of sqrt(1/2)
-  const std::int32_t bits = std::bit_cast<std::int32_t>(scaled);
-  const std::int32_t k = (bits - 0x3f3504f3) >> 23;
-  const float m = std::bit_cast<float>(bits - (k << 23));
+  // (Unsigned arithmetic: for negative or NaN x the differences wrap instead of overflowing;
+  // those results are replaced below.)
+  const std::uint32_t bits = std::bit_cast<std::uint32_t>(scaled);
+  const std::int32_t k = static_cast<std::int32_t>(bits - 0x3f3504f3u) >> 23;
+  const float m = std::bit_cast<float>(bits - (static_cast<std::uint32_t>(k) << 23));
   const float e = static_cast<float>(k) - (subnormal ? 23.0f : 0.0f);
   // log(m) = log(1 + f) = f - f^2/2 + f^3 P(f)
   const float f = m - 1.0f;
