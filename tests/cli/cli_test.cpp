@@ -18,25 +18,9 @@ namespace {
 namespace fs = std::filesystem;
 using testing::CliOptions;
 using testing::CliResult;
+using testing::describe;
 using testing::run_cli;
-
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "descent-cli-XXXXXX").string();
-    DESCENT_CHECK(mkdtemp(pattern.data()) != nullptr, "TempDir: mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  std::string str() const { return path_.string(); }
-
- private:
-  fs::path path_;
-};
+using testing::TempDir;
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -60,10 +44,6 @@ std::vector<std::string> quick(const std::string& out, std::vector<std::string> 
                                    "--out",    out};
   args.insert(args.end(), more.begin(), more.end());
   return args;
-}
-
-std::string describe(const CliResult& r) {
-  return cat("status ", r.status, "\n--- stdout\n", r.out, "--- stderr\n", r.err);
 }
 
 // One line on stderr, "descent: ...".

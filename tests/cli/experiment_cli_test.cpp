@@ -13,11 +13,8 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::CliResult;
+using testing::describe;
 using testing::run_cli;
-
-std::string describe(const CliResult& r) {
-  return cat("status ", r.status, "\n--- stdout\n", r.out, "--- stderr\n", r.err);
-}
 
 TEST(ExperimentCli, ClippingWritesItsFolder) {
   const fs::path dir = fs::temp_directory_path() / "descent-experiment-cli";

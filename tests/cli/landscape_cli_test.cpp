@@ -15,11 +15,8 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::CliResult;
+using testing::describe;
 using testing::run_cli;
-
-std::string describe(const CliResult& r) {
-  return cat("status ", r.status, "\n--- stdout\n", r.out, "--- stderr\n", r.err);
-}
 
 void expect_one_error_line(const CliResult& r, const std::string& part) {
   EXPECT_TRUE(r.err.starts_with("descent: ")) << describe(r);

@@ -19,28 +19,9 @@ namespace {
 namespace fs = std::filesystem;
 namespace sched = descent::schedule;
 using testing::CliResult;
+using testing::describe;
 using testing::run_cli;
-
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "descent-schedule-XXXXXX").string();
-    DESCENT_CHECK(mkdtemp(pattern.data()) != nullptr, "TempDir: mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
-
-std::string describe(const CliResult& r) {
-  return cat("status ", r.status, "\n--- stdout\n", r.out, "--- stderr\n", r.err);
-}
+using testing::TempDir;
 
 struct Csv {
   std::vector<std::string> header;

@@ -18,11 +18,8 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::CliResult;
+using testing::describe;
 using testing::run_cli;
-
-std::string describe(const CliResult& r) {
-  return cat("status ", r.status, "\n--- stdout\n", r.out, "--- stderr\n", r.err);
-}
 
 struct Row {
   std::string optimizer;  // empty without an optimizer column

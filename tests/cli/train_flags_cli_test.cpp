@@ -17,24 +17,9 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::CliResult;
+using testing::describe;
 using testing::run_cli;
-
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "descent-flags-XXXXXX").string();
-    DESCENT_CHECK(mkdtemp(pattern.data()) != nullptr, "TempDir: mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
+using testing::TempDir;
 
 std::string read_text(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -60,10 +45,6 @@ std::vector<std::string> quick(const std::string& out, std::vector<std::string> 
                                    "--out",    out};
   args.insert(args.end(), more.begin(), more.end());
   return args;
-}
-
-std::string describe(const CliResult& r) {
-  return cat("status ", r.status, "\n--- stdout\n", r.out, "--- stderr\n", r.err);
 }
 
 int count_lines(const std::string& text) {

@@ -83,22 +83,6 @@ void prepare_run_folder(const RunConfig& config, const Origins& origins) {
   }
 }
 
-// Applies the configuration a checkpoint was trained with.
-void apply_checkpoint_config(const train::Checkpoint& checkpoint, RunConfig& config,
-                             Origins& origins) {
-  const auto found = checkpoint.metadata.find("config");
-  DESCENT_CHECK(
-      found != checkpoint.metadata.end(), "checkpoint '", checkpoint.path,
-      "' holds no run configuration (metadata 'config'); was it written by descent train?");
-  nlohmann::json json;
-  try {
-    json = nlohmann::json::parse(found->second);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw Error(cat("checkpoint '", checkpoint.path, "': its run configuration is not valid JSON"));
-  }
-  apply_json(json, cat("the configuration in ", checkpoint.path), config, origins);
-}
-
 // For the crash-safety test: DESCENT_TEST_PAUSE_CHECKPOINT=N makes the N-th checkpoint write of
 // this process stop half way (announcing it on stderr) and sleep, so that a test can kill the
 // process mid-write. Read here, in the command, never by the library.

@@ -106,18 +106,8 @@ void plot_plane(const std::vector<landscape::ScanPoint>& points, std::int64_t n,
 
 // The configuration of the run that wrote `checkpoint` (as `descent eval` reads it).
 RunConfig checkpoint_config(const train::Checkpoint& checkpoint, Origins& origins) {
-  const auto found = checkpoint.metadata.find("config");
-  DESCENT_CHECK(
-      found != checkpoint.metadata.end(), "checkpoint '", checkpoint.path,
-      "' holds no run configuration (metadata 'config'); was it written by descent train?");
-  nlohmann::json json;
-  try {
-    json = nlohmann::json::parse(found->second);
-  } catch (const nlohmann::json::parse_error&) {
-    throw Error(cat("checkpoint '", checkpoint.path, "': its run configuration is not valid JSON"));
-  }
   RunConfig config;
-  apply_json(json, cat("the configuration in ", checkpoint.path), config, origins);
+  apply_checkpoint_config(checkpoint, config, origins);
   return config;
 }
 

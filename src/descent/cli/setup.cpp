@@ -9,6 +9,7 @@
 #include "descent/data/synthetic.hpp"
 #include "descent/nn/info.hpp"
 #include "descent/optim/all.hpp"
+#include "descent/train/checkpoint.hpp"
 
 namespace descent::cli {
 namespace {
@@ -578,6 +579,21 @@ void check_warmup(const RunConfig& config, const Origins& origins, std::int64_t 
     throw UsageError(cat(origin_of(origins, "warmup_steps"), ": ", config.warmup_steps,
                          " warmup steps are more than the run's ", total_steps, " steps"));
   }
+}
+
+void apply_checkpoint_config(const train::Checkpoint& checkpoint, RunConfig& config,
+                             Origins& origins) {
+  const auto found = checkpoint.metadata.find("config");
+  DESCENT_CHECK(
+      found != checkpoint.metadata.end(), "checkpoint '", checkpoint.path,
+      "' holds no run configuration (metadata 'config'); was it written by descent train?");
+  nlohmann::json json;
+  try {
+    json = nlohmann::json::parse(found->second);
+  } catch (const nlohmann::json::parse_error&) {
+    throw Error(cat("checkpoint '", checkpoint.path, "': its run configuration is not valid JSON"));
+  }
+  apply_json(json, cat("the configuration in ", checkpoint.path), config, origins);
 }
 
 }  // namespace descent::cli

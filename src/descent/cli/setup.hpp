@@ -13,6 +13,7 @@
 #include "descent/nn/zoo.hpp"
 #include "descent/optim/optimizer.hpp"
 #include "descent/schedule/schedule.hpp"
+#include "descent/train/checkpoint.hpp"
 
 namespace descent::cli {
 
@@ -35,6 +36,11 @@ struct RunData {
 
 // Checks the data spec (UsageError) before anything is loaded.
 void check_data_spec(const std::string& spec, const std::string& origin);
+
+// Applies the run configuration a checkpoint was trained with (its metadata "config"); a
+// checkpoint without one, or with invalid JSON, throws naming the file.
+void apply_checkpoint_config(const train::Checkpoint& checkpoint, RunConfig& config,
+                             Origins& origins);
 // Loads or generates the data; file errors throw descent::Error.
 RunData load_data(const RunConfig& config, const Origins& origins);
 
