@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "descent/core/error.hpp"
+#include "temp_dir.hpp"
 
 extern char** environ;
 
@@ -104,26 +105,5 @@ inline CliResult run_cli(const std::vector<std::string>& args, const CliOptions&
 inline std::string describe(const CliResult& r) {
   return cat("status ", r.status, "\n--- stdout\n", r.out, "--- stderr\n", r.err);
 }
-
-// A fresh folder under $TMPDIR (or /tmp), removed with everything in it on destruction.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "descent-cli-XXXXXX").string();
-    DESCENT_CHECK(mkdtemp(pattern.data()) != nullptr, "TempDir: mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  std::string str() const { return path_.string(); }
-
- private:
-  std::filesystem::path path_;
-};
 
 }  // namespace descent::testing
