@@ -4,6 +4,7 @@
 #include "descent/autograd/autograd.hpp"
 #include "descent/ops/activation.hpp"
 #include "descent/ops/arith.hpp"
+#include "descent/ops/autocast.hpp"
 #include "descent/ops/conv.hpp"
 #include "descent/ops/dropout.hpp"
 #include "descent/ops/embedding.hpp"

@@ -1,5 +1,5 @@
 // The 16-bit GEMM (every path, every transpose) against an f64 reference on the rounded
-// operands; amp::linear and amp::matmul forward and backward against f32 ops on rounded
+// operands; ops::linear_mixed and ops::matmul_mixed forward and backward against f32 ops on rounded
 // operands; fp16's underflow and overflow and what loss scaling does to them; the precision
 // policy, master weights, a small training run per precision, and bad input.
 #include <gtest/gtest.h>
@@ -10,12 +10,12 @@
 #include <string>
 #include <vector>
 
-#include "descent/amp/autocast.hpp"
 #include "descent/amp/grad_scaler.hpp"
 #include "descent/amp/policy.hpp"
 #include "descent/kernels/gemm.hpp"
 #include "descent/kernels/half.hpp"
 #include "descent/ops/arith.hpp"
+#include "descent/ops/autocast.hpp"
 #include "descent/ops/linalg.hpp"
 #include "descent/ops/loss.hpp"
 #include "descent/ops/reduce.hpp"
@@ -106,7 +106,7 @@ TEST(Gemm16, NativeBf16IsUsedWhereTheCpuHasIt) {
   EXPECT_THROW(kernels::gemm(false, false, -1, 1, 1, 1.0f, &one, 1, &one, 1, 0.0f, &c, 1), Error);
 }
 
-// ---- amp::linear and amp::matmul ----
+// ---- ops::linear_mixed and ops::matmul_mixed ----
 
 Tensor round_trip(const Tensor& t, DType compute) {
   return t.to(compute).to(DType::f32);
@@ -134,7 +134,7 @@ TEST(Autocast, LinearForwardAndBackwardAreF32OpsOnRoundedOperands) {
         Tensor b = with_bias ? randn({24}, gen).set_requires_grad(true) : Tensor();
         Tensor upstream = randn({2, 3, 24}, gen);
         const Tensor w_low = given_low ? w.to(compute) : Tensor();
-        Tensor y = linear(x, w, b, compute, w_low);
+        Tensor y = ops::linear_mixed(x, w, b, compute, w_low);
         ASSERT_EQ(y.dtype(), DType::f32);
         y.backward(upstream);
 
@@ -165,7 +165,7 @@ TEST(Autocast, MatmulForwardAndBackward) {
     Tensor a = randn({9, 31}, gen).set_requires_grad(true);
     Tensor b = randn({31, 12}, gen).set_requires_grad(true);
     Tensor upstream = randn({9, 12}, gen);
-    Tensor y = matmul(a, b, compute);
+    Tensor y = ops::matmul_mixed(a, b, compute);
     y.backward(upstream);
     const Tensor ar = round_trip(a, compute), br = round_trip(b, compute);
     const Tensor dyr = round_trip(upstream, compute);
@@ -180,7 +180,7 @@ TEST(Autocast, MatmulForwardAndBackward) {
   }
   // f32 is ops::matmul
   Tensor a = tensor({1, 2, 3, 4}, {2, 2});
-  EXPECT_EQ(matmul(a, a, DType::f32).to_vector(), ops::matmul(a, a).to_vector());
+  EXPECT_EQ(ops::matmul_mixed(a, a, DType::f32).to_vector(), ops::matmul(a, a).to_vector());
 }
 
 // The point of loss scaling (Micikevicius et al. 2018, figure 3): fp16 gradients below 2^-24
@@ -192,7 +192,7 @@ TEST(Autocast, Fp16GradientsUnderflowWithoutScalingAndOverflowWithTooMuch) {
   const double tiny = 1e-8;  // below fp16's smallest subnormal, 2^-24 = 6e-8
   auto dw = [&](double loss_scale, DType compute) {
     w.set_grad(Tensor());
-    linear(x, w, Tensor(), compute).backward(full({4, 2}, tiny * loss_scale));
+    ops::linear_mixed(x, w, Tensor(), compute).backward(full({4, 2}, tiny * loss_scale));
     return w.grad().to_vector()[0];
   };
   EXPECT_EQ(dw(1.0, DType::f16), 0.0);                           // underflow: the signal is lost
@@ -271,7 +271,8 @@ double train(std::vector<Precision> schedule, int steps_each) {
     if (policy.is_low_precision()) low.emplace(weight.detach(), policy.compute_dtype());
     for (int step = 0; step < steps_each; ++step) {
       opt.zero_grad();
-      Tensor y = linear(x, weight, bias, policy.compute_dtype(), low ? low->copy() : Tensor());
+      Tensor y =
+          ops::linear_mixed(x, weight, bias, policy.compute_dtype(), low ? low->copy() : Tensor());
       Tensor loss = ops::mse_loss(y, target);
       loss_value = loss.item();
       scaler.scale(loss).backward();
@@ -303,24 +304,25 @@ TEST(Autocast, BadInputThrows) {
   Tensor x = zeros({3, 8});
   Tensor w = zeros({4, 8});
   Tensor b = zeros({4});
-  EXPECT_THROW(linear(x, w, b, DType::i32), Error);
-  EXPECT_THROW(linear(zeros({3, 7}), w, b, DType::bf16), Error);
-  EXPECT_THROW(linear(x.to(DType::f64), w, b, DType::bf16), Error);
-  EXPECT_THROW(linear(x, w.to(DType::bf16), b, DType::bf16), Error);  // master must be f32
-  EXPECT_THROW(linear(x, w, zeros({5}), DType::bf16), Error);
-  EXPECT_THROW(linear(x, w, b, DType::bf16, zeros({4, 8}, DType::f16)), Error);
-  EXPECT_THROW(linear(x, w, b, DType::bf16, zeros({8, 4}, DType::bf16)), Error);
-  EXPECT_THROW(linear(x, zeros({8}), b, DType::bf16), Error);
-  EXPECT_THROW(matmul(zeros({3, 8}), zeros({7, 2}), DType::f16), Error);
-  EXPECT_THROW(matmul(zeros({3, 8, 1}), zeros({1, 2}), DType::f16), Error);
-  EXPECT_THROW(matmul(zeros({3, 8}, DType::i64), zeros({8, 2}), DType::f16), Error);
+  EXPECT_THROW(ops::linear_mixed(x, w, b, DType::i32), Error);
+  EXPECT_THROW(ops::linear_mixed(zeros({3, 7}), w, b, DType::bf16), Error);
+  EXPECT_THROW(ops::linear_mixed(x.to(DType::f64), w, b, DType::bf16), Error);
+  EXPECT_THROW(ops::linear_mixed(x, w.to(DType::bf16), b, DType::bf16),
+               Error);  // master must be f32
+  EXPECT_THROW(ops::linear_mixed(x, w, zeros({5}), DType::bf16), Error);
+  EXPECT_THROW(ops::linear_mixed(x, w, b, DType::bf16, zeros({4, 8}, DType::f16)), Error);
+  EXPECT_THROW(ops::linear_mixed(x, w, b, DType::bf16, zeros({8, 4}, DType::bf16)), Error);
+  EXPECT_THROW(ops::linear_mixed(x, zeros({8}), b, DType::bf16), Error);
+  EXPECT_THROW(ops::matmul_mixed(zeros({3, 8}), zeros({7, 2}), DType::f16), Error);
+  EXPECT_THROW(ops::matmul_mixed(zeros({3, 8, 1}), zeros({2, 1, 2}), DType::f16), Error);
+  EXPECT_THROW(ops::matmul_mixed(zeros({3, 8}, DType::i64), zeros({8, 2}), DType::f16), Error);
   try {
-    linear(zeros({3, 7}), w, b, DType::bf16);
+    ops::linear_mixed(zeros({3, 7}), w, b, DType::bf16);
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("amp::linear: x (3, 7)"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("linear_mixed: x (3, 7)"), std::string::npos) << e.what();
   }
   // an x already in the compute dtype is used as it is
-  EXPECT_EQ(linear(x.to(DType::bf16), w, b, DType::bf16).shape(), (Shape{3, 4}));
+  EXPECT_EQ(ops::linear_mixed(x.to(DType::bf16), w, b, DType::bf16).shape(), (Shape{3, 4}));
 }
 
 }  // namespace

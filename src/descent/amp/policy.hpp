@@ -12,7 +12,7 @@
 //   amp::MasterWeights low(flat.params, policy.compute_dtype());  // a bf16 copy
 //   amp::GradScaler scaler(policy.scaler_options());              // enabled for fp16 only
 //   for (...) {
-//     // layers call amp::linear(x, weight, bias, policy.compute_dtype(), low.view(range))
+//     // ops::AutocastGuard autocast(policy.compute_dtype(), flat.params, low.copy());
 //     scaler.scale(loss).backward();                 // f32 gradients of the master weights
 //     scaler.step(opt);                              // the optimizer updates the f32 master
 //     scaler.update();

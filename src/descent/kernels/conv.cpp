@@ -24,6 +24,7 @@
 #include <type_traits>
 
 #include "descent/core/error.hpp"
+#include "descent/core/half.hpp"
 #include "descent/kernels/conv_onednn.hpp"
 #include "descent/kernels/gemm.hpp"
 #include "descent/kernels/workspace.hpp"
@@ -363,5 +364,94 @@ void conv2d_backward_weight(const Conv2dGeometry& g, const T* dy, const T* x, T*
 DESCENT_CONV_INSTANTIATE(float)
 DESCENT_CONV_INSTANTIATE(double)
 #undef DESCENT_CONV_INSTANTIATE
+
+// ---- mixed precision ----
+// The choice follows the f32 rule above: where im2col + GEMM wins in f32 (small or pointwise
+// convolutions, backward passes with few input channels), the widened f32 path is used.
+namespace {
+
+// Whether bf16 inputs go to oneDNN's bf16 kernel for this pass.
+template <typename L>
+bool native(const Conv2dGeometry& g, Pass pass, bool widen) {
+  if constexpr (!std::is_same_v<L, BFloat16>) {
+    return false;
+  } else {
+    // where f32 goes to oneDNN, and oneDNN has a direct bf16 kernel too
+    if (widen || !onednn::has_bf16() || !use_onednn<float>(ConvAlgorithm::automatic, pass, g)) {
+      return false;
+    }
+    switch (pass) {
+      case Pass::forward:
+        return onednn::has_direct_forward(g, true);
+      case Pass::backward_data:
+        return onednn::has_direct_backward_data(g, true);
+      case Pass::backward_weights:
+        return onednn::has_direct_backward_weights(g, true);
+    }
+    return false;
+  }
+}
+
+// n values widened to f32 in scratch memory.
+template <typename L>
+class Widened {
+ public:
+  Widened(const L* src, std::int64_t n) : values_(n) { convert(src, values_.get(), n); }
+  const float* get() const { return values_.get(); }
+
+ private:
+  Workspace<float> values_;
+};
+
+}  // namespace
+
+template <typename L>
+void conv2d_forward_mixed(const Conv2dGeometry& g, const L* x, const L* weight, const float* bias,
+                          float* y, bool widen) {
+  if (native<L>(g, Pass::forward, widen)) {
+    if constexpr (std::is_same_v<L, BFloat16>) onednn::conv2d_forward(g, x, weight, bias, y);
+    return;
+  }
+  const Widened<L> x32(x, g.N * g.C * g.H * g.W);
+  const Widened<L> w32(weight, g.O * g.C * g.KH * g.KW);
+  conv2d_forward<float>(g, x32.get(), w32.get(), bias, y);
+}
+
+template <typename L>
+void conv2d_backward_input_mixed(const Conv2dGeometry& g, const L* dy, const L* weight, float* dx,
+                                 bool widen) {
+  if (native<L>(g, Pass::backward_data, widen)) {
+    if constexpr (std::is_same_v<L, BFloat16>) onednn::conv2d_backward_data(g, dy, weight, dx);
+    return;
+  }
+  const Widened<L> dy32(dy, g.N * g.O * g.OH * g.OW);
+  const Widened<L> w32(weight, g.O * g.C * g.KH * g.KW);
+  conv2d_backward_input<float>(g, dy32.get(), w32.get(), dx);
+}
+
+template <typename L>
+void conv2d_backward_weight_mixed(const Conv2dGeometry& g, const L* dy, const L* x, float* dweight,
+                                  float* dbias, bool widen) {
+  if (native<L>(g, Pass::backward_weights, widen)) {
+    if constexpr (std::is_same_v<L, BFloat16>) {
+      onednn::conv2d_backward_weights(g, dy, x, dweight, dbias);
+    }
+    return;
+  }
+  const Widened<L> dy32(dy, g.N * g.O * g.OH * g.OW);
+  const Widened<L> x32(x, g.N * g.C * g.H * g.W);
+  conv2d_backward_weight<float>(g, dy32.get(), x32.get(), dweight, dbias);
+}
+
+#define DESCENT_CONV_MIXED_INSTANTIATE(L)                                                          \
+  template void conv2d_forward_mixed<L>(const Conv2dGeometry&, const L*, const L*, const float*,   \
+                                        float*, bool);                                             \
+  template void conv2d_backward_input_mixed<L>(const Conv2dGeometry&, const L*, const L*, float*,  \
+                                               bool);                                              \
+  template void conv2d_backward_weight_mixed<L>(const Conv2dGeometry&, const L*, const L*, float*, \
+                                                float*, bool);
+DESCENT_CONV_MIXED_INSTANTIATE(BFloat16)
+DESCENT_CONV_MIXED_INSTANTIATE(Half)
+#undef DESCENT_CONV_MIXED_INSTANTIATE
 
 }  // namespace descent::kernels

@@ -13,6 +13,8 @@
 
 #include <cstdint>
 
+#include "descent/core/half.hpp"
+
 namespace descent::kernels {
 
 struct Conv2dGeometry {
@@ -47,5 +49,22 @@ void conv2d_backward_input(const Conv2dGeometry& g, const T* dy, const T* weight
 template <typename T>
 void conv2d_backward_weight(const Conv2dGeometry& g, const T* dy, const T* x, T* dweight, T* dbias,
                             ConvAlgorithm algorithm = ConvAlgorithm::automatic);
+
+// ---- mixed precision: 16-bit inputs, f32 sums and outputs ----
+// x, weight and dy in bf16 or f16 (L); y, dx, dweight, bias and dbias in f32. bf16 runs
+// oneDNN's bf16 kernels (AVX-512-BF16's vdpbf16ps; emulated on other AVX-512 CPUs) where the
+// f32 rule above picks oneDNN and oneDNN has a direct bf16 kernel for the geometry; every
+// other case (f16: these CPUs have no f16 dot product; small or pointwise convolutions; CPUs
+// without AVX-512) widens the inputs to f32, exactly, and runs the f32 convolution: the same
+// result up to the order of the f32 sums. `widen` forces the second path (tests, benchmarks).
+template <typename L>
+void conv2d_forward_mixed(const Conv2dGeometry& g, const L* x, const L* weight, const float* bias,
+                          float* y, bool widen = false);
+template <typename L>
+void conv2d_backward_input_mixed(const Conv2dGeometry& g, const L* dy, const L* weight, float* dx,
+                                 bool widen = false);
+template <typename L>
+void conv2d_backward_weight_mixed(const Conv2dGeometry& g, const L* dy, const L* x, float* dweight,
+                                  float* dbias, bool widen = false);
 
 }  // namespace descent::kernels

@@ -14,6 +14,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 #include <optional>
 #include <string>
+#include <type_traits>
 
 #include "descent/core/error.hpp"
 #include "descent/kernels/workspace.hpp"
@@ -48,8 +49,8 @@ Dims dims_of(const Conv2dGeometry& g) {
           {g.pad_h, g.pad_w}};
 }
 
-memory::desc any_desc(const memory::dims& dims) {
-  return memory::desc(dims, memory::data_type::f32, Tag::any);
+memory::desc any_desc(const memory::dims& dims, memory::data_type type = memory::data_type::f32) {
+  return memory::desc(dims, type, Tag::any);
 }
 
 dnnl::primitive_attr user_scratchpad() {
@@ -58,7 +59,15 @@ dnnl::primitive_attr user_scratchpad() {
   return attr;
 }
 
-using Key = std::array<std::int64_t, 15>;
+enum class Inputs : std::int64_t { f32, bf16 };
+
+using Key = std::array<std::int64_t, 16>;
+
+// The inputs' type: f32 everywhere, or bf16 inputs (x, weight, dy) with f32 outputs and bias
+// (mixed precision: oneDNN accumulates in f32).
+memory::data_type low_type(Inputs inputs) {
+  return inputs == Inputs::bf16 ? memory::data_type::bf16 : memory::data_type::f32;
+}
 
 // Each plan holds JIT-compiled code; a program that keeps changing shapes (a last, smaller
 // batch is one more shape, not a problem) starts the cache afresh past this many.
@@ -73,11 +82,12 @@ std::map<Key, std::shared_ptr<Plan>>& plans() {
 enum class Pass { forward, data, weights };
 
 // The cached plan for g, with the primitive of `pass` created.
-std::shared_ptr<Plan> plan(const Conv2dGeometry& g, Pass pass) {
+std::shared_ptr<Plan> plan(const Conv2dGeometry& g, Pass pass, Inputs inputs = Inputs::f32) {
   // clang-format off
   const Key key{g.N, g.C, g.H, g.W, g.O, g.KH, g.KW, g.stride_h, g.stride_w, g.pad_h, g.pad_w,
-                g.dilation_h, g.dilation_w, g.OH, g.OW};
+                g.dilation_h, g.dilation_w, g.OH, g.OW, static_cast<std::int64_t>(inputs)};
   // clang-format on
+  const memory::data_type in = low_type(inputs);
   const Dims d = dims_of(g);
   const dnnl::algorithm direct = dnnl::algorithm::convolution_direct;
   std::lock_guard lock(plans_mutex);
@@ -86,7 +96,7 @@ std::shared_ptr<Plan> plan(const Conv2dGeometry& g, Pass pass) {
   try {
     if (!slot) {
       const dnnl::convolution_forward::desc desc(
-          dnnl::prop_kind::forward_training, direct, any_desc(d.x), any_desc(d.weight),
+          dnnl::prop_kind::forward_training, direct, any_desc(d.x, in), any_desc(d.weight, in),
           memory::desc(d.bias, memory::data_type::f32, Tag::x), any_desc(d.y), d.strides, d.dilates,
           d.padding, d.padding);
       dnnl::convolution_forward::primitive_desc pd(desc, user_scratchpad(), cpu_engine());
@@ -94,17 +104,17 @@ std::shared_ptr<Plan> plan(const Conv2dGeometry& g, Pass pass) {
     }
     Plan& p = *slot;
     if (pass == Pass::data && !p.data) {
-      const dnnl::convolution_backward_data::desc desc(direct, any_desc(d.x), any_desc(d.weight),
-                                                       any_desc(d.y), d.strides, d.dilates,
-                                                       d.padding, d.padding);
+      const dnnl::convolution_backward_data::desc desc(direct, any_desc(d.x),
+                                                       any_desc(d.weight, in), any_desc(d.y, in),
+                                                       d.strides, d.dilates, d.padding, d.padding);
       p.data_pd.emplace(desc, user_scratchpad(), cpu_engine(), p.forward_pd);
       p.data.emplace(*p.data_pd);
     }
     if (pass == Pass::weights && !p.weights) {
       const dnnl::convolution_backward_weights::desc desc(
-          direct, any_desc(d.x), any_desc(d.weight),
-          memory::desc(d.bias, memory::data_type::f32, Tag::x), any_desc(d.y), d.strides, d.dilates,
-          d.padding, d.padding);
+          direct, any_desc(d.x, in), any_desc(d.weight),
+          memory::desc(d.bias, memory::data_type::f32, Tag::x), any_desc(d.y, in), d.strides,
+          d.dilates, d.padding, d.padding);
       p.weights_pd.emplace(desc, user_scratchpad(), cpu_engine(), p.forward_pd);
       p.weights.emplace(*p.weights_pd);
     }
@@ -126,10 +136,13 @@ bool is_direct(const std::string& implementation) {
 // itself when the layouts agree, else a reordered copy in scratch memory.
 class Operand {
  public:
-  Operand(const memory::dims& dims, Tag plain, const float* data, const memory::desc& wanted)
+  template <typename T>
+  Operand(const memory::dims& dims, Tag plain, const T* data, const memory::desc& wanted)
       // oneDNN takes a mutable handle; inputs are only read
-      : user_(memory::desc(dims, memory::data_type::f32, plain), cpu_engine(),
-              const_cast<float*>(data)) {
+      : user_(memory::desc(
+                  dims, std::is_same_v<T, float> ? memory::data_type::f32 : memory::data_type::bf16,
+                  plain),
+              cpu_engine(), const_cast<T*>(data)) {
     if (wanted == user_.get_desc()) {
       used_ = user_;
       return;
@@ -174,21 +187,14 @@ void run(F f) {
   }
 }
 
-}  // namespace
-
-bool has_direct_forward(const Conv2dGeometry& g) {
-  return is_direct(plan(g, Pass::forward)->forward_pd.impl_info_str());
-}
-bool has_direct_backward_data(const Conv2dGeometry& g) {
-  return is_direct(plan(g, Pass::data)->data_pd->impl_info_str());
-}
-bool has_direct_backward_weights(const Conv2dGeometry& g) {
-  return is_direct(plan(g, Pass::weights)->weights_pd->impl_info_str());
+template <typename L>
+constexpr Inputs inputs_of() {
+  return std::is_same_v<L, float> ? Inputs::f32 : Inputs::bf16;
 }
 
-void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* weight, const float* bias,
-                    float* y) {
-  const std::shared_ptr<Plan> plan_ref = plan(g, Pass::forward);
+template <typename L>
+void forward(const Conv2dGeometry& g, const L* x, const L* weight, const float* bias, float* y) {
+  const std::shared_ptr<Plan> plan_ref = plan(g, Pass::forward, inputs_of<L>());
   Plan& p = *plan_ref;
   const Dims d = dims_of(g);
   run([&] {
@@ -213,9 +219,9 @@ void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* weight
   });
 }
 
-void conv2d_backward_data(const Conv2dGeometry& g, const float* dy, const float* weight,
-                          float* dx) {
-  const std::shared_ptr<Plan> plan_ref = plan(g, Pass::data);
+template <typename L>
+void backward_data(const Conv2dGeometry& g, const L* dy, const L* weight, float* dx) {
+  const std::shared_ptr<Plan> plan_ref = plan(g, Pass::data, inputs_of<L>());
   Plan& p = *plan_ref;
   const Dims d = dims_of(g);
   run([&] {
@@ -235,9 +241,10 @@ void conv2d_backward_data(const Conv2dGeometry& g, const float* dy, const float*
   });
 }
 
-void conv2d_backward_weights(const Conv2dGeometry& g, const float* dy, const float* x,
-                             float* dweight, float* dbias) {
-  const std::shared_ptr<Plan> plan_ref = plan(g, Pass::weights);
+template <typename L>
+void backward_weights(const Conv2dGeometry& g, const L* dy, const L* x, float* dweight,
+                      float* dbias) {
+  const std::shared_ptr<Plan> plan_ref = plan(g, Pass::weights, inputs_of<L>());
   Plan& p = *plan_ref;
   const Dims d = dims_of(g);
   run([&] {
@@ -263,6 +270,64 @@ void conv2d_backward_weights(const Conv2dGeometry& g, const float* dy, const flo
     if (dbias != nullptr) diff_bias.store(stream);
     stream.wait();
   });
+}
+
+}  // namespace
+
+bool has_direct_forward(const Conv2dGeometry& g, bool bf16) {
+  const Inputs inputs = bf16 ? Inputs::bf16 : Inputs::f32;
+  return is_direct(plan(g, Pass::forward, inputs)->forward_pd.impl_info_str());
+}
+bool has_direct_backward_data(const Conv2dGeometry& g, bool bf16) {
+  const Inputs inputs = bf16 ? Inputs::bf16 : Inputs::f32;
+  return is_direct(plan(g, Pass::data, inputs)->data_pd->impl_info_str());
+}
+bool has_direct_backward_weights(const Conv2dGeometry& g, bool bf16) {
+  const Inputs inputs = bf16 ? Inputs::bf16 : Inputs::f32;
+  return is_direct(plan(g, Pass::weights, inputs)->weights_pd->impl_info_str());
+}
+
+bool has_bf16() {
+  // a small convolution's forward, built once: oneDNN has bf16 convolutions on AVX-512 CPUs
+  // (native with AVX512-BF16, emulated without) and none (an unimplemented error) below
+  static const bool available = [] {
+    Conv2dGeometry g{.N = 1, .C = 16, .H = 8, .W = 8, .O = 16, .KH = 3, .KW = 3};
+    g.OH = g.out_h();
+    g.OW = g.out_w();
+    try {
+      const std::string impl = plan(g, Pass::forward, Inputs::bf16)->forward_pd.impl_info_str();
+      return is_direct(impl);
+    } catch (const Error&) {
+      return false;
+    }
+  }();
+  return available;
+}
+
+void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* weight, const float* bias,
+                    float* y) {
+  forward(g, x, weight, bias, y);
+}
+void conv2d_backward_data(const Conv2dGeometry& g, const float* dy, const float* weight,
+                          float* dx) {
+  backward_data(g, dy, weight, dx);
+}
+void conv2d_backward_weights(const Conv2dGeometry& g, const float* dy, const float* x,
+                             float* dweight, float* dbias) {
+  backward_weights(g, dy, x, dweight, dbias);
+}
+
+void conv2d_forward(const Conv2dGeometry& g, const BFloat16* x, const BFloat16* weight,
+                    const float* bias, float* y) {
+  forward(g, x, weight, bias, y);
+}
+void conv2d_backward_data(const Conv2dGeometry& g, const BFloat16* dy, const BFloat16* weight,
+                          float* dx) {
+  backward_data(g, dy, weight, dx);
+}
+void conv2d_backward_weights(const Conv2dGeometry& g, const BFloat16* dy, const BFloat16* x,
+                             float* dweight, float* dbias) {
+  backward_weights(g, dy, x, dweight, dbias);
 }
 
 }  // namespace descent::kernels::onednn

@@ -8,6 +8,8 @@
 #include "descent/autograd/autograd.hpp"
 #include "descent/kernels/conv.hpp"
 #include "descent/kernels/pool.hpp"
+#include "descent/ops/autocast.hpp"
+#include "descent/ops/detail/conv.hpp"
 
 namespace descent::ops {
 namespace {
@@ -24,55 +26,21 @@ void check_image(const Tensor& x, const char* op) {
   DESCENT_CHECK(x.dim() == 4, op, ": expected x (N, C, H, W), got ", shape_str(x.shape()));
 }
 
+// The tensor checks of conv2d; the shape checks are conv2d_geometry's.
 kernels::Conv2dGeometry conv_geometry(const Tensor& x, const Tensor& weight, const Tensor& bias,
                                       const Conv2dOptions& options) {
   check_image(x, "conv2d");
-  DESCENT_CHECK(weight.defined() && weight.dim() == 4,
-                "conv2d: expected weight (O, C, KH, KW), got ",
-                weight.defined() ? shape_str(weight.shape()) : "undefined");
+  DESCENT_CHECK(weight.defined(), "conv2d: weight is undefined");
   DESCENT_CHECK(x.dtype() == weight.dtype(), "conv2d: dtypes differ: x ", dtype_name(x.dtype()),
                 " ", shape_str(x.shape()), ", weight ", dtype_name(weight.dtype()), " ",
                 shape_str(weight.shape()));
-  DESCENT_CHECK(weight.numel() > 0, "conv2d: weight ", shape_str(weight.shape()),
-                " has an empty dimension");
-  DESCENT_CHECK(x.size(1) == weight.size(1), "conv2d: x ", shape_str(x.shape()), " has ", x.size(1),
-                " channels but weight ", shape_str(weight.shape()), " expects ", weight.size(1));
+  const kernels::Conv2dGeometry g =
+      detail::conv2d_geometry(x.shape(), weight.shape(), nullptr, options);
   if (bias.defined()) {
-    DESCENT_CHECK(bias.shape() == Shape{weight.size(0)} && bias.dtype() == x.dtype(),
-                  "conv2d: bias must be (", weight.size(0), ") ", dtype_name(x.dtype()),
-                  " for weight ", shape_str(weight.shape()), ", got ", shape_str(bias.shape()), " ",
-                  dtype_name(bias.dtype()));
+    DESCENT_CHECK(bias.shape() == Shape{g.O} && bias.dtype() == x.dtype(), "conv2d: bias must be (",
+                  g.O, ") ", dtype_name(x.dtype()), " for weight ", shape_str(weight.shape()),
+                  ", got ", shape_str(bias.shape()), " ", dtype_name(bias.dtype()));
   }
-  DESCENT_CHECK(options.stride.h > 0 && options.stride.w > 0,
-                "conv2d: stride must be positive, got ", pair_str(options.stride));
-  DESCENT_CHECK(options.dilation.h > 0 && options.dilation.w > 0,
-                "conv2d: dilation must be positive, got ", pair_str(options.dilation));
-  DESCENT_CHECK(options.padding.h >= 0 && options.padding.w >= 0,
-                "conv2d: padding must be non-negative, got ", pair_str(options.padding));
-  kernels::Conv2dGeometry g;
-  g.N = x.size(0);
-  g.C = x.size(1);
-  g.H = x.size(2);
-  g.W = x.size(3);
-  g.O = weight.size(0);
-  g.KH = weight.size(2);
-  g.KW = weight.size(3);
-  g.stride_h = options.stride.h;
-  g.stride_w = options.stride.w;
-  g.pad_h = options.padding.h;
-  g.pad_w = options.padding.w;
-  g.dilation_h = options.dilation.h;
-  g.dilation_w = options.dilation.w;
-  const std::int64_t span_h = g.dilation_h * (g.KH - 1) + 1;
-  const std::int64_t span_w = g.dilation_w * (g.KW - 1) + 1;
-  const std::int64_t padded_h = g.H + 2 * g.pad_h;
-  const std::int64_t padded_w = g.W + 2 * g.pad_w;
-  DESCENT_CHECK(span_h <= padded_h && span_w <= padded_w, "conv2d: kernel ", pair_str(g.KH, g.KW),
-                " with dilation ", pair_str(options.dilation), " spans ", pair_str(span_h, span_w),
-                ", larger than the padded input ", pair_str(padded_h, padded_w), " of x ",
-                shape_str(x.shape()), " with padding ", pair_str(options.padding));
-  g.OH = g.out_h();
-  g.OW = g.out_w();
   return g;
 }
 
@@ -117,8 +85,63 @@ PoolSetup pool_setup(const Tensor& x, const Pool2dOptions& options, const char* 
 
 }  // namespace
 
+namespace detail {
+
+kernels::Conv2dGeometry conv2d_geometry(const Shape& x, const Shape& weight, const Shape* bias,
+                                        const Conv2dOptions& options) {
+  DESCENT_CHECK(x.size() == 4, "conv2d: expected x (N, C, H, W), got ", shape_str(x));
+  DESCENT_CHECK(weight.size() == 4, "conv2d: expected weight (O, C, KH, KW), got ",
+                shape_str(weight));
+  DESCENT_CHECK(shape_numel(weight) > 0, "conv2d: weight ", shape_str(weight),
+                " has an empty dimension");
+  DESCENT_CHECK(x[1] == weight[1], "conv2d: x ", shape_str(x), " has ", x[1],
+                " channels but weight ", shape_str(weight), " expects ", weight[1]);
+  if (bias != nullptr) {
+    DESCENT_CHECK(*bias == Shape{weight[0]}, "conv2d: bias must be (", weight[0], ") for weight ",
+                  shape_str(weight), ", got ", shape_str(*bias));
+  }
+  DESCENT_CHECK(options.stride.h > 0 && options.stride.w > 0,
+                "conv2d: stride must be positive, got ", pair_str(options.stride));
+  DESCENT_CHECK(options.dilation.h > 0 && options.dilation.w > 0,
+                "conv2d: dilation must be positive, got ", pair_str(options.dilation));
+  DESCENT_CHECK(options.padding.h >= 0 && options.padding.w >= 0,
+                "conv2d: padding must be non-negative, got ", pair_str(options.padding));
+  kernels::Conv2dGeometry g;
+  g.N = x[0];
+  g.C = x[1];
+  g.H = x[2];
+  g.W = x[3];
+  g.O = weight[0];
+  g.KH = weight[2];
+  g.KW = weight[3];
+  g.stride_h = options.stride.h;
+  g.stride_w = options.stride.w;
+  g.pad_h = options.padding.h;
+  g.pad_w = options.padding.w;
+  g.dilation_h = options.dilation.h;
+  g.dilation_w = options.dilation.w;
+  const std::int64_t span_h = g.dilation_h * (g.KH - 1) + 1;
+  const std::int64_t span_w = g.dilation_w * (g.KW - 1) + 1;
+  const std::int64_t padded_h = g.H + 2 * g.pad_h;
+  const std::int64_t padded_w = g.W + 2 * g.pad_w;
+  DESCENT_CHECK(span_h <= padded_h && span_w <= padded_w, "conv2d: kernel ", pair_str(g.KH, g.KW),
+                " with dilation ", pair_str(options.dilation), " spans ", pair_str(span_h, span_w),
+                ", larger than the padded input ", pair_str(padded_h, padded_w), " of x ",
+                shape_str(x), " with padding ", pair_str(options.padding));
+  g.OH = g.out_h();
+  g.OW = g.out_w();
+  return g;
+}
+
+}  // namespace detail
+
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias,
               const Conv2dOptions& options) {
+  if (const DType compute = autocast_dtype(); compute != DType::f32 && x.defined() &&
+                                              weight.defined() && x.dtype() == DType::f32 &&
+                                              weight.dtype() == DType::f32) {
+    return conv2d_mixed(x, weight, bias, options, compute);
+  }
   const kernels::Conv2dGeometry g = conv_geometry(x, weight, bias, options);
   Tensor out = empty({g.N, g.O, g.OH, g.OW}, x.dtype());  // (N, O, OH, OW)
   dispatch_float(x.dtype(), "conv2d", [&]<typename T>() {

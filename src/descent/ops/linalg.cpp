@@ -3,6 +3,7 @@
 #include "descent/autograd/autograd.hpp"
 #include "descent/kernels/gemm.hpp"
 #include "descent/ops/arith.hpp"
+#include "descent/ops/autocast.hpp"
 #include "descent/ops/shape.hpp"
 
 namespace descent::ops {
@@ -25,6 +26,10 @@ void batched_gemm(bool trans_a, bool trans_b, std::int64_t batch, std::int64_t M
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
+  if (const DType compute = autocast_dtype(); compute != DType::f32 && a.defined() && b.defined() &&
+                                              a.dtype() == DType::f32 && b.dtype() == DType::f32) {
+    return matmul_mixed(a, b, compute);
+  }
   DESCENT_CHECK(a.dim() >= 2 && b.dim() >= 2, "matmul: needs tensors of rank >= 2, got ",
                 shape_str(a.shape()), " @ ", shape_str(b.shape()));
   DESCENT_CHECK(a.dtype() == b.dtype(), "matmul: dtypes differ: ", dtype_name(a.dtype()), " @ ",
@@ -113,6 +118,11 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  if (const DType compute = autocast_dtype(); compute != DType::f32 && x.defined() &&
+                                              weight.defined() && x.dtype() == DType::f32 &&
+                                              weight.dtype() == DType::f32) {
+    return linear_mixed(x, weight, bias, compute);
+  }
   DESCENT_CHECK(x.dim() >= 1 && weight.dim() == 2,
                 "linear: expected x (..., in) and weight "
                 "(out, in), got x ",

@@ -1,0 +1,364 @@
+// The mixed ops and the autocast state. The kernels are kernels/half.hpp's 16-bit GEMM and
+// kernels/conv.hpp's mixed convolution.
+#include "descent/ops/autocast.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+
+#include "descent/autograd/autograd.hpp"
+#include "descent/kernels/conv.hpp"
+#include "descent/kernels/half.hpp"
+#include "descent/ops/arith.hpp"
+#include "descent/ops/detail/conv.hpp"
+#include "descent/ops/linalg.hpp"
+#include "descent/ops/reduce.hpp"
+
+namespace descent::ops {
+namespace {
+
+struct AutocastState {
+  DType dtype = DType::f32;
+  Tensor master;  // f32, or undefined
+  Tensor low;     // master rounded to dtype
+};
+thread_local AutocastState autocast_state;
+
+std::atomic<bool> counting{false};
+std::atomic<std::int64_t> counted_values{0};
+std::atomic<std::int64_t> counted_nonzero{0};
+std::atomic<std::int64_t> counted_flushed{0};
+std::atomic<std::int64_t> counted_overflowed{0};
+
+// Calls fn.template operator()<L>() with L the C++ type of the 16-bit dtype.
+template <typename Fn>
+void dispatch_low(DType compute, Fn&& fn) {
+  if (compute == DType::bf16) {
+    fn.template operator()<BFloat16>();
+  } else {
+    fn.template operator()<Half>();
+  }
+}
+
+void check_compute(const char* op, DType compute) {
+  DESCENT_CHECK(compute == DType::f32 || compute == DType::bf16 || compute == DType::f16, op,
+                ": compute dtype must be f32, bf16 or f16, got ", dtype_name(compute));
+}
+
+void check_input(const char* op, const char* name, const Tensor& t, DType compute) {
+  DESCENT_CHECK(t.defined(), op, ": ", name, " is an undefined tensor");
+  DESCENT_CHECK(t.dtype() == DType::f32 || t.dtype() == compute, op, ": ", name, " must be f32 or ",
+                dtype_name(compute), ", got ", dtype_name(t.dtype()));
+}
+
+void check_weight_low(const char* op, const Tensor& weight_low, const Tensor& weight,
+                      DType compute) {
+  if (!weight_low.defined()) return;
+  DESCENT_CHECK(weight_low.shape() == weight.shape() && weight_low.dtype() == compute, op,
+                ": weight_low must be ", shape_str(weight.shape()), " ", dtype_name(compute),
+                " (the weight's rounded copy), got ", shape_str(weight_low.shape()), " ",
+                dtype_name(weight_low.dtype()));
+}
+
+// t in `compute`, without a copy when it already is; no history.
+Tensor rounded(const Tensor& t, DType compute) {
+  return t.dtype() == compute ? t.detach() : t.to(compute);
+}
+
+// The weight in `compute`: the given copy, the guard's master copy, or rounded now.
+Tensor low_weight(const Tensor& weight, const Tensor& weight_low, DType compute) {
+  if (weight_low.defined()) return weight_low.detach();
+  const Tensor cached = autocast_low_copy(weight);
+  if (cached.defined() && cached.dtype() == compute) return cached;
+  return rounded(weight, compute);
+}
+
+// An incoming f32 gradient rounded to `compute`, counted when counting is on.
+Tensor rounded_gradient(const Tensor& grad, DType compute) {
+  Tensor low = grad.to(compute);
+  if (!counting.load(std::memory_order_relaxed)) return low;
+  const float* g = grad.data<float>();
+  const std::int64_t n = grad.numel();
+  std::int64_t nonzero = 0;
+  std::int64_t flushed = 0;
+  std::int64_t overflowed = 0;
+  dispatch_low(compute, [&]<typename L>() {
+    const L* l = low.data<L>();
+#pragma omp parallel for reduction(+ : nonzero, flushed, overflowed) if (n > 32768)
+    for (std::int64_t i = 0; i < n; ++i) {
+      const float back = static_cast<float>(l[i]);
+      nonzero += g[i] != 0.0f;
+      flushed += g[i] != 0.0f && back == 0.0f;
+      overflowed += std::isfinite(g[i]) && std::isinf(back);
+    }
+  });
+  counted_values += n;
+  counted_nonzero += nonzero;
+  counted_flushed += flushed;
+  counted_overflowed += overflowed;
+  return low;
+}
+
+// An f32 gradient returned in the dtype of the input it belongs to.
+Tensor as_input_dtype(const Tensor& grad, DType dtype) {
+  return grad.dtype() == dtype ? grad : grad.to(dtype);
+}
+
+}  // namespace
+
+// ---- the autocast state ----
+
+DType autocast_dtype() {
+  return autocast_state.dtype;
+}
+
+AutocastGuard::AutocastGuard(DType compute) : AutocastGuard(compute, Tensor(), Tensor()) {}
+
+AutocastGuard::AutocastGuard(DType compute, const Tensor& master, const Tensor& low)
+    : previous_dtype_(autocast_state.dtype),
+      previous_master_(autocast_state.master),
+      previous_low_(autocast_state.low) {
+  check_compute("AutocastGuard", compute);
+  DESCENT_CHECK(master.defined() == low.defined(),
+                "AutocastGuard: give both the master weights and their low copy, or neither");
+  if (master.defined()) {
+    DESCENT_CHECK(master.dtype() == DType::f32,
+                  "AutocastGuard: the master weights must be f32, got ",
+                  dtype_name(master.dtype()));
+    DESCENT_CHECK(low.shape() == master.shape() && low.dtype() == compute,
+                  "AutocastGuard: the low copy must be ", shape_str(master.shape()), " ",
+                  dtype_name(compute), ", got ", shape_str(low.shape()), " ",
+                  dtype_name(low.dtype()));
+  }
+  autocast_state = {compute, master, low};
+}
+
+AutocastGuard::~AutocastGuard() {
+  autocast_state = {previous_dtype_, previous_master_, previous_low_};
+}
+
+Tensor autocast_low_copy(const Tensor& weight) {
+  const AutocastState& state = autocast_state;
+  if (!state.master.defined() || !weight.defined() || weight.dtype() != DType::f32 ||
+      !weight.same_storage(state.master)) {
+    return Tensor();
+  }
+  const std::ptrdiff_t bytes = static_cast<const char*>(weight.raw_data()) -
+                               static_cast<const char*>(state.master.raw_data());
+  const std::int64_t offset = bytes / static_cast<std::ptrdiff_t>(sizeof(float));
+  if (bytes < 0 || offset + weight.numel() > state.master.numel()) return Tensor();
+  return state.low.view_of(offset, weight.shape());
+}
+
+void count_gradient_rounding(bool enabled) {
+  counting = enabled;
+}
+
+RoundingCounts gradient_rounding_counts() {
+  return {counted_values.load(), counted_nonzero.load(), counted_flushed.load(),
+          counted_overflowed.load()};
+}
+
+void reset_gradient_rounding_counts() {
+  counted_values = 0;
+  counted_nonzero = 0;
+  counted_flushed = 0;
+  counted_overflowed = 0;
+}
+
+// ---- the mixed ops ----
+
+Tensor linear_mixed(const Tensor& x, const Tensor& weight, const Tensor& bias, DType compute,
+                    const Tensor& weight_low) {
+  check_compute("linear_mixed", compute);
+  if (compute == DType::f32) {
+    const AutocastGuard off(DType::f32);
+    return linear(x, weight, bias);
+  }
+  check_input("linear_mixed", "x", x, compute);
+  DESCENT_CHECK(weight.defined() && weight.dim() == 2 && weight.dtype() == DType::f32,
+                "linear_mixed: expected weight (out, in) f32, got ",
+                weight.defined() ? shape_str(weight.shape()) : "an undefined tensor", " ",
+                weight.defined() ? dtype_name(weight.dtype()) : "");
+  const std::int64_t in = weight.size(1);
+  const std::int64_t out_features = weight.size(0);
+  DESCENT_CHECK(x.dim() >= 1 && x.size(-1) == in, "linear_mixed: x ", shape_str(x.shape()),
+                " does not end in the ", in, " features weight ", shape_str(weight.shape()),
+                " expects");
+  if (bias.defined()) {
+    DESCENT_CHECK(bias.shape() == Shape{out_features} && bias.dtype() == DType::f32,
+                  "linear_mixed: bias must be (", out_features, ") f32, got ",
+                  shape_str(bias.shape()), " ", dtype_name(bias.dtype()));
+  }
+  check_weight_low("linear_mixed", weight_low, weight, compute);
+  const std::int64_t rows = x.numel() / std::max<std::int64_t>(in, 1);
+  Shape out_shape = x.shape();
+  out_shape.back() = out_features;
+
+  const Tensor x_low = rounded(x, compute);  // (rows, in), saved for backward
+  const Tensor w_low = low_weight(weight, weight_low, compute);
+  Tensor out = empty(out_shape, DType::f32);  // (rows, out)
+  float* po = out.data<float>();
+  float beta = 0.0f;
+  if (bias.defined()) {
+    // start C from the bias rows, then C += x W^T
+    const float* pb = bias.data<float>();
+#pragma omp parallel for if (rows * out_features > 32768)
+    for (std::int64_t r = 0; r < rows; ++r) {
+      for (std::int64_t j = 0; j < out_features; ++j) po[r * out_features + j] = pb[j];
+    }
+    beta = 1.0f;
+  }
+  dispatch_low(compute, [&]<typename L>() {
+    kernels::gemm(false, true, rows, out_features, in, 1.0f, x_low.data<L>(), in, w_low.data<L>(),
+                  in, beta, po, out_features);
+  });
+  return autograd::record(
+      "linear_mixed", out, {x, weight, bias},
+      [x_low, w_low, x_shape = x.shape(), x_dtype = x.dtype(), rows, in, out_features, compute](
+          const Tensor& grad, const autograd::Node& node) {
+        autograd::Grads grads(3);
+        const Tensor dy_low = rounded_gradient(grad, compute);  // (rows, out)
+        dispatch_low(compute, [&]<typename L>() {
+          if (node.needs_grad(0)) {
+            // dx = dy W   (rows, out) @ (out, in)
+            Tensor gx = empty(x_shape, DType::f32);
+            kernels::gemm(false, false, rows, in, out_features, 1.0f, dy_low.data<L>(),
+                          out_features, w_low.data<L>(), in, 0.0f, gx.data<float>(), in);
+            grads[0] = as_input_dtype(gx, x_dtype);
+          }
+          if (node.needs_grad(1)) {
+            // dW = dy^T x   (out, rows) @ (rows, in)
+            Tensor gw = empty({out_features, in}, DType::f32);
+            kernels::gemm(true, false, out_features, in, rows, 1.0f, dy_low.data<L>(), out_features,
+                          x_low.data<L>(), in, 0.0f, gw.data<float>(), in);
+            grads[1] = gw;
+          }
+        });
+        if (node.needs_grad(2)) {
+          // db = column sums of dy, in f32
+          grads[2] = sum_to(grad.view_of(0, {rows, out_features}), {out_features});
+        }
+        return grads;
+      });
+}
+
+Tensor matmul_mixed(const Tensor& a, const Tensor& b, DType compute) {
+  check_compute("matmul_mixed", compute);
+  if (compute == DType::f32) {
+    const AutocastGuard off(DType::f32);
+    return matmul(a, b);
+  }
+  check_input("matmul_mixed", "a", a, compute);
+  check_input("matmul_mixed", "b", b, compute);
+  DESCENT_CHECK(a.dim() >= 2 && b.dim() >= 2 && a.size(-1) == b.size(-2),
+                "matmul_mixed: expected a (..., M, K) and b (..., K, N), got ",
+                shape_str(a.shape()), " @ ", shape_str(b.shape()));
+  const Shape a_batch(a.shape().begin(), a.shape().end() - 2);
+  const Shape b_batch(b.shape().begin(), b.shape().end() - 2);
+  const bool shared_b = b.dim() == 2;
+  DESCENT_CHECK(shared_b || a_batch == b_batch,
+                "matmul_mixed: batch dimensions differ: ", shape_str(a.shape()), " @ ",
+                shape_str(b.shape()), " (b must have a's batch dims, or be 2-D)");
+  // (..., M, K) @ (K, N) is one GEMM of (batch * M) rows; otherwise one GEMM per batch
+  const std::int64_t K = a.size(-1);
+  const std::int64_t N = b.size(-1);
+  const std::int64_t batch = shared_b ? 1 : shape_numel(a_batch);
+  const std::int64_t M = shared_b ? a.numel() / std::max<std::int64_t>(K, 1) : a.size(-2);
+  Shape out_shape = a.shape();
+  out_shape.back() = N;
+  const Tensor a_low = rounded(a, compute);  // saved for backward
+  const Tensor b_low = rounded(b, compute);  // saved for backward
+  Tensor out = empty(out_shape, DType::f32);
+  dispatch_low(compute, [&]<typename L>() {
+    for (std::int64_t i = 0; i < batch; ++i) {
+      kernels::gemm(false, false, M, N, K, 1.0f, a_low.data<L>() + i * M * K, K,
+                    b_low.data<L>() + i * K * N, N, 0.0f, out.data<float>() + i * M * N, N);
+    }
+  });
+  return autograd::record(
+      "matmul_mixed", out, {a, b},
+      [a_low, b_low, a_dtype = a.dtype(), b_dtype = b.dtype(), batch, M, N, K, compute](
+          const Tensor& grad, const autograd::Node& node) {
+        autograd::Grads grads(2);
+        const Tensor dy_low = rounded_gradient(grad, compute);  // (..., M, N)
+        dispatch_low(compute, [&]<typename L>() {
+          const L* dy = dy_low.data<L>();
+          if (node.needs_grad(0)) {
+            // dA = dC B^T   (M, N) @ (N, K)
+            Tensor ga = empty(a_low.shape(), DType::f32);
+            for (std::int64_t i = 0; i < batch; ++i) {
+              kernels::gemm(false, true, M, K, N, 1.0f, dy + i * M * N, N,
+                            b_low.data<L>() + i * K * N, N, 0.0f, ga.data<float>() + i * M * K, K);
+            }
+            grads[0] = as_input_dtype(ga, a_dtype);
+          }
+          if (node.needs_grad(1)) {
+            // dB = A^T dC   (K, M) @ (M, N)
+            Tensor gb = empty(b_low.shape(), DType::f32);
+            for (std::int64_t i = 0; i < batch; ++i) {
+              kernels::gemm(true, false, K, N, M, 1.0f, a_low.data<L>() + i * M * K, K,
+                            dy + i * M * N, N, 0.0f, gb.data<float>() + i * K * N, N);
+            }
+            grads[1] = as_input_dtype(gb, b_dtype);
+          }
+        });
+        return grads;
+      });
+}
+
+Tensor conv2d_mixed(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                    const Conv2dOptions& options, DType compute, const Tensor& weight_low) {
+  check_compute("conv2d_mixed", compute);
+  if (compute == DType::f32) {
+    const AutocastGuard off(DType::f32);
+    return conv2d(x, weight, bias, options);
+  }
+  check_input("conv2d_mixed", "x", x, compute);
+  DESCENT_CHECK(weight.defined() && weight.dtype() == DType::f32,
+                "conv2d_mixed: the weight must be f32 (the master weight), got ",
+                weight.defined() ? dtype_name(weight.dtype()) : "an undefined tensor");
+  check_weight_low("conv2d_mixed", weight_low, weight, compute);
+  const kernels::Conv2dGeometry g = detail::conv2d_geometry(
+      x.shape(), weight.shape(), bias.defined() ? &bias.shape() : nullptr, options);
+  if (bias.defined()) {
+    DESCENT_CHECK(bias.dtype() == DType::f32, "conv2d_mixed: bias must be f32, got ",
+                  dtype_name(bias.dtype()));
+  }
+  const Tensor x_low = rounded(x, compute);  // (N, C, H, W), saved for backward
+  const Tensor w_low = low_weight(weight, weight_low, compute);
+  Tensor out = empty({g.N, g.O, g.OH, g.OW}, DType::f32);
+  dispatch_low(compute, [&]<typename L>() {
+    kernels::conv2d_forward_mixed<L>(g, x_low.data<L>(), w_low.data<L>(),
+                                     bias.defined() ? bias.data<float>() : nullptr,
+                                     out.data<float>());
+  });
+  return autograd::record(
+      "conv2d_mixed", out, {x, weight, bias},
+      [x_low, w_low, x_dtype = x.dtype(), g, compute](const Tensor& grad,
+                                                      const autograd::Node& node) {
+        autograd::Grads grads(3);
+        const Tensor dy_low = rounded_gradient(grad, compute);  // (N, O, OH, OW)
+        dispatch_low(compute, [&]<typename L>() {
+          if (node.needs_grad(0)) {
+            Tensor dx = empty(x_low.shape(), DType::f32);
+            kernels::conv2d_backward_input_mixed<L>(g, dy_low.data<L>(), w_low.data<L>(),
+                                                    dx.data<float>());
+            grads[0] = as_input_dtype(dx, x_dtype);
+          }
+          if (node.needs_grad(1)) {
+            Tensor dweight = empty(w_low.shape(), DType::f32);
+            kernels::conv2d_backward_weight_mixed<L>(g, dy_low.data<L>(), x_low.data<L>(),
+                                                     dweight.data<float>(), nullptr);
+            grads[1] = dweight;
+          }
+        });
+        if (node.needs_grad(2)) {
+          // db = sums of dy over (N, OH, OW), in f32
+          grads[2] = sum(grad, {0, 2, 3});
+        }
+        return grads;
+      });
+}
+
+}  // namespace descent::ops
