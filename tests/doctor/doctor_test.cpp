@@ -147,3 +147,37 @@ TEST(Doctor, BadOptionsThrow) {
 
 }  // namespace
 }  // namespace descent::train
+
+namespace descent::train {
+namespace {
+
+TEST(Doctor, Fp16UnderflowWithoutLossScalingOnly) {
+  // 5% of the gradient values flushed to zero: a warning without scaling, none with it
+  for (double scale : {1.0, 65536.0}) {
+    Doctor doctor;
+    std::vector<std::string> codes;
+    for (std::int64_t step = 0; step < 50; ++step) {
+      StepStats s = healthy(step);
+      s.fp16_underflow = step < 10 ? 0.0 : 0.05;
+      s.loss_scale = scale;
+      for (const Diagnosis& d : doctor.observe(s)) {
+        codes.push_back(d.code);
+        EXPECT_NE(d.message.find("5% of the nonzero gradient values underflowed"),
+                  std::string::npos)
+            << d.message;
+      }
+    }
+    EXPECT_EQ(codes, scale == 1.0 ? std::vector<std::string>{"fp16_underflow"}
+                                  : std::vector<std::string>{});
+  }
+  // below the threshold (0.1%): quiet
+  Doctor doctor;
+  StepStats s = healthy(1);
+  s.fp16_underflow = 5e-4;
+  s.loss_scale = 1.0;
+  EXPECT_TRUE(doctor.observe(s).empty());
+  EXPECT_THROW(Doctor({.underflow_fraction = 2.0}), Error);
+}
+
+}  // namespace
+}  // namespace descent::train

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "descent/amp/policy.hpp"
 #include "descent/cli/config.hpp"
 #include "descent/cli/setup.hpp"
 #include "descent/nn/info.hpp"
@@ -205,7 +206,9 @@ int run_train(const Flags& flags) {
                               {"data", config.data}},
       .checkpoint_save = test_pause_hook(),
       .eval_batch_size = config.eval_batch_size,
-      .ema = config.ema ? std::optional(train::EmaOptions{.decay = *config.ema}) : std::nullopt};
+      .ema = config.ema ? std::optional(train::EmaOptions{.decay = *config.ema}) : std::nullopt,
+      .precision = amp::parse_precision(config.precision),
+      .loss_scaler = {.enabled = config.loss_scaling}};
   train::Trainer trainer(model, *optimizer, loader, std::move(options));
   if (data.validation->size() > 0) {
     trainer.set_eval_set(data.validation, "val", data.eval_transforms);

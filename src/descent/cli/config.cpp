@@ -87,6 +87,12 @@ const std::vector<Field>& fields() {
       {"ema", &RunConfig::ema,
        "keep an exponential moving average of the weights with this decay, in (0, 1), e.g. "
        "0.999; evaluation and the test use the averaged weights (default off)"},
+      {"precision", &RunConfig::precision,
+       "fp32, bf16 or fp16: mixed precision (linear, matmul and conv2d in 16 bits with f32 "
+       "sums; f32 master weights; batch norm, softmax, the loss and the optimizer in f32)"},
+      {"loss_scaling", &RunConfig::loss_scaling,
+       "fp16: dynamic loss scaling as PyTorch's GradScaler (--no-loss-scaling: off, and small "
+       "gradients underflow to zero)"},
       {"doctor", &RunConfig::doctor,
        "watch the run and warn about exploding gradients, divergence, bad learning rates "
        "(--no-doctor: off)"},

@@ -62,6 +62,8 @@ struct RunConfig {
   std::int64_t accumulate = 1;  // micro-batches per optimizer step
   std::optional<double> ema;    // decay of the weights' moving average; unset: off
   bool doctor = true;
+  std::string precision = "fp32";  // or bf16, fp16
+  bool loss_scaling = true;        // fp16: dynamic loss scaling
   std::int64_t patience = 0;
   std::int64_t seed = 0;
   std::int64_t threads = 0;  // 0: OpenMP's default

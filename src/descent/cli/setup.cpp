@@ -338,6 +338,10 @@ void resolve(RunConfig& config, const Origins& origins) {
     throw UsageError(cat(origin_of(origins, "ema"), ": the decay must be in (0, 1), got ",
                          *config.ema, " (e.g. 0.999)"));
   }
+  if (config.precision != "fp32" && config.precision != "bf16" && config.precision != "fp16") {
+    throw UsageError(cat(origin_of(origins, "precision"), ": must be fp32, bf16 or fp16, got '",
+                         config.precision, "'"));
+  }
   if (config.nan_policy != "stop" && config.nan_policy != "skip") {
     throw UsageError(cat(origin_of(origins, "nan_policy"), ": must be skip or stop, got '",
                          config.nan_policy, "'"));

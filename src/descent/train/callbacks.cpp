@@ -160,7 +160,9 @@ void DoctorWatch::on_step(const StepReport& stats) {
   for (const Diagnosis& diagnosis : doctor_.observe({.step = stats.step,
                                     .loss = stats.loss,
                                     .grad_norm = stats.grad_norm,
-                                    .lr = stats.lr})) {
+                                    .lr = stats.lr,
+                                    .fp16_underflow = stats.fp16_underflow,
+                                    .loss_scale = stats.loss_scale})) {
     if (out_ != nullptr) {
       std::fprintf(out_, "descent: doctor: %s\n", diagnosis.message.c_str());
       std::fflush(out_);

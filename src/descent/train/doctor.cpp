@@ -39,6 +39,8 @@ Doctor::Doctor(DoctorOptions options) : options_(options) {
                 options_.spike_factor);
   DESCENT_CHECK(options_.ratio_low > 0 && options_.ratio_low < options_.ratio_high,
                 "Doctor: needs 0 < ratio_low < ratio_high");
+  DESCENT_CHECK(options_.underflow_fraction >= 0 && options_.underflow_fraction <= 1,
+                "Doctor: underflow_fraction must be in [0, 1], got ", options_.underflow_fraction);
   DESCENT_CHECK(options_.ratio_steps >= 1 && options_.dead_relu_steps >= 1,
                 "Doctor: ratio_steps and dead_relu_steps must be >= 1");
 }
@@ -124,6 +126,16 @@ std::vector<Diagnosis> Doctor::observe(const StepStats& s) {
                 std::isnan(s.lr) ? std::string() : " " + fmt(s.lr),
                 " is likely too low, and the run will crawl. Raise it."));
     }
+  }
+
+  // fp16 gradients flushed to zero without loss scaling
+  if (!std::isnan(s.fp16_underflow) && s.fp16_underflow > options_.underflow_fraction &&
+      (std::isnan(s.loss_scale) || s.loss_scale == 1.0)) {
+    issue(out, "fp16_underflow", s.step,
+          cat("step ", s.step, ": ", fmt(100 * s.fp16_underflow),
+              "% of the nonzero gradient values underflowed to zero in fp16, with no loss "
+              "scaling: those updates are lost. Turn dynamic loss scaling on (drop "
+              "--no-loss-scaling) or train in bf16 (--precision bf16), whose range is f32's."));
   }
 
   // dead ReLUs

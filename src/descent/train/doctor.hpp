@@ -28,6 +28,9 @@
 //   dead_relus           the fraction of ReLU outputs that are zero for the whole batch stays
 //                        above `dead_relu_fraction` for `dead_relu_steps` observations.
 //   batch_norm_train_mode_in_eval  an evaluation ran with batch norm in training mode.
+//   fp16_underflow       an fp16 run without loss scaling (loss_scale 1) flushed more than
+//                        `underflow_fraction` of its nonzero gradient values to zero
+//                        (Micikevicius et al. 2018): suggests dynamic loss scaling or bf16.
 #pragma once
 
 #include <cmath>
@@ -49,6 +52,8 @@ struct StepStats {
   double lr = kUnknown;
   double update_ratio = kUnknown;        // ||dθ|| / ||θ|| of this step
   double dead_relu_fraction = kUnknown;  // fraction of ReLU units dead for the whole batch
+  double fp16_underflow = kUnknown;      // fraction of nonzero gradients fp16 flushed to zero
+  double loss_scale = kUnknown;          // the loss scale in force (1: none)
 };
 
 struct EvaluationStats {
@@ -68,6 +73,7 @@ struct DoctorOptions {
   std::int64_t ratio_steps = 50;
   double dead_relu_fraction = 0.5;
   std::int64_t dead_relu_steps = 20;
+  double underflow_fraction = 1e-3;
 };
 
 struct Diagnosis {

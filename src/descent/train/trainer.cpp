@@ -13,6 +13,7 @@
 #include "descent/clip/clip.hpp"
 #include "descent/nn/flat.hpp"
 #include "descent/ops/arith.hpp"
+#include "descent/ops/autocast.hpp"
 #include "descent/ops/loss.hpp"
 
 namespace descent::train {
@@ -87,6 +88,13 @@ TrainerOptions checked(const std::shared_ptr<nn::Module>& model, TrainerOptions 
                 options.eval_batch_size);
   DESCENT_CHECK(options.label_smoothing >= 0 && options.label_smoothing <= 1,
                 "Trainer: label_smoothing must be in [0, 1], got ", options.label_smoothing);
+  if (options.precision != amp::Precision::fp32) {
+    DESCENT_CHECK(model->flat_parameters().params.dtype() == DType::f32, "Trainer: precision ",
+                  amp::precision_name(options.precision),
+                  " needs f32 parameters (the master weights), got ",
+                  dtype_name(model->flat_parameters().params.dtype()));
+  }
+  if (options.precision == amp::Precision::fp16) amp::GradScaler check(options.loss_scaler);
   return options;
 }
 
@@ -148,6 +156,14 @@ Trainer::Trainer(std::shared_ptr<nn::Module> model, optim::Optimizer& optimizer,
       options_(checked(model_, std::move(options))),
       base_lrs_(lrs_of(optimizer_)),
       ema_(options_.ema ? std::make_unique<ModelEma>(*model_, *options_.ema) : nullptr),
+      scaler_(options_.precision == amp::Precision::fp16 && options_.loss_scaler.enabled
+                  ? std::make_unique<amp::GradScaler>(options_.loss_scaler)
+                  : nullptr),
+      low_weights_(options_.precision != amp::Precision::fp32
+                       ? std::make_unique<amp::MasterWeights>(
+                             model_->flat_parameters().params,
+                             amp::PrecisionPolicy{options_.precision}.compute_dtype())
+                       : nullptr),
       // one tensor for the norm and value clipping: one pass over the flat gradient buffer
       pipeline_(optimizer_, pipeline_options(), {model_->flat_parameters().params}) {}
 
@@ -160,6 +176,7 @@ StepPipelineOptions Trainer::pipeline_options() {
           [this](std::int64_t taken, double base) { return lr_at(base, taken, epoch_); }),
       .nan_policy = options_.nan_policy,
       .max_consecutive_skips = options_.max_consecutive_skips,
+      .scaler = scaler_.get(),
       .ema = ema_.get()};
 }
 
@@ -228,6 +245,20 @@ void Trainer::resume(const Checkpoint& checkpoint) {
       throw Error(cat("checkpoint '", checkpoint.path, "': ", e.what()));
     }
   }
+  if (scaler_ != nullptr && checkpoint.metadata.count("scaler.scale") > 0) {
+    // a checkpoint of an fp32 or bf16 run has none: the scaler starts afresh
+    optim::StateDict state;
+    for (const char* key :
+         {"scale", "growth_factor", "backoff_factor", "growth_interval", "_growth_tracker"}) {
+      state[key] = scalar(parse_double(checkpoint, cat("scaler.", key)), DType::f64);
+    }
+    try {
+      scaler_->load_state_dict(state);
+    } catch (const Error& e) {
+      throw Error(cat("checkpoint '", checkpoint.path, "': ", e.what()));
+    }
+  }
+  if (low_weights_ != nullptr) low_weights_->refresh();  // the master weights were loaded
   pipeline_.set_counters(taken, skipped, consecutive);
   step_ = step;
   epoch_ = epoch;
@@ -255,6 +286,12 @@ void Trainer::save(const std::string& name, std::int64_t epoch, std::int64_t bat
     checkpoint.ema = ema_->state_dict();
     checkpoint.metadata["ema_updates"] = std::to_string(ema_->updates());
   }
+  checkpoint.metadata["precision"] = std::string(amp::precision_name(options_.precision));
+  if (scaler_ != nullptr) {
+    for (const auto& [key, value] : scaler_->state_dict()) {
+      checkpoint.metadata["scaler." + key] = exact(value.item());
+    }
+  }
   const std::string path = (std::filesystem::path(options_.checkpoint_dir) / name).string();
   save_checkpoint(path, checkpoint, options_.checkpoint_save);
 }
@@ -276,6 +313,10 @@ TrainResult Trainer::fit() {
       options_.checkpoint_dir.empty()
           ? std::string()
           : (std::filesystem::path(options_.checkpoint_dir) / "best.safetensors").string();
+
+  // fp16 runs count the gradient values that round to zero (StepReport::fp16_underflow)
+  const bool count_underflow = options_.precision == amp::Precision::fp16;
+  ops::count_gradient_rounding(count_underflow);
 
   TrainResult result;
   const Clock::time_point start = Clock::now();
@@ -348,6 +389,7 @@ TrainResult Trainer::fit() {
       for (std::int64_t k = 0; k < micro_batches; ++k) step_samples += batch_size_at(batch_ + k);
 
       model_->zero_grad();
+      if (count_underflow) ops::reset_gradient_rounding_counts();
       double loss_value = 0.0;
       std::int64_t correct = 0;
       bool finite = true;
@@ -362,6 +404,11 @@ TrainResult Trainer::fit() {
         try {
           std::optional<autograd::AnomalyGuard> guard;
           if (options_.detect_anomaly) guard.emplace();
+          std::optional<ops::AutocastGuard> autocast;
+          if (low_weights_ != nullptr) {
+            autocast.emplace(low_weights_->copy().dtype(), low_weights_->master(),
+                             low_weights_->copy());
+          }
           loss_known = false;
           const Tensor logits = model_->forward(batch->inputs);  // (B, C)
           const Tensor loss = ops::cross_entropy(logits, batch->targets,
@@ -373,7 +420,8 @@ TrainResult Trainer::fit() {
             finite = false;
             continue;
           }
-          (micro_batches == 1 ? loss : ops::mul(loss, share)).backward();
+          const Tensor step_loss = micro_batches == 1 ? loss : ops::mul(loss, share);
+          (scaler_ != nullptr ? scaler_->scale(step_loss) : step_loss).backward();
           correct += count_correct(logits, batch->targets);
         } catch (const Error& e) {
           if (!options_.detect_anomaly || !std::string_view(e.what()).starts_with("anomaly: ")) {
@@ -388,6 +436,12 @@ TrainResult Trainer::fit() {
                           : pipeline_.skip(SkipReason::anomaly, anomaly,
                                            loss_known ? std::optional(loss_value) : std::nullopt);
       if (outcome.stop) return finish(StopReason::non_finite, non_finite(outcome));
+      if (low_weights_ != nullptr && outcome.taken) low_weights_->refresh();
+      double underflow = std::nan("");
+      if (count_underflow) {
+        const ops::RoundingCounts counts = ops::gradient_rounding_counts();
+        if (counts.nonzero > 0) underflow = static_cast<double>(counts.flushed) / counts.nonzero;
+      }
       const double step_seconds = seconds_since(step_start);
 
       ++step_;
@@ -435,7 +489,8 @@ TrainResult Trainer::fit() {
             .skipped = !outcome.taken,
             .skip_reason = outcome.skipped,
             .skipped_steps = pipeline_.skipped_steps(),
-            .loss_scale = outcome.loss_scale};
+            .loss_scale = outcome.loss_scale,
+            .fp16_underflow = underflow};
         for (const auto& callback : callbacks_) callback->on_step(stats);
       }
 

@@ -52,11 +52,14 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "descent/amp/grad_scaler.hpp"
+#include "descent/amp/policy.hpp"
 #include "descent/data/loader.hpp"
 #include "descent/nn/module.hpp"
 #include "descent/optim/optimizer.hpp"
@@ -101,6 +104,14 @@ struct TrainerOptions {
   // evaluation (and so the best checkpoint and early stopping) uses the averaged weights.
   std::optional<EmaOptions> ema = std::nullopt;
   bool evaluate_ema = true;
+  // Mixed precision (Micikevicius et al. 2018; amp/policy.hpp): bf16 or fp16 runs linear,
+  // matmul and conv2d in 16 bits with f32 sums (ops/autocast.hpp) on a 16-bit copy of the
+  // weights refreshed after each step; the model's flat f32 buffer stays the master copy, so
+  // checkpoints are f32 and resume in any precision. Evaluation runs in f32.
+  amp::Precision precision = amp::Precision::fp32;
+  // fp16 only: dynamic loss scaling (PyTorch GradScaler's defaults); its state travels in
+  // checkpoints. enabled = false trains fp16 unscaled (small gradients flush to zero).
+  amp::GradScalerOptions loss_scaler = {};
 };
 
 // Loss and accuracy of a model on a dataset of class labels.
@@ -135,6 +146,9 @@ struct StepReport {
   SkipReason skip_reason = SkipReason::none;
   std::int64_t skipped_steps = 0;  // in all, this one included
   double loss_scale = 1.0;
+  // fp16 runs: the fraction of the nonzero gradient values rounded to fp16 in this step's
+  // backward (the mixed ops' incoming gradients, scaled) that became zero; NaN otherwise.
+  double fp16_underflow = std::numeric_limits<double>::quiet_NaN();
 };
 
 // Means over the steps since the previous record (every log_every steps).
@@ -217,6 +231,8 @@ class Trainer {
   const StepPipeline& pipeline() const { return pipeline_; }
   // The average of the weights; null unless options.ema is set.
   ModelEma* ema() { return ema_.get(); }
+  // The loss scaler of an fp16 run; null otherwise (or with loss_scaler.enabled = false).
+  const amp::GradScaler* scaler() const { return scaler_.get(); }
   const TrainerOptions& options() const { return options_; }
   // The lr of each group at step `step` of epoch `epoch`.
   std::vector<double> lrs_at(std::int64_t step, std::int64_t epoch) const;
@@ -236,7 +252,9 @@ class Trainer {
   std::vector<std::shared_ptr<const data::Transform>> eval_transforms_;
   std::vector<std::shared_ptr<Callback>> callbacks_;
   std::vector<double> base_lrs_;
-  std::unique_ptr<ModelEma> ema_;  // declared before pipeline_, which points at it
+  std::unique_ptr<ModelEma> ema_;            // declared before pipeline_, which points at it
+  std::unique_ptr<amp::GradScaler> scaler_;  // likewise
+  std::unique_ptr<amp::MasterWeights> low_weights_;  // the 16-bit copy (bf16, fp16 runs)
   StepPipeline pipeline_;
 
   // The run's position: what a checkpoint saves.
