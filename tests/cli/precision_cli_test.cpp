@@ -45,5 +45,19 @@ TEST(PrecisionCli, BadValuesAreNamed) {
   EXPECT_FALSE(std::filesystem::exists(dir.file("run") + "/last.safetensors"));
 }
 
+TEST(PrecisionCli, ExperimentWritesItsReport) {
+  TempDir dir;
+  const std::string out = dir.file("precision");
+  const CliResult r =
+      run_cli({"experiment", "precision", "--quick", "--threads", "1", "--out", out});
+  ASSERT_EQ(r.status, 0) << describe(r);
+  EXPECT_NE(r.out.find("fp16, no loss scaling: test"), std::string::npos) << describe(r);
+  EXPECT_TRUE(std::filesystem::exists(out + "/report.html"));
+  const CliResult bad = run_cli({"experiment", "precision", "--quick", "--seeds", "3"});
+  EXPECT_EQ(bad.status, 2) << describe(bad);
+  EXPECT_NE(bad.err.find("precision experiment: it takes --epochs"), std::string::npos)
+      << describe(bad);
+}
+
 }  // namespace
 }  // namespace descent::testing

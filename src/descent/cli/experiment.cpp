@@ -11,6 +11,7 @@
 #include "descent/cli/config.hpp"
 #include "descent/core/error.hpp"
 #include "descent/experiment/clipping.hpp"
+#include "descent/experiment/precision.hpp"
 #include "descent/experiment/warmup.hpp"
 
 namespace descent::cli {
@@ -29,6 +30,8 @@ struct ExperimentArgs {
   std::int64_t threads = 0;
   std::string text;
   std::int64_t warmup_steps = 0;
+  std::int64_t epochs = 0;
+  std::string data_dir;
 };
 
 std::vector<std::int64_t> parse_lengths(const std::string& text) {
@@ -153,6 +156,44 @@ int run_warmup_experiment(const ExperimentArgs& args) {
   return 0;
 }
 
+int run_precision_experiment(const ExperimentArgs& args) {
+  experiment::PrecisionOptions options;
+  if (args.quick) {  // the size the tests run: seconds
+    options.epochs = 1;
+    options.batch = 64;
+    options.train_size = 640;
+    options.test_size = 500;
+    options.model = "mlp";
+  }
+  if (!args.lengths.empty() || args.seeds != 0 || args.steps != 0) {
+    throw UsageError(
+        "precision experiment: it takes --epochs, --lr, --threads, --data-dir "
+        "(not --lengths, --seeds or --steps)");
+  }
+  if (args.epochs != 0) options.epochs = args.epochs;
+  if (args.lr != 0) options.lr = args.lr;
+  options.data_dir = args.data_dir;
+  options.threads = args.threads;
+  try {
+    options.validate();
+  } catch (const Error& e) {
+    throw UsageError(e.what());
+  }
+  const std::string out = args.out.empty() ? default_folder("precision") : args.out;
+  std::printf(
+      "descent experiment precision: %s on Fashion-MNIST, %lld epochs, in fp32, bf16, fp16 with "
+      "and without loss scaling\n",
+      options.model.c_str(), static_cast<long long>(options.epochs));
+  std::fflush(stdout);
+  const auto runs = experiment::run_precision(options, [](const experiment::PrecisionRun& run) {
+    std::printf("  %s\n", run.label().c_str());
+    std::fflush(stdout);
+  });
+  experiment::write_precision_report(runs, options, out);
+  std::printf("\nreport: %s/report.html\n", out.c_str());
+  return 0;
+}
+
 }  // namespace
 
 Command add_experiment(CLI::App& app) {
@@ -161,9 +202,10 @@ Command add_experiment(CLI::App& app) {
       "Run an experiment and write its folder (CSV, SVG plots, report.html). Experiments: "
       "clipping (exploding gradients: RNN and LSTM on the adding problem, with and without "
       "gradient-norm clipping), warmup (a small transformer on characters at a high learning "
-      "rate, with and without linear warmup)");
+      "rate, with and without linear warmup), precision (the CNN on Fashion-MNIST in fp32, bf16 "
+      "and fp16 with and without loss scaling)");
   auto args = std::make_shared<ExperimentArgs>();
-  sub->add_option("name", args->name, "the experiment: clipping or warmup")->required();
+  sub->add_option("name", args->name, "the experiment: clipping, warmup or precision")->required();
   sub->add_flag("--quick", args->quick, "the small size the tests run (seconds)");
   sub->add_option("--out", args->out, "output folder (default runs/experiment-<name>-<time>)");
   sub->add_option("--seeds", args->seeds, "seeds per setting (clipping: 5, warmup: 3)");
@@ -176,11 +218,14 @@ Command add_experiment(CLI::App& app) {
   sub->add_option("--text", args->text,
                   "text file (warmup; default /usr/share/common-licenses/GPL-3)");
   sub->add_option("--warmup-steps", args->warmup_steps, "warmup steps (warmup: 100)");
+  sub->add_option("--epochs", args->epochs, "epochs per run (precision: 3)");
+  sub->add_option("--data-dir", args->data_dir, "Fashion-MNIST folder (precision)");
   return {sub, [args] {
             if (args->name == "clipping") return run_clipping_experiment(*args);
             if (args->name == "warmup") return run_warmup_experiment(*args);
-            throw UsageError(
-                cat("experiment: unknown experiment '", args->name, "' (known: clipping, warmup)"));
+            if (args->name == "precision") return run_precision_experiment(*args);
+            throw UsageError(cat("experiment: unknown experiment '", args->name,
+                                 "' (known: clipping, warmup, precision)"));
           }};
 }
 
