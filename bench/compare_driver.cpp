@@ -41,14 +41,18 @@
 #include <iostream>
 #include <memory>
 #include <new>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "descent/amp/grad_scaler.hpp"
+#include "descent/amp/policy.hpp"
 #include "descent/core/allocator.hpp"
 #include "descent/core/tensor.hpp"
 #include "descent/nn/flat.hpp"
 #include "descent/nn/zoo.hpp"
+#include "descent/ops/autocast.hpp"
 #include "descent/ops/loss.hpp"
 #include "descent/ops/shape.hpp"
 #include "descent/optim/adam.hpp"
@@ -69,6 +73,7 @@ struct Args {
   std::int64_t batch = 0;  // 0: the model's (see above)
   std::int64_t pool_batches = 8;
   double spawn_time = -1.0;
+  std::string precision = "fp32";  // bf16, fp16: autocast on a 16-bit copy of the weights
 };
 
 double monotonic_seconds() {
@@ -88,7 +93,7 @@ double process_cpu_seconds() {
             << "usage: compare_driver [--model mlp|cnn|resnet20|lstm|transformer]\n"
             << "       [--optimizer sgd|adam]\n"
             << "       [--threads N] [--steps N] [--warmup N] [--batch N] [--pool-batches N]\n"
-            << "       [--spawn-time SECONDS]\n";
+            << "       [--spawn-time SECONDS] [--precision fp32|bf16|fp16]\n";
   std::exit(2);
 }
 
@@ -113,6 +118,8 @@ Args parse(int argc, char** argv) {
         args.batch = std::stoll(value);
       } else if (flag == "--pool-batches") {
         args.pool_batches = std::stoll(value);
+      } else if (flag == "--precision") {
+        args.precision = value;
       } else if (flag == "--spawn-time") {
         args.spawn_time = std::stod(value);
       } else {
@@ -129,6 +136,9 @@ Args parse(int argc, char** argv) {
     usage("--threads, --steps, --warmup, --batch and --pool-batches must be >= 1");
   }
   if (args.optimizer != "sgd" && args.optimizer != "adam") usage("--optimizer: sgd or adam");
+  if (args.precision != "fp32" && args.precision != "bf16" && args.precision != "fp16") {
+    usage("--precision: fp32, bf16 or fp16");
+  }
   return args;
 }
 
@@ -188,6 +198,13 @@ int run(const Args& args) {
   const std::int64_t per_target = lstm ? 1 : transformer ? 128 : 1;
   const double data_seconds = monotonic_seconds() - data_begin;
 
+  // Mixed precision as the Trainer runs it: autocast on a 16-bit copy of the f32 master
+  // weights, refreshed after each step; fp16 scales the loss (GradScaler).
+  const descent::amp::PrecisionPolicy policy{descent::amp::parse_precision(args.precision)};
+  std::optional<descent::amp::MasterWeights> low;
+  if (policy.is_low_precision()) low.emplace(flat.params, policy.compute_dtype());
+  descent::amp::GradScaler scaler(policy.scaler_options());
+
   std::int64_t next = 0;
   auto step = [&]() -> double {
     const std::int64_t b = next++ % args.pool_batches;
@@ -196,6 +213,8 @@ int run(const Args& args) {
     const Tensor x = inputs.view_of(b * args.batch * per_sample, x_shape);
     opt->zero_grad();
     Tensor loss;
+    std::optional<descent::ops::AutocastGuard> autocast;
+    if (low) autocast.emplace(policy.compute_dtype(), flat.params, low->copy());
     if (lstm) {
       const Tensor y = targets.view_of(b * args.batch, {args.batch, 1});
       loss = descent::ops::mse_loss(model->forward(x), y);
@@ -207,8 +226,10 @@ int run(const Args& args) {
       const Tensor y = targets.view_of(b * args.batch, {args.batch});
       loss = descent::ops::cross_entropy(model->forward(x), y);
     }
-    loss.backward();
-    opt->step();
+    scaler.scale(loss).backward();
+    scaler.step(*opt);
+    scaler.update();
+    if (low) low->refresh();
     return loss.item();
   };
 
@@ -221,6 +242,9 @@ int run(const Args& args) {
   std::vector<double> times;
   times.reserve(args.steps);
   double loss_last = 0.0;
+  // Memory a step adds to the resting state (weights, gradients, optimizer state, data): the
+  // activations saved for backward and the temporaries, at their peak.
+  const std::size_t resting_bytes = descent::allocator_stats().bytes_in_use;
   const std::int64_t news_begin = g_news.load();
   const std::uint64_t system_begin = descent::allocator_stats().system_allocs;
   const double cpu_begin = process_cpu_seconds();
@@ -243,14 +267,19 @@ int run(const Args& args) {
   const double samples = static_cast<double>(args.batch) * args.steps;
   std::printf(
       "{\"framework\": \"descent\", \"model\": \"%s\", \"optimizer\": \"%s\", \"threads\": %d, "
+      "\"precision\": \"%s\", "
       "\"batch\": %lld, \"steps\": %d, \"samples_per_s\": %.1f, \"samples_per_s_mean\": %.1f, "
       "\"samples_per_cpu_s\": %.1f, \"peak_rss_mb\": %.1f, \"startup_s\": %.4f, "
       "\"first_step_s\": %.4f, \"news_per_step\": %.1f, "
-      "\"system_allocs_per_step\": %.2f, "
+      "\"system_allocs_per_step\": %.2f, \"step_peak_mb\": %.2f, "
       "\"loss_first\": %.6f, \"loss_last\": %.6f}\n",
-      args.model.c_str(), args.optimizer.c_str(), args.threads, static_cast<long long>(args.batch),
-      args.steps, args.batch / median, samples / wall, samples / cpu, usage.ru_maxrss / 1024.0,
-      startup, first_step, news_per_step, system_per_step, loss_first, loss_last);
+      args.model.c_str(), args.optimizer.c_str(), args.threads, args.precision.c_str(),
+      static_cast<long long>(args.batch), args.steps, args.batch / median, samples / wall,
+      samples / cpu, usage.ru_maxrss / 1024.0, startup, first_step, news_per_step, system_per_step,
+      (static_cast<double>(descent::allocator_stats().peak_bytes_in_use) -
+       static_cast<double>(resting_bytes)) /
+          (1024.0 * 1024.0),
+      loss_first, loss_last);
   return 0;
 }
 

@@ -153,6 +153,9 @@ def main():
     parser.add_argument("--pool-batches", type=int, default=8)
     parser.add_argument("--spawn-time", type=float, default=-1.0)
     parser.add_argument("--label", default="torch")
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
+                        help="bf16: torch.autocast('cpu', dtype=torch.bfloat16) over the forward "
+                             "and the loss (CPU autocast has no fp16 in 1.13)")
     args = parser.parse_args()
 
     if args.batch == 0:
@@ -187,12 +190,13 @@ def main():
         x = images[b * args.batch:(b + 1) * args.batch]
         y = labels[b * args.batch:(b + 1) * args.batch]
         opt.zero_grad()
-        if args.model == "lstm":
-            loss = F.mse_loss(model(x), y)
-        elif args.model == "transformer":
-            loss = F.cross_entropy(model(x).reshape(-1, 96), y.reshape(-1))
-        else:
-            loss = F.cross_entropy(model(x), y)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16"):
+            if args.model == "lstm":
+                loss = F.mse_loss(model(x), y)
+            elif args.model == "transformer":
+                loss = F.cross_entropy(model(x).reshape(-1, 96), y.reshape(-1))
+            else:
+                loss = F.cross_entropy(model(x), y)
         loss.backward()
         opt.step()
         return loss.item()
@@ -219,7 +223,8 @@ def main():
     samples = args.batch * args.steps
     print(json.dumps({
         "framework": args.label, "model": args.model, "optimizer": args.optimizer,
-        "threads": args.threads, "batch": args.batch, "steps": args.steps,
+        "threads": args.threads, "precision": args.precision, "batch": args.batch,
+        "steps": args.steps,
         "samples_per_s": round(args.batch / median, 1),
         "samples_per_s_mean": round(samples / wall, 1),
         "samples_per_cpu_s": round(samples / cpu, 1),
