@@ -112,6 +112,50 @@ void conv(benchmark::State& state, const ConvLayer& layer, Pass pass,
   state.counters["of_peak"] = gflops / bench::peak_gflops();
 }
 
+// The mixed-precision convolution (bf16 inputs, f32 sums and outputs): oneDNN's bf16
+// kernels ("bf16_native", where kernels::conv2d_*_mixed picks them) against the inputs
+// widened to f32 and the f32 automatic path ("bf16_widen", what f16 always runs).
+void conv_mixed(benchmark::State& state, const ConvLayer& layer, Pass pass, bool widen) {
+  const kernels::Conv2dGeometry g = geometry(layer);
+  const Tensor x = bench::uniform_tensor({g.N, g.C, g.H, g.W}, -1, 1, 1).to(descent::DType::bf16);
+  const Tensor w =
+      bench::uniform_tensor({g.O, g.C, g.KH, g.KW}, -0.3, 0.3, 2).to(descent::DType::bf16);
+  const Tensor b = bench::uniform_tensor({g.O}, -0.1, 0.1, 3);
+  const Tensor dy =
+      bench::uniform_tensor({g.N, g.O, g.OH, g.OW}, -1, 1, 4).to(descent::DType::bf16);
+  Tensor y = descent::empty({g.N, g.O, g.OH, g.OW});
+  Tensor dx = descent::empty({g.N, g.C, g.H, g.W});
+  Tensor dw = descent::empty({g.O, g.C, g.KH, g.KW});
+  using descent::BFloat16;
+  auto run = [&] {
+    switch (pass) {
+      case Pass::forward:
+        kernels::conv2d_forward_mixed(g, x.data<BFloat16>(), w.data<BFloat16>(), b.data<float>(),
+                                      y.data<float>(), widen);
+        break;
+      case Pass::backward_input:
+        kernels::conv2d_backward_input_mixed(g, dy.data<BFloat16>(), w.data<BFloat16>(),
+                                             dx.data<float>(), widen);
+        break;
+      case Pass::backward_weight:
+        kernels::conv2d_backward_weight_mixed(g, dy.data<BFloat16>(), x.data<BFloat16>(),
+                                              dw.data<float>(), nullptr, widen);
+        break;
+    }
+    benchmark::ClobberMemory();
+  };
+  run();
+  bench::LapTimer timer;
+  for (auto _ : state) {
+    timer.lap();
+    run();
+  }
+  timer.lap();
+  const double gflops = conv_flops(g) / timer.best() / 1e9;
+  state.counters["GFLOP/s"] = gflops;
+  state.counters["of_peak"] = gflops / bench::peak_gflops();
+}
+
 struct BnLayer {
   const char* name;
   std::int64_t C, S;
@@ -222,6 +266,20 @@ void register_all() {
         benchmark::RegisterBenchmark(name.c_str(),
                                      [&layer, pass = pass, algorithm = algorithm](
                                          benchmark::State& s) { conv(s, layer, pass, algorithm); })
+            ->UseRealTime()
+            ->Unit(benchmark::kMillisecond);
+      }
+    }
+  }
+  for (const ConvLayer& layer : kConvLayers) {
+    for (const auto& [pass_name, pass] : passes) {
+      for (bool widen : {false, true}) {
+        const std::string name = std::string("conv2d_") + pass_name + "/" +
+                                 (widen ? "bf16_widen" : "bf16_native") + "/" + layer.name;
+        benchmark::RegisterBenchmark(name.c_str(),
+                                     [&layer, pass = pass, widen](benchmark::State& s) {
+                                       conv_mixed(s, layer, pass, widen);
+                                     })
             ->UseRealTime()
             ->Unit(benchmark::kMillisecond);
       }
