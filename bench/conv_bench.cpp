@@ -71,6 +71,22 @@ double conv_flops(const kernels::Conv2dGeometry& g) {
 
 enum class Pass { forward, backward_input, backward_weight };
 
+// Times run() (one pass of the convolution g) after one untimed call (which builds the plan:
+// oneDNN JIT-compiles a kernel per geometry); counters from the fastest iteration.
+template <typename Run>
+void time_conv(benchmark::State& state, const kernels::Conv2dGeometry& g, Run& run) {
+  run();
+  bench::LapTimer timer;
+  for (auto _ : state) {
+    timer.lap();
+    run();
+  }
+  timer.lap();
+  const double gflops = conv_flops(g) / timer.best() / 1e9;
+  state.counters["GFLOP/s"] = gflops;
+  state.counters["of_peak"] = gflops / bench::peak_gflops();
+}
+
 void conv(benchmark::State& state, const ConvLayer& layer, Pass pass,
           kernels::ConvAlgorithm algorithm) {
   const kernels::Conv2dGeometry g = geometry(layer);
@@ -82,7 +98,6 @@ void conv(benchmark::State& state, const ConvLayer& layer, Pass pass,
   Tensor dx = descent::empty({g.N, g.C, g.H, g.W});
   Tensor dw = descent::empty({g.O, g.C, g.KH, g.KW});
   Tensor db = descent::empty({g.O});
-  // One untimed call first: it builds the plan (oneDNN JIT-compiles a kernel per geometry).
   auto run = [&] {
     switch (pass) {
       case Pass::forward:
@@ -100,16 +115,7 @@ void conv(benchmark::State& state, const ConvLayer& layer, Pass pass,
     }
     benchmark::ClobberMemory();
   };
-  run();
-  bench::LapTimer timer;
-  for (auto _ : state) {
-    timer.lap();
-    run();
-  }
-  timer.lap();
-  const double gflops = conv_flops(g) / timer.best() / 1e9;
-  state.counters["GFLOP/s"] = gflops;
-  state.counters["of_peak"] = gflops / bench::peak_gflops();
+  time_conv(state, g, run);
 }
 
 // The mixed-precision convolution (bf16 inputs, f32 sums and outputs): oneDNN's bf16
@@ -144,16 +150,7 @@ void conv_mixed(benchmark::State& state, const ConvLayer& layer, Pass pass, bool
     }
     benchmark::ClobberMemory();
   };
-  run();
-  bench::LapTimer timer;
-  for (auto _ : state) {
-    timer.lap();
-    run();
-  }
-  timer.lap();
-  const double gflops = conv_flops(g) / timer.best() / 1e9;
-  state.counters["GFLOP/s"] = gflops;
-  state.counters["of_peak"] = gflops / bench::peak_gflops();
+  time_conv(state, g, run);
 }
 
 struct BnLayer {

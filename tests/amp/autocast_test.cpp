@@ -15,24 +15,10 @@
 #include "descent/ops/conv.hpp"
 #include "descent/ops/linalg.hpp"
 #include "descent/ops/shape.hpp"
+#include "rounded_reference.hpp"
 
 namespace descent {
 namespace {
-
-Tensor round_trip(const Tensor& t, DType compute) {
-  return t.to(compute).to(DType::f32);
-}
-
-// |actual - expected| <= tolerance * (1 + |expected|) elementwise
-void expect_close(const Tensor& actual, const Tensor& expected, double tolerance,
-                  const std::string& what) {
-  ASSERT_EQ(actual.shape(), expected.shape()) << what;
-  ASSERT_EQ(actual.dtype(), DType::f32) << what;
-  const auto a = actual.to_vector(), e = expected.to_vector();
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    ASSERT_NEAR(a[i], e[i], tolerance * (1 + std::abs(e[i]))) << what << " [" << i << "]";
-  }
-}
 
 struct ConvCase {
   Shape x, w;

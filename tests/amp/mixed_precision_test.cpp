@@ -20,6 +20,7 @@
 #include "descent/ops/loss.hpp"
 #include "descent/ops/reduce.hpp"
 #include "descent/optim/sgd.hpp"
+#include "rounded_reference.hpp"
 
 namespace descent::amp {
 namespace {
@@ -107,20 +108,6 @@ TEST(Gemm16, NativeBf16IsUsedWhereTheCpuHasIt) {
 }
 
 // ---- ops::linear_mixed and ops::matmul_mixed ----
-
-Tensor round_trip(const Tensor& t, DType compute) {
-  return t.to(compute).to(DType::f32);
-}
-
-void expect_close(const Tensor& actual, const Tensor& expected, double tolerance,
-                  const std::string& what) {
-  ASSERT_EQ(actual.shape(), expected.shape()) << what;
-  ASSERT_EQ(actual.dtype(), DType::f32) << what;
-  const auto a = actual.to_vector(), e = expected.to_vector();
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    ASSERT_NEAR(a[i], e[i], tolerance * (1 + std::abs(e[i]))) << what << " [" << i << "]";
-  }
-}
 
 TEST(Autocast, LinearForwardAndBackwardAreF32OpsOnRoundedOperands) {
   for (DType compute : {DType::bf16, DType::f16}) {
