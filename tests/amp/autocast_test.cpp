@@ -7,13 +7,17 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <optional>
 #include <string>
 
+#include "descent/core/allocator.hpp"
 #include "descent/core/error.hpp"
 #include "descent/core/tensor.hpp"
 #include "descent/kernels/conv.hpp"
+#include "descent/ops/activation.hpp"
 #include "descent/ops/conv.hpp"
 #include "descent/ops/linalg.hpp"
+#include "descent/ops/reduce.hpp"
 #include "descent/ops/shape.hpp"
 #include "rounded_reference.hpp"
 
@@ -187,6 +191,69 @@ TEST(AutocastGuard, ParametersInTheMasterBufferReadTheLowCopy) {
             ops::linear_mixed(x, w, Tensor(), DType::bf16, w.to(DType::bf16)).to_vector());
   EXPECT_THROW(ops::AutocastGuard(DType::bf16, master, master.to(DType::f16)), Error);
   EXPECT_THROW(ops::AutocastGuard(DType::bf16, master, Tensor()), Error);
+}
+
+// An MLP's weights as views of one master buffer, as the Trainer has them.
+struct MasterMlp {
+  Tensor master, w1, w2, w3;
+  explicit MasterMlp(std::uint64_t seed) {
+    Generator gen(seed);
+    master = randn({64 * 1024 + 1024 * 1024 + 1024 * 10}, gen);
+    w1 = master.view_of(0, {1024, 64}).set_requires_grad(true);
+    w2 = master.view_of(64 * 1024, {1024, 1024}).set_requires_grad(true);
+    w3 = master.view_of(64 * 1024 + 1024 * 1024, {10, 1024}).set_requires_grad(true);
+  }
+  // the weights' gradients, one after the other; then they are cleared
+  std::vector<double> take_grads() {
+    std::vector<double> all;
+    for (Tensor* w : {&w1, &w2, &w3}) {
+      const auto g = w->grad().to_vector();
+      all.insert(all.end(), g.begin(), g.end());
+      w->set_grad(Tensor());
+    }
+    return all;
+  }
+  Tensor loss(const Tensor& x) const {
+    const Tensor h1 = ops::relu(ops::linear(x, w1));
+    const Tensor h2 = ops::relu(ops::linear(h1, w2));
+    return ops::sum(ops::linear(h2, w3));
+  }
+};
+
+TEST(AutocastGuard, ReluSavesOneSixteenBitCopyThatTheNextLinearShares) {
+  MasterMlp mlp(10);
+  Generator gen(11);
+  const Tensor x = randn({256, 64}, gen);
+  const Tensor low = mlp.master.to(DType::bf16);
+  // the memory the forward leaves for backward (the graph's saved tensors)
+  std::size_t saved[2];
+  std::vector<double> grads[2];
+  for (int mixed : {0, 1}) {
+    const std::size_t before = allocator_stats().bytes_in_use;
+    Tensor loss;
+    {
+      std::optional<ops::AutocastGuard> guard;
+      if (mixed) guard.emplace(DType::bf16, mlp.master, low);
+      loss = mlp.loss(x);
+      saved[mixed] = allocator_stats().bytes_in_use - before;
+      loss.backward();
+    }
+    grads[mixed] = mlp.take_grads();
+  }
+  // f32: two (256, 1024) relu outputs, 2 MiB; bf16: their 16-bit copies and x's, ~1.03 MiB
+  EXPECT_LT(static_cast<double>(saved[1]), 0.55 * static_cast<double>(saved[0]))
+      << saved[1] << " vs " << saved[0] << " bytes";
+  // the same gradients as the mixed ops with an f32 relu in between: the saved sign is exact
+  const Tensor xl = x;
+  Tensor h1 =
+      ops::relu(ops::linear_mixed(xl, mlp.w1, Tensor(), DType::bf16, low.view_of(0, {1024, 64})));
+  Tensor h2 = ops::relu(
+      ops::linear_mixed(h1, mlp.w2, Tensor(), DType::bf16, low.view_of(64 * 1024, {1024, 1024})));
+  ops::sum(ops::linear_mixed(h2, mlp.w3, Tensor(), DType::bf16,
+                             low.view_of(64 * 1024 + 1024 * 1024, {10, 1024})))
+      .backward();
+  EXPECT_EQ(mlp.take_grads(), grads[1]);
+  EXPECT_NE(grads[0], grads[1]);
 }
 
 TEST(GradientRounding, CountsWhatFp16FlushesAndOverflows) {

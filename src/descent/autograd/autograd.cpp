@@ -86,10 +86,23 @@ Tensor record(const char* name, Tensor output, const std::vector<Tensor>& inputs
   bool any = false;
   node->inputs.resize(inputs.size());
   for (std::size_t i = 0; i < inputs.size(); ++i) {
-    if (inputs[i].defined() && inputs[i].requires_grad()) {
-      node->inputs[i] = inputs[i];
-      any = true;
+    const Tensor& input = inputs[i];
+    if (!input.defined() || !input.requires_grad()) continue;
+    any = true;
+    if (!input.grad_fn()) {
+      node->inputs[i] = input;  // a leaf: its gradient accumulates in it
+      continue;
     }
+    // An intermediate: backward needs its grad_fn and shape, not its memory. Holding the
+    // tensor itself would keep every activation alive until backward, whether or not an op
+    // saved it; an op that needs one captures it (or a 16-bit copy) itself.
+    auto meta = std::make_shared<TensorImpl>();
+    meta->shape = input.shape();
+    meta->numel = input.numel();
+    meta->dtype = input.dtype();
+    meta->requires_grad = true;
+    meta->grad_fn = input.grad_fn();
+    node->inputs[i] = Tensor(std::move(meta));
   }
   if (!any) return output;
   node->name = name;

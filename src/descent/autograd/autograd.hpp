@@ -34,7 +34,10 @@ using BackwardFn = std::function<Grads(const Tensor& grad_output, const Node& no
 
 struct Node {
   std::string name;
-  std::vector<Tensor> inputs;  // undefined where the input does not require grad
+  // Undefined where the input does not require grad; a leaf itself; an intermediate as its
+  // shape, dtype and grad_fn only (no storage: the graph keeps no activation alive that no
+  // op saved).
+  std::vector<Tensor> inputs;
   BackwardFn backward;         // reset after backward() unless the graph is retained
   bool needs_grad(std::size_t input) const {
     return input < inputs.size() && inputs[input].defined();

@@ -120,6 +120,9 @@ class Tensor {
   bool same_storage(const Tensor& other) const {
     return defined() && other.defined() && impl_->storage == other.impl_->storage;
   }
+  // The storage, without keeping it alive: for caches keyed on a tensor's memory that must
+  // not hold it (ops/autocast.cpp).
+  std::weak_ptr<const Storage> weak_storage() const { return impl().storage; }
 
   std::string str() const;
   TensorImpl& impl() const {

@@ -7,6 +7,7 @@
 
 #include "descent/autograd/autograd.hpp"
 #include "descent/kernels/vmath.hpp"
+#include "descent/ops/autocast.hpp"
 #include "descent/ops/detail/elementwise.hpp"
 #include "descent/ops/reduce.hpp"
 
@@ -290,10 +291,12 @@ Tensor softmax_impl(const Tensor& x, std::int64_t dim, const char* op) {
 
 Tensor relu(const Tensor& x) {
   Tensor out = map(x, "relu", []<typename T>(T v) { return v > T(0) ? v : T(0); });
+  // under autocast, the output is saved in 16 bits (the sign is all backward needs)
   return autograd::record(
-      "relu", out, {x}, [out = out.detach()](const Tensor& grad, const autograd::Node&) {
-        return autograd::Grads{map_grad(grad, out, "relu backward",
-                                        []<typename T>(T g, T y) { return y > T(0) ? g : T(0); })};
+      "relu", out, {x}, [saved = autocast_saved(out)](const Tensor& grad, const autograd::Node&) {
+        const Tensor y = saved.dtype() == grad.dtype() ? saved : saved.to(grad.dtype());
+        return autograd::Grads{map_grad(grad, y, "relu backward",
+                                        []<typename T>(T g, T v) { return v > T(0) ? g : T(0); })};
       });
 }
 

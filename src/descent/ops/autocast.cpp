@@ -17,12 +17,26 @@
 namespace descent::ops {
 namespace {
 
+// A rounded copy of an f32 activation, known by the activation's memory (without holding
+// it: the f32 tensor is freed as soon as the forward moves on, the copy lives on in the
+// graph).
+struct RoundedActivation {
+  std::weak_ptr<const Storage> storage;
+  const void* data;
+  Shape shape;
+  Tensor low;
+};
+
 struct AutocastState {
   DType dtype = DType::f32;
   Tensor master;  // f32, or undefined
   Tensor low;     // master rounded to dtype
+  // The last few activations rounded under this guard: an op that saves its output in 16
+  // bits (relu) and the GEMM op it feeds then share one copy.
+  std::vector<RoundedActivation> recent;
 };
 thread_local AutocastState autocast_state;
+constexpr std::size_t kRecentActivations = 8;
 
 std::atomic<bool> counting{false};
 std::atomic<std::int64_t> counted_values{0};
@@ -60,9 +74,25 @@ void check_weight_low(const char* op, const Tensor& weight_low, const Tensor& we
                 dtype_name(weight_low.dtype()));
 }
 
-// t in `compute`, without a copy when it already is; no history.
+// The copy of t that autocast_saved made under this guard, or an undefined tensor.
+Tensor saved_copy(const Tensor& t) {
+  for (const RoundedActivation& r : autocast_state.recent) {
+    if (r.data == t.raw_data() && r.shape == t.shape() && r.low.dtype() == autocast_state.dtype &&
+        r.storage.lock() == t.weak_storage().lock()) {
+      return r.low;
+    }
+  }
+  return Tensor();
+}
+
+// t in `compute`, without a copy when it already is or when autocast_saved rounded it; no
+// history.
 Tensor rounded(const Tensor& t, DType compute) {
-  return t.dtype() == compute ? t.detach() : t.to(compute);
+  if (t.dtype() == compute) return t.detach();
+  if (autocast_state.dtype == compute && t.dtype() == DType::f32) {
+    if (Tensor low = saved_copy(t); low.defined()) return low;
+  }
+  return t.to(compute);
 }
 
 // The weight in `compute`: the given copy, the guard's master copy, or rounded now.
@@ -130,11 +160,24 @@ AutocastGuard::AutocastGuard(DType compute, const Tensor& master, const Tensor& 
                   dtype_name(compute), ", got ", shape_str(low.shape()), " ",
                   dtype_name(low.dtype()));
   }
-  autocast_state = {compute, master, low};
+  autocast_state = {compute, master, low, {}};
 }
 
 AutocastGuard::~AutocastGuard() {
-  autocast_state = {previous_dtype_, previous_master_, previous_low_};
+  autocast_state = {previous_dtype_, previous_master_, previous_low_, {}};
+}
+
+Tensor autocast_saved(const Tensor& activation) {
+  AutocastState& state = autocast_state;
+  if (state.dtype == DType::f32 || !activation.defined() || activation.dtype() != DType::f32) {
+    return activation.detach();
+  }
+  if (Tensor low = saved_copy(activation); low.defined()) return low;
+  Tensor low = activation.to(state.dtype);
+  if (state.recent.size() >= kRecentActivations) state.recent.erase(state.recent.begin());
+  state.recent.push_back(
+      {activation.weak_storage(), activation.raw_data(), activation.shape(), low});
+  return low;
 }
 
 Tensor autocast_low_copy(const Tensor& weight) {

@@ -21,11 +21,12 @@
 //
 // The mixed ops. Forward: the inputs are rounded to `compute` (nearest even); every product
 // and sum is f32; the output is f32. The inputs saved for backward are the rounded copies:
-// half the memory of f32. Backward: the incoming gradient is rounded to `compute` as well
-// (where fp16's range matters: small gradients underflow to zero without loss scaling, large
-// ones overflow to Inf, which the GradScaler then finds), and the input and weight gradients
-// run in the same 16-bit kernels, coming out f32 (the master weights' gradients are f32);
-// bias gradients are f32 sums of the f32 gradient. compute = f32 gives the plain ops.
+// half the memory of f32 (with relu before them saving the same copy, see autocast_saved).
+// Backward: the incoming gradient is rounded to `compute` as well (where fp16's range matters:
+// small gradients underflow to zero without loss scaling, large ones overflow to Inf, which the
+// GradScaler then finds), and the input and weight gradients run in the same 16-bit kernels, coming
+// out f32 (the master weights' gradients are f32); bias gradients are f32 sums of the f32 gradient.
+// compute = f32 gives the plain ops.
 #pragma once
 
 #include <cstdint>
@@ -60,6 +61,13 @@ class AutocastGuard {
 // The rounded copy of `weight` under the current guard: a view of the guard's `low` when
 // weight is a view of its master, else an undefined tensor.
 Tensor autocast_low_copy(const Tensor& weight);
+
+// What an op saves of an f32 activation for its backward: under a bf16/f16 guard the
+// activation rounded to 16 bits (and the mixed op it feeds reuses that copy: one 16-bit copy
+// instead of an f32 tensor and a 16-bit one), otherwise the activation itself (detached).
+// ops::relu saves its output so: its backward needs only the sign, which rounding keeps
+// (except fp16's flush of positives below 2^-25 to zero).
+Tensor autocast_saved(const Tensor& activation);
 
 // ---- underflow and overflow of the gradients rounded to 16 bits ----
 // Counted (over all threads) while enabled: every gradient element a mixed op's backward
