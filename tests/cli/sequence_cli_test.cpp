@@ -99,6 +99,7 @@ TEST(SequenceCli, TextTrainsATransformerInBitsPerCharacter) {
 TEST(SequenceCli, BadInputExits2WithOneLineNamingTheFlag) {
   TempDir dir;
   std::ofstream(dir.file("empty.txt")).flush();
+  std::ofstream(dir.file("short.txt")) << "just a few words";
   struct Case {
     std::vector<std::string> args;
     std::string message;
@@ -114,6 +115,8 @@ TEST(SequenceCli, BadInputExits2WithOneLineNamingTheFlag) {
       {{"--data", "text:" + dir.path().string()}, "is not a regular file"},
       {{"--data", "text:" + dir.file("empty.txt")}, "empty.txt': is empty"},
       {{"--data", "text,T=0"}, "T must be an integer >= 1, got 0"},
+      {{"--data", "text:" + dir.file("short.txt")},
+       "short.txt' has 16 characters, too few for one training window of 129"},
       {{"--data", "addingg"}, "--data: unknown data 'addingg'"},
       {{"--data", "adding:T=50", "--model", "cnn"},
        "--model: model 'cnn' does not take the data's examples (50, 2): it expects images (N, 1, "

@@ -436,8 +436,9 @@ Command add_info(CLI::App& app) {
   CLI::App* sub =
       app.add_subcommand("info",
                          "Layers, parameter count and FLOPs per sample of a model, e.g. resnet20, "
-                         "resnet56,skip=0, resnet110,bn=0, cnn, mlp:784-512-10,act=gelu,bn=1 "
-                         "(see src/descent/nn/zoo.hpp)");
+                         "resnet56,skip=0, resnet110,bn=0, cnn, mlp:784-512-10,act=gelu,bn=1, "
+                         "lstm:128,input=200x2, gru:64,layers=2, rnn:50,act=relu, "
+                         "transformer,vocab=76,len=128 (see src/descent/nn/zoo.hpp)");
   auto spec_text = std::make_shared<std::string>();
   sub->add_option("model", *spec_text, "model spec")->required();
   return {sub, [spec_text] {
