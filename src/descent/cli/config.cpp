@@ -96,7 +96,8 @@ const std::vector<Field>& fields() {
        "watch the run and warn about exploding gradients, divergence, bad learning rates "
        "(--no-doctor: off)"},
       {"patience", &RunConfig::patience,
-       "early stopping: epochs without a better eval accuracy (0: off)"},
+       "early stopping: epochs without a better eval accuracy (eval loss for adding and text) "
+       "(0: off)"},
       {"seed", &RunConfig::seed, "seed of the weights, the shuffle, augmentation and dropout"},
       {"threads", &RunConfig::threads, "threads (0: OpenMP's default)"},
       {"log_every", &RunConfig::log_every, "steps per metrics.jsonl record (0: epochs only)"},
