@@ -5,6 +5,7 @@
 #include <cctype>
 #include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -26,8 +27,6 @@ namespace descent::cli {
 namespace {
 
 namespace fs = std::filesystem;
-
-constexpr const char* kDefaultModel = "cnn";  // on Fashion-MNIST; see README for its accuracy
 
 // Files that mark a folder as holding a run.
 constexpr const char* kRunFiles[] = {"config.json", "metrics.jsonl", "summary.json",
@@ -126,6 +125,45 @@ const char* stop_name(train::StopReason stop) {
   return "?";
 }
 
+// "accuracy 91.20% (loss 0.2500, ...)", or the objective's measures instead of the accuracy:
+// "1.912 bits/char, token accuracy 45.10% (loss 1.3254 nats, ...)", "error rate 3.10%
+// ((y - t)^2 > 0.04; MSE 0.0123, ...)".
+std::string evaluation_text(const train::Evaluation& result) {
+  char buffer[160];
+  switch (result.objective) {
+    case train::Objective::classification:
+      std::snprintf(buffer, sizeof buffer, "accuracy %s (loss %.4f",
+                    percent(result.accuracy).c_str(), result.loss);
+      break;
+    case train::Objective::tokens:
+      std::snprintf(buffer, sizeof buffer, "%.3f bits/char, token accuracy %s (loss %.4f nats",
+                    result.bits_per_char(), percent(result.accuracy).c_str(), result.loss);
+      break;
+    case train::Objective::regression:
+      std::snprintf(buffer, sizeof buffer, "MSE %.4g, error rate %s ((y - t)^2 > 0.04", result.loss,
+                    percent(result.error_rate).c_str());
+      break;
+  }
+  return cat(buffer, ", ", result.examples, " examples)");
+}
+
+// The measures of an evaluation as JSON members: loss, accuracy (null for regression), and
+// bits_per_char (tokens) or error_rate (regression).
+void add_evaluation(nlohmann::ordered_json& json, const std::string& prefix,
+                    const train::Evaluation& result) {
+  const auto number = [](double value) {
+    return std::isfinite(value) ? nlohmann::ordered_json(value) : nlohmann::ordered_json(nullptr);
+  };
+  json[prefix + "acc"] = number(result.accuracy);
+  json[prefix + "loss"] = number(result.loss);
+  if (result.objective == train::Objective::tokens) {
+    json[prefix + "bits_per_char"] = number(result.bits_per_char());
+  }
+  if (result.objective == train::Objective::regression) {
+    json[prefix + "error_rate"] = number(result.error_rate);
+  }
+}
+
 std::string optimizer_summary(const RunConfig& config) {
   std::string out = "(";
   auto add = [&](const std::string& text) { out += (out.size() > 1 ? ", " : "") + text; };
@@ -159,12 +197,7 @@ int run_train(const Flags& flags) {
   if (config.threads > 0) set_num_threads(static_cast<int>(config.threads));
 
   const RunData data = load_data(config, origins);
-  if (config.model.empty()) {
-    config.model =
-        config.data == "fashion-mnist"
-            ? kDefaultModel
-            : cat("mlp:", shape_numel(data.train->input_shape()), "-64-64-", data.classes);
-  }
+  config.model = model_for_data(config, data);
   std::shared_ptr<nn::Module> model = build_model(config, origins, *data.train, data.classes);
   std::unique_ptr<optim::Optimizer> optimizer = build_optimizer(config, origins, *model);
   data::DataLoader loader(data.train, {.batch_size = config.batch_size,
@@ -255,31 +288,37 @@ int run_train(const Flags& flags) {
   const train::Evaluation test =
       train::evaluate(*model, *data.test, config.eval_batch_size, data.eval_transforms);
   averaged.reset();
-  nlohmann::ordered_json summary = {{"test_acc", test.accuracy},
-                                    {"test_loss", test.loss},
-                                    {"test_examples", test.examples},
-                                    {"epochs", result.epochs},
-                                    {"steps", result.steps},
-                                    {"samples_per_sec", result.samples_per_sec},
-                                    {"wall_seconds", result.wall_seconds},
-                                    {"stop", stop_name(result.stop)},
-                                    {"skipped_steps", trainer.pipeline().skipped_steps()},
-                                    {"test_on_ema", trainer.ema() != nullptr},
-                                    {"message", result.message},
-                                    {"model", config.model},
-                                    {"data", config.data},
-                                    {"parameters", model->num_parameters()},
-                                    {"threads", num_threads()},
-                                    {"run_folder", config.out},
-                                    {"last_checkpoint", result.last_checkpoint},
-                                    {"best_checkpoint", result.best_checkpoint}};
-  if (data.validation->size() > 0) summary["best_val_acc"] = result.best_accuracy;
+  nlohmann::ordered_json summary;
+  add_evaluation(summary, "test_", test);
+  summary.update(nlohmann::ordered_json{{"test_examples", test.examples},
+                                        {"epochs", result.epochs},
+                                        {"steps", result.steps},
+                                        {"samples_per_sec", result.samples_per_sec},
+                                        {"wall_seconds", result.wall_seconds},
+                                        {"stop", stop_name(result.stop)},
+                                        {"skipped_steps", trainer.pipeline().skipped_steps()},
+                                        {"test_on_ema", trainer.ema() != nullptr},
+                                        {"message", result.message},
+                                        {"model", config.model},
+                                        {"data", config.data},
+                                        {"parameters", model->num_parameters()},
+                                        {"threads", num_threads()},
+                                        {"run_folder", config.out},
+                                        {"last_checkpoint", result.last_checkpoint},
+                                        {"best_checkpoint", result.best_checkpoint},
+                                        {"objective", train::objective_name(test.objective)}});
+  if (data.validation->size() > 0) {
+    if (test.objective == train::Objective::classification) {
+      summary["best_val_acc"] = result.best_accuracy;
+    } else {
+      summary["best_val_loss"] = result.best_loss;
+    }
+  }
   summary["best_epoch"] = result.best_epoch;
   train::write_file_atomic((fs::path(config.out) / "summary.json").string(),
                            summary.dump(2) + "\n");
-  std::printf("%s; test accuracy %s (loss %.4f, %lld examples); %.0f samples/s, %.1f s\n",
-              result.message.c_str(), percent(test.accuracy).c_str(), test.loss,
-              static_cast<long long>(test.examples), result.samples_per_sec, result.wall_seconds);
+  std::printf("%s; test %s; %.0f samples/s, %.1f s\n", result.message.c_str(),
+              evaluation_text(test).c_str(), result.samples_per_sec, result.wall_seconds);
   std::printf("run folder: %s\n", config.out.c_str());
   return 0;
 }
@@ -346,6 +385,7 @@ Command add_eval(CLI::App& app) {
         if (args->threads > 0) set_num_threads(static_cast<int>(args->threads));
         config.augment = false;
         const RunData data = load_data(config, origins);
+        config.model = model_for_data(config, data);
         std::shared_ptr<nn::Module> model = build_model(config, origins, *data.train, data.classes);
         train::restore(checkpoint, *model);
         if (args->ema) {
@@ -371,11 +411,25 @@ Command add_eval(CLI::App& app) {
                                         {"loss", result.loss},
                                         {"accuracy", result.accuracy},
                                         {"examples", result.examples}};
+          if (result.objective != train::Objective::classification) {
+            out["accuracy"] = std::isfinite(result.accuracy)
+                                  ? nlohmann::ordered_json(result.accuracy)
+                                  : nlohmann::ordered_json(nullptr);
+            out["objective"] = train::objective_name(result.objective);
+            if (result.objective == train::Objective::tokens) {
+              out["bits_per_char"] = result.bits_per_char();
+            } else {
+              out["error_rate"] = result.error_rate;
+            }
+          }
           std::printf("%s\n", out.dump().c_str());
-        } else {
+        } else if (result.objective == train::Objective::classification) {
           std::printf("%s %s: loss %.4f  accuracy %s  (%lld examples)\n", args->checkpoint.c_str(),
                       args->split.c_str(), result.loss, percent(result.accuracy).c_str(),
                       static_cast<long long>(result.examples));
+        } else {
+          std::printf("%s %s: %s\n", args->checkpoint.c_str(), args->split.c_str(),
+                      evaluation_text(result).c_str());
         }
         return 0;
       }};
@@ -385,8 +439,9 @@ Command add_info(CLI::App& app) {
   CLI::App* sub =
       app.add_subcommand("info",
                          "Layers, parameter count and FLOPs per sample of a model, e.g. resnet20, "
-                         "resnet56,skip=0, resnet110,bn=0, cnn, mlp:784-512-10,act=gelu,bn=1 "
-                         "(see src/descent/nn/zoo.hpp)");
+                         "resnet56,skip=0, resnet110,bn=0, cnn, mlp:784-512-10,act=gelu,bn=1, "
+                         "lstm:128,input=200x2, gru:64,layers=2, rnn:50,act=relu, "
+                         "transformer,vocab=76,len=128 (see src/descent/nn/zoo.hpp)");
   auto spec_text = std::make_shared<std::string>();
   sub->add_option("model", *spec_text, "model spec")->required();
   return {sub, [spec_text] {

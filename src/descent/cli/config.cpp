@@ -26,11 +26,16 @@ struct Field {
 const std::vector<Field>& fields() {
   static const std::vector<Field> table = {
       {"model", &RunConfig::model,
-       "model spec: cnn, mlp[:784-256-256-10], resnet20, ... (see `descent info`); "
-       "default cnn on fashion-mnist, mlp:<features>-64-64-<classes> otherwise"},
+       "model spec: cnn, mlp[:784-256-256-10], resnet20, rnn, lstm, gru, transformer, ... (see "
+       "`descent info`); default cnn on fashion-mnist, lstm:64 on adding and temporal, "
+       "transformer on text, mlp:<features>-64-64-<classes> otherwise; the data fills in "
+       "input=/outputs= of rnn/lstm/gru and vocab=/len= of transformer when left out"},
       {"data", &RunConfig::data,
        "fashion-mnist, spirals[,samples=N,classes=K,noise=X], blobs[,samples=N,classes=K,"
-       "features=F], csv:FILE (last column: class index)"},
+       "features=F], csv:FILE (last column: class index); sequence tasks: adding[:T=100,"
+       "samples=10000] (regression, MSE), temporal[:T=100,samples=10000] (4 classes), "
+       "text[:FILE][,T=128] (next character, bits per character; default FILE "
+       "/usr/share/common-licenses/GPL-3)"},
       {"data_dir", &RunConfig::data_dir,
        "Fashion-MNIST folder (default $DESCENT_FASHION_MNIST_DIR, then "
        "/usr/share/datasets/fashion-mnist)"},
@@ -97,7 +102,8 @@ const std::vector<Field>& fields() {
        "watch the run and warn about exploding gradients, divergence, bad learning rates "
        "(--no-doctor: off)"},
       {"patience", &RunConfig::patience,
-       "early stopping: epochs without a better eval accuracy (0: off)"},
+       "early stopping: epochs without a better eval accuracy (eval loss for adding and text) "
+       "(0: off)"},
       {"seed", &RunConfig::seed, "seed of the weights, the shuffle, augmentation and dropout"},
       {"threads", &RunConfig::threads, "threads (0: OpenMP's default)"},
       {"log_every", &RunConfig::log_every, "steps per metrics.jsonl record (0: epochs only)"},

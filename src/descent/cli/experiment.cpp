@@ -209,10 +209,10 @@ Command add_experiment(CLI::App& app) {
   sub->add_flag("--quick", args->quick, "the small size the tests run (seconds)");
   sub->add_option("--out", args->out, "output folder (default runs/experiment-<name>-<time>)");
   sub->add_option("--seeds", args->seeds, "seeds per setting (clipping: 5, warmup: 3)");
-  sub->add_option("--steps", args->steps, "optimizer steps per run (clipping: 1500, warmup: 600)");
+  sub->add_option("--steps", args->steps, "optimizer steps per run (clipping: 1000, warmup: 600)");
   sub->add_option("--lengths", args->lengths, "sequence lengths, e.g. 50,100,200 (clipping)");
   sub->add_option("--hidden", args->hidden, "hidden units (clipping: 50)");
-  sub->add_option("--lr", args->lr, "learning rate (clipping: SGD, 0.05; warmup: Adam, 0.01)");
+  sub->add_option("--lr", args->lr, "learning rate (clipping: SGD, 0.2; warmup: Adam, 0.01)");
   sub->add_option("--max-norm", args->max_norm, "clipping threshold (clipping: 1)");
   sub->add_option("--threads", args->threads, "threads (0: OpenMP's default)");
   sub->add_option("--text", args->text,

@@ -129,6 +129,7 @@ Setup prepare(const train::Checkpoint& checkpoint, const CommonArgs& args) {
   config.val_split = 0.0;
   check_data_spec(config.data, origin_of(origins, "data"));
   const RunData data = load_data(config, origins);
+  require_classification(data, config, origins, "landscape");
   Setup out;
   out.model = build_model(config, origins, *data.train, data.classes);
   train::restore(checkpoint, *out.model);  // names the file when it holds another model

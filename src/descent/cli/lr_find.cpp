@@ -79,12 +79,8 @@ int run_lr_find(const Flags& flags, const LrFindArgs& args) {
   if (steps < 2) throw UsageError(cat(origin_of(origins, "steps"), ": must be >= 2, got ", steps));
 
   const RunData data = load_data(config, origins);
-  if (config.model.empty()) {  // as descent train chooses
-    config.model =
-        config.data == "fashion-mnist"
-            ? "cnn"
-            : cat("mlp:", shape_numel(data.train->input_shape()), "-64-64-", data.classes);
-  }
+  require_classification(data, config, origins, "lr-find");
+  config.model = model_for_data(config, data);  // as descent train chooses
   std::shared_ptr<nn::Module> model = build_model(config, origins, *data.train, data.classes);
   std::unique_ptr<optim::Optimizer> optimizer = build_optimizer(config, origins, *model);
   data::DataLoader loader(data.train, {.batch_size = config.batch_size,

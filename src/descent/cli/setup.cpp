@@ -3,10 +3,14 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstring>
+#include <filesystem>
 
 #include "descent/data/csv.hpp"
 #include "descent/data/fashion_mnist.hpp"
+#include "descent/data/sequence_tasks.hpp"
 #include "descent/data/synthetic.hpp"
+#include "descent/data/text.hpp"
 #include "descent/nn/info.hpp"
 #include "descent/optim/all.hpp"
 #include "descent/train/checkpoint.hpp"
@@ -133,7 +137,54 @@ struct DataChoice {
   double noise = 0;
   double turns = 0;
   double cluster_std = 0;
+  std::int64_t length = 0;  // T of the sequence tasks and of the text windows
 };
+
+// The sequence tasks: "adding:T=200,samples=N" and "temporal:T=100" (or with ',' after the
+// name), "text", "text,T=64", "text:FILE", "text:FILE,T=64" (FILE up to the first ',').
+DataChoice parse_sequence_data(const std::string& text, const std::string& origin) {
+  DataChoice choice;
+  std::string rest;  // ",key=value,..."
+  if (text.starts_with("text")) {
+    choice.spec.name = "text";
+    const std::size_t comma = std::min(text.find(','), text.size());
+    if (text.size() > 4 && text[4] == ':') {
+      choice.spec.path = text.substr(5, comma - 5);
+      if (choice.spec.path.empty()) {
+        throw UsageError(cat(origin, ": text: needs a file after ':' (or plain 'text' for ",
+                             data::default_text_path(), ")"));
+      }
+    } else {
+      choice.spec.path = data::default_text_path();
+    }
+    rest = text.substr(comma);
+  } else {
+    const std::size_t end = std::min(text.find_first_of(":,"), text.size());
+    choice.spec.name = text.substr(0, end);
+    rest = end < text.size() ? "," + text.substr(end + 1) : "";
+  }
+  const Spec options_spec = parse_spec(choice.spec.name + rest, origin, "data spec");
+  choice.spec.options = options_spec.options;
+  SpecOptions options(choice.spec, origin, text);
+  if (choice.spec.name == "adding") {
+    choice.length = options.integer("T", 100, 2);
+    choice.samples = options.integer("samples", 10000, 2);
+  } else if (choice.spec.name == "temporal") {
+    choice.length = options.integer("T", 100, 10);
+    choice.samples = options.integer("samples", 10000, 2);
+  } else {
+    choice.length = options.integer("T", 128, 1);
+    std::error_code error;
+    if (!std::filesystem::is_regular_file(choice.spec.path, error)) {
+      throw UsageError(cat(origin, ": text file '", choice.spec.path, "' ",
+                           std::filesystem::exists(choice.spec.path, error)
+                               ? "is not a regular file"
+                               : "does not exist"));
+    }
+  }
+  options.finish();
+  return choice;
+}
 
 DataChoice parse_data(const std::string& text, const std::string& origin) {
   DataChoice choice;
@@ -142,6 +193,13 @@ DataChoice parse_data(const std::string& text, const std::string& origin) {
     choice.spec.path = text.substr(4);
     if (choice.spec.path.empty()) throw UsageError(cat(origin, ": csv: needs a file, as csv:FILE"));
     return choice;
+  }
+  for (const char* name : {"adding", "temporal", "text"}) {
+    const std::string_view rest =
+        std::string_view(text).substr(std::min(text.size(), std::strlen(name)));
+    if (text.starts_with(name) && (rest.empty() || rest[0] == ':' || rest[0] == ',')) {
+      return parse_sequence_data(text, origin);
+    }
   }
   choice.spec = parse_spec(text, origin, "data spec");
   SpecOptions options(choice.spec, origin, text);
@@ -158,7 +216,8 @@ DataChoice parse_data(const std::string& text, const std::string& origin) {
     choice.cluster_std = options.number("std", 1.0);
   } else {
     throw UsageError(cat(origin, ": unknown data '", choice.spec.name,
-                         "' (known: fashion-mnist, spirals, blobs, csv:FILE)"));
+                         "' (known: fashion-mnist, spirals, blobs, csv:FILE, adding, temporal, "
+                         "text[:FILE])"));
   }
   options.finish();
   return choice;
@@ -176,6 +235,47 @@ std::int64_t count_classes(const data::TensorDataset& set, const std::string& de
     classes = std::max(classes, targets[i] + 1);
   }
   return classes;
+}
+
+// The examples of a dataset, copied into tensors: inputs (N, ...), targets (N, ...).
+data::TensorDataset materialize(const data::Dataset& set) {
+  Shape inputs_shape = {set.size()};
+  Shape targets_shape = {set.size()};
+  inputs_shape.insert(inputs_shape.end(), set.input_shape().begin(), set.input_shape().end());
+  targets_shape.insert(targets_shape.end(), set.target_shape().begin(), set.target_shape().end());
+  Tensor inputs = empty(inputs_shape, set.input_dtype());
+  Tensor targets = empty(targets_shape, set.target_dtype());
+  std::vector<std::int64_t> indices(static_cast<std::size_t>(set.size()));
+  for (std::int64_t i = 0; i < set.size(); ++i) indices[static_cast<std::size_t>(i)] = i;
+  set.get_batch(indices, inputs, targets);
+  return data::TensorDataset(inputs, targets);
+}
+
+// "images (N, 1, 28, 28)", "sequences (N, 50, 2)", "tokens (N, 128)", "rows (N, 4)".
+std::string describe_inputs(const Shape& example, DType dtype) {
+  Shape shape = {-1};
+  shape.insert(shape.end(), example.begin(), example.end());
+  std::string text = shape_str(shape);
+  text.replace(1, 2, "N");
+  const char* kind = dtype == DType::i64 || dtype == DType::i32 ? "tokens"
+                     : example.size() == 3                      ? "images"
+                     : example.size() == 2                      ? "sequences"
+                                                                : "rows";
+  return cat(kind, " ", text);
+}
+
+// What a model spec takes, in the words of describe_inputs.
+std::string model_inputs(const nn::ModelSpec& spec) {
+  if (std::holds_alternative<nn::TransformerLMOptions>(spec.options)) {
+    return cat("tokens (N, T) with T <= ", spec.input[0]);
+  }
+  if (std::holds_alternative<nn::SequenceModelOptions>(spec.options)) {
+    return cat("sequences (N, T, ", spec.input[1], ")");
+  }
+  if (std::holds_alternative<nn::MLPOptions>(spec.options)) {
+    return cat("rows of ", spec.input[0], " values");
+  }
+  return describe_inputs(spec.input, DType::f32);
 }
 
 template <typename T>
@@ -251,6 +351,33 @@ RunData load_data(const RunConfig& config, const Origins& origins) {
     test = both.slice(choice.samples, all);
     if (choice.spec.name == "blobs") normalization = data::channel_stats(train.inputs());
     out.description = config.data;
+  } else if (choice.spec.name == "adding" || choice.spec.name == "temporal") {
+    // One draw split in two: example i is a function of (seed, i) alone.
+    const std::int64_t test_samples = std::max<std::int64_t>(choice.samples / 10, 1);
+    const std::int64_t all = choice.samples + test_samples;
+    const data::TensorDataset both =
+        choice.spec.name == "adding"
+            ? data::make_adding({.samples = all, .length = choice.length, .seed = seed})
+            : data::make_temporal_order({.samples = all, .length = choice.length, .seed = seed});
+    train = both.slice(0, choice.samples);
+    test = both.slice(choice.samples, all);
+    out.description = choice.spec.name == "adding"
+                          ? cat("the adding problem, T=", choice.length)
+                          : cat("the temporal-order problem, T=", choice.length);
+  } else if (choice.spec.name == "text") {
+    data::TextCorpus corpus;
+    try {
+      corpus = data::load_text(choice.spec.path);
+      auto [train_windows, val_windows] = data::split_text(corpus, {.length = choice.length});
+      train = materialize(train_windows);
+      test = materialize(val_windows);  // the last tenth of the text
+    } catch (const Error& e) {
+      throw UsageError(cat(origin_of(origins, "data"), ": ", e.what()));
+    }
+    out.description = cat("text ", choice.spec.path, " (", corpus.size(), " characters, alphabet ",
+                          corpus.vocab_size(), ", windows of ", choice.length,
+                          "; the last tenth is the test set)");
+    out.vocab_size = corpus.vocab_size();
   } else {
     data::CsvData csv = data::read_csv(choice.spec.path);
     const std::int64_t n = csv.data.size();
@@ -281,7 +408,7 @@ RunData load_data(const RunConfig& config, const Origins& origins) {
   if (config.augment) {
     if (!images) {
       throw UsageError(cat(origin_of(origins, "augment"), ": augmentation needs images, and ",
-                           config.data, " is a table"));
+                           config.data, " is not images"));
     }
     out.train_transforms.push_back(data::random_crop({.padding = 2, .seed = seed}));
     out.train_transforms.push_back(data::random_horizontal_flip({.seed = seed}));
@@ -292,14 +419,36 @@ RunData load_data(const RunConfig& config, const Origins& origins) {
     out.train_transforms.push_back(normalize);
     out.eval_transforms.push_back(normalize);
   }
-  out.classes =
-      std::max(count_classes(train, out.description), count_classes(test, out.description));
+  std::string kind;
+  switch (train::objective_of(train)) {
+    case train::Objective::classification:
+      out.classes =
+          std::max(count_classes(train, out.description), count_classes(test, out.description));
+      kind = cat(out.classes, " classes");
+      break;
+    case train::Objective::tokens:
+      out.classes = out.vocab_size;
+      kind = "next-character targets";
+      break;
+    case train::Objective::regression:
+      kind = cat("real targets ", shape_str(train.target_shape()), " (regression)");
+      break;
+  }
   out.description += cat(": ", train.size(), " train, ", validation.size(), " validation, ",
-                         test.size(), " test examples, ", out.classes, " classes");
+                         test.size(), " test examples, ", kind);
   out.train = std::make_shared<const data::TensorDataset>(std::move(train));
   out.validation = std::make_shared<const data::TensorDataset>(std::move(validation));
   out.test = std::make_shared<const data::TensorDataset>(std::move(test));
   return out;
+}
+
+void require_classification(const RunData& data, const RunConfig& config, const Origins& origins,
+                            const std::string& command) {
+  const train::Objective objective = train::objective_of(*data.train);
+  if (objective != train::Objective::classification) {
+    throw UsageError(cat(origin_of(origins, "data"), ": ", command, " needs class labels, and ",
+                         config.data, " has ", train::objective_name(objective), " targets"));
+  }
 }
 
 void resolve(RunConfig& config, const Origins& origins) {
@@ -412,6 +561,42 @@ void resolve(RunConfig& config, const Origins& origins) {
   }
 }
 
+std::string model_for_data(const RunConfig& config, const RunData& data) {
+  const data::Dataset& train = *data.train;
+  const train::Objective objective = train::objective_of(train);
+  std::string model = config.model;
+  if (model.empty()) {
+    if (config.data == "fashion-mnist") {
+      model = "cnn";
+    } else if (objective == train::Objective::tokens) {
+      model = "transformer";
+    } else if (train.input_shape().size() == 2 && train.input_dtype() == DType::f32) {
+      model = "lstm:64";
+    } else {
+      model = cat("mlp:", shape_numel(train.input_shape()), "-64-64-", data.classes);
+    }
+  }
+  const std::string name = model.substr(0, model.find_first_of(":,"));
+  const auto missing = [&](const char* key) {
+    return model.find(cat(",", key, "=")) == std::string::npos;
+  };
+  if ((name == "rnn" || name == "lstm" || name == "gru") && train.input_shape().size() == 2) {
+    if (missing("input")) {
+      model += cat(",input=", train.input_shape()[0], "x", train.input_shape()[1]);
+    }
+    if (missing("outputs")) {
+      model += cat(",outputs=", objective == train::Objective::classification
+                                    ? data.classes
+                                    : shape_numel(train.target_shape()));
+    }
+  }
+  if (name == "transformer" && objective == train::Objective::tokens) {
+    if (missing("vocab")) model += cat(",vocab=", data.classes);
+    if (missing("len")) model += cat(",len=", train.input_shape()[0]);
+  }
+  return model;
+}
+
 nn::ModelSpec model_spec(const RunConfig& config, const Origins& origins) {
   try {
     return nn::ModelSpec::parse(config.model);
@@ -428,6 +613,21 @@ std::shared_ptr<nn::Module> build_model(const RunConfig& config, const Origins& 
   }
   Generator gen(static_cast<std::uint64_t>(config.seed));
   std::shared_ptr<nn::Module> model = nn::build_model(spec, gen);
+  const std::string data_inputs = describe_inputs(data.input_shape(), data.input_dtype());
+  const std::string kind_mismatch =
+      cat(origin_of(origins, "model"), ": model '", config.model,
+          "' does not take the data's examples ", shape_str(data.input_shape()), ": it expects ",
+          model_inputs(spec), " but ", config.data, " gives ", data_inputs);
+  const bool tokens_model = std::holds_alternative<nn::TransformerLMOptions>(spec.options);
+  const bool token_data = data.input_dtype() == DType::i64 || data.input_dtype() == DType::i32;
+  if (tokens_model != token_data ||
+      (std::holds_alternative<nn::SequenceModelOptions>(spec.options) &&
+       data.input_shape().size() != 2) ||
+      ((std::holds_alternative<nn::CNNOptions>(spec.options) ||
+        std::holds_alternative<nn::ResNetOptions>(spec.options)) &&
+       data.input_shape().size() != 3)) {
+    throw UsageError(kind_mismatch);
+  }
   nn::ModelInfo info;
   try {
     info = nn::model_info(*model, data.input_shape());
@@ -435,6 +635,26 @@ std::shared_ptr<nn::Module> build_model(const RunConfig& config, const Origins& 
     throw UsageError(cat(origin_of(origins, "model"), ": model '", config.model,
                          "' does not take the data's examples ", shape_str(data.input_shape()),
                          ": ", e.what()));
+  }
+  const train::Objective objective = train::objective_of(data);
+  if (objective == train::Objective::tokens) {
+    const Shape& steps = data.target_shape();  // (T)
+    if (info.output.size() != 2 || info.output[0] != steps[0] || info.output[1] < classes) {
+      throw UsageError(cat(origin_of(origins, "model"), ": model '", config.model,
+                           "' gives outputs ", shape_str(info.output),
+                           " per example, but the data needs (", steps[0],
+                           ", V) with V >= ", classes, " (the alphabet)"));
+    }
+    return model;
+  }
+  if (objective == train::Objective::regression) {
+    if (shape_numel(info.output) != shape_numel(data.target_shape())) {
+      throw UsageError(cat(origin_of(origins, "model"), ": model '", config.model,
+                           "' gives outputs ", shape_str(info.output),
+                           " per example, but the data has real targets ",
+                           shape_str(data.target_shape()), " (regression)"));
+    }
+    return model;
   }
   if (info.output != Shape{classes}) {
     throw UsageError(cat(origin_of(origins, "model"), ": model '", config.model, "' gives outputs ",

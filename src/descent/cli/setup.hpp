@@ -14,6 +14,7 @@
 #include "descent/optim/optimizer.hpp"
 #include "descent/schedule/schedule.hpp"
 #include "descent/train/checkpoint.hpp"
+#include "descent/train/trainer.hpp"
 
 namespace descent::cli {
 
@@ -30,8 +31,9 @@ struct RunData {
   std::vector<std::shared_ptr<const data::Transform>>
       train_transforms;  // augmentation, then normalization
   std::vector<std::shared_ptr<const data::Transform>> eval_transforms;  // normalization
-  std::int64_t classes = 0;
-  std::string description;  // "Fashion-MNIST (60000 train, 10000 test)"
+  std::int64_t classes = 0;     // classification: classes; text: the alphabet's size
+  std::int64_t vocab_size = 0;  // text only
+  std::string description;      // "Fashion-MNIST (60000 train, 10000 test)"
 };
 
 // Checks the data spec (UsageError) before anything is loaded.
@@ -44,10 +46,21 @@ void apply_checkpoint_config(const train::Checkpoint& checkpoint, RunConfig& con
 // Loads or generates the data; file errors throw descent::Error.
 RunData load_data(const RunConfig& config, const Origins& origins);
 
+// UsageError naming the data flag unless the data is classification (class labels): for the
+// commands that measure accuracy and cross-entropy only (`command` names them).
+void require_classification(const RunData& data, const RunConfig& config, const Origins& origins,
+                            const std::string& command);
+
 // Fills in what the config leaves to defaults (model for the data, the recipe's or the
 // optimizer's lr, momentum and weight decay) and checks every value, throwing UsageError
 // naming the flag or key.
 void resolve(RunConfig& config, const Origins& origins);
+
+// config.model, or when it is empty the default for the data: cnn on fashion-mnist, lstm:64 on
+// adding and temporal, transformer on text, mlp:<features>-64-64-<classes> otherwise. What the
+// data decides is filled in where the spec leaves it out: input=<T>x<F> and outputs=<K> of
+// rnn, lstm and gru; vocab=<alphabet> and len=<T> of transformer.
+std::string model_for_data(const RunConfig& config, const RunData& data);
 
 // The model spec of `config.model` (UsageError naming the flag when it does not parse).
 nn::ModelSpec model_spec(const RunConfig& config, const Origins& origins);

@@ -15,16 +15,32 @@ Json number(double value) {
   return std::isfinite(value) ? Json(value) : Json(nullptr);
 }
 
+// "  acc 91.20%", or nothing for regression (no accuracy).
+std::string accuracy_text(double accuracy) {
+  if (std::isnan(accuracy)) return "";
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "  acc %.2f%%", 100.0 * accuracy);
+  return buffer;
+}
+
 std::string epoch_line(const EpochReport& stats) {
   std::string line = cat("epoch ", stats.epoch, "/", stats.epochs, "  step ", stats.step);
   char buffer[160];
-  std::snprintf(buffer, sizeof buffer, "  loss %.4f  acc %.2f%%", stats.train_loss,
-                100.0 * stats.train_accuracy);
-  line += buffer;
+  std::snprintf(buffer, sizeof buffer, "  loss %.4f", stats.train_loss);
+  line += buffer + accuracy_text(stats.train_accuracy);
   if (stats.eval) {
-    std::snprintf(buffer, sizeof buffer, "  %s loss %.4f  acc %.2f%%%s", stats.eval_name.c_str(),
-                  stats.eval->loss, 100.0 * stats.eval->accuracy, stats.best ? " *" : "");
+    std::snprintf(buffer, sizeof buffer, "  %s loss %.4f", stats.eval_name.c_str(),
+                  stats.eval->loss);
     line += buffer;
+    if (stats.eval->objective == Objective::tokens) {
+      std::snprintf(buffer, sizeof buffer, "  %.3f bits/char", stats.eval->bits_per_char());
+      line += buffer;
+    }
+    if (stats.eval->objective == Objective::regression) {
+      std::snprintf(buffer, sizeof buffer, "  error %.2f%%", 100.0 * stats.eval->error_rate);
+      line += buffer;
+    }
+    line += accuracy_text(stats.eval->accuracy) + (stats.best ? " *" : "");
   }
   std::snprintf(buffer, sizeof buffer, "  %.0f samples/s  %.1f s", stats.samples_per_sec,
                 stats.epoch_seconds);
@@ -59,12 +75,15 @@ void ProgressBar::on_step(const StepReport& stats) {
       static_cast<int>(kWidth * stats.batch / std::max<std::int64_t>(stats.batches_per_epoch, 1));
   const std::string bar = std::string(filled, '#') + std::string(kWidth - filled, '-');
   // \r and "erase to the end of the line" redraw in place.
-  std::fprintf(
-      out_, "\r\033[Kepoch %lld/%lld [%s] %lld/%lld  loss %.4f  acc %.1f%%  %.0f samples/s  ETA %s",
-      static_cast<long long>(stats.epoch + 1), static_cast<long long>(stats.epochs), bar.c_str(),
-      static_cast<long long>(stats.batch), static_cast<long long>(stats.batches_per_epoch),
-      stats.loss, 100.0 * stats.accuracy, stats.samples_per_sec,
-      format_duration(stats.eta_seconds).c_str());
+  char accuracy[32] = "";  // none for regression
+  if (!std::isnan(stats.accuracy)) {
+    std::snprintf(accuracy, sizeof accuracy, "  acc %.1f%%", 100.0 * stats.accuracy);
+  }
+  std::fprintf(out_, "\r\033[Kepoch %lld/%lld [%s] %lld/%lld  loss %.4f%s  %.0f samples/s  ETA %s",
+               static_cast<long long>(stats.epoch + 1), static_cast<long long>(stats.epochs),
+               bar.c_str(), static_cast<long long>(stats.batch),
+               static_cast<long long>(stats.batches_per_epoch), stats.loss, accuracy,
+               stats.samples_per_sec, format_duration(stats.eta_seconds).c_str());
   std::fflush(out_);
   drawn_ = true;
 }
@@ -134,6 +153,12 @@ void MetricsLog::on_epoch(const EpochReport& stats) {
     record["eval_set"] = stats.eval_name;
     record["eval_loss"] = number(stats.eval->loss);
     record["eval_accuracy"] = number(stats.eval->accuracy);
+    if (stats.eval->objective == Objective::tokens) {
+      record["eval_bits_per_char"] = number(stats.eval->bits_per_char());
+    }
+    if (stats.eval->objective == Objective::regression) {
+      record["eval_error_rate"] = number(stats.eval->error_rate);
+    }
     record["best"] = stats.best;
   }
   record["lr"] = number(stats.lr);

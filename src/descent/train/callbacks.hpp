@@ -11,7 +11,9 @@
 // and leaves one line per epoch; elsewhere (a log file, a pipe) it prints only the epoch lines:
 //   epoch 3/10  step 1407  loss 0.3123  acc 88.9%  test loss 0.3312  acc 88.1% *  5123
 //   samples/s  12.3 s
-// (* marks the best eval accuracy so far).
+// (* marks the best eval result so far). Regression prints no accuracy and adds the eval
+// error rate ("error 3.10%"); a language model adds the eval bits per character
+// ("1.912 bits/char").
 //
 // MetricsLog appends one JSON object per line, flushed as written:
 //   {"type":"step","step":100,"epoch":1,"loss":..,"accuracy":..,"lr":..,"grad_norm":..,
@@ -22,11 +24,11 @@
 //   {"type":"diagnosis","step":37,"code":"early_divergence","message":"..."}  from DoctorWatch
 //   {"type":"skip","step":12,"epoch":1,"reason":"non_finite_grad","loss":..,"grad_norm":null,
 //    "skipped_steps":3}                             each step the NaN guard skipped
-// Step and epoch records also carry "skipped" (steps skipped in the interval or epoch, left
-// out of its means) and step records "skipped_steps" (in all).
-// Epochs are 1-based in both (the epoch a step belongs to; the epochs completed); accuracies
-// are fractions in [0, 1]; grad_norm is the global L2 norm before clipping, averaged over the
-// steps covered.
+// Epoch records add "eval_bits_per_char" (tokens) or "eval_error_rate" (regression); the
+// accuracies of regression are null. Step and epoch records also carry "skipped" (steps skipped in
+// the interval or epoch, left out of its means) and step records "skipped_steps" (in all). Epochs
+// are 1-based in both (the epoch a step belongs to; the epochs completed); accuracies are fractions
+// in [0, 1]; grad_norm is the global L2 norm before clipping, averaged over the steps covered.
 //
 // DoctorWatch feeds each step's loss, gradient norm and learning rate to a train::Doctor
 // (doctor.hpp) and reports each diagnosis once: "descent: doctor: <message>" on its stream

@@ -8,6 +8,7 @@
 #include <limits>
 #include <optional>
 #include <string_view>
+#include <vector>
 
 #include "descent/autograd/autograd.hpp"
 #include "descent/clip/clip.hpp"
@@ -15,6 +16,7 @@
 #include "descent/ops/arith.hpp"
 #include "descent/ops/autocast.hpp"
 #include "descent/ops/loss.hpp"
+#include "descent/ops/shape.hpp"
 
 namespace descent::train {
 namespace {
@@ -61,6 +63,49 @@ std::int64_t count_correct(const Tensor& logits, const Tensor& targets) {
     }
   });
   return correct;
+}
+
+// Of an (N, T, V) tensor: its (N*T, V) rows.
+Tensor token_rows(const Tensor& logits) {
+  return ops::reshape(logits, {logits.size(0) * logits.size(1), logits.size(2)});
+}
+
+// The loss of one batch for the objective, and how many of its examples (classification) or
+// tokens were predicted right (0 for regression). Shapes are checked here, once per batch,
+// so that a model that does not fit the data fails with both shapes named.
+struct BatchLoss {
+  Tensor loss;
+  std::int64_t correct = 0;
+};
+
+BatchLoss batch_loss(Objective objective, const Tensor& outputs, const Tensor& targets,
+                     const ops::CrossEntropyOptions& options) {
+  switch (objective) {
+    case Objective::classification: {
+      Tensor loss = ops::cross_entropy(outputs, targets, options);  // outputs (N, C)
+      return {loss, count_correct(outputs, targets)};
+    }
+    case Objective::tokens: {
+      DESCENT_CHECK(outputs.dim() == 3 && targets.dim() == 2 &&
+                        outputs.size(0) == targets.size(0) && outputs.size(1) == targets.size(1),
+                    "Trainer: expected logits (N, T, V) for tokens (N, T), got ",
+                    shape_str(outputs.shape()), " for ", shape_str(targets.shape()));
+      const Tensor logits = token_rows(outputs);                       // (N*T, V)
+      const Tensor tokens = ops::reshape(targets, {targets.numel()});  // (N*T)
+      return {ops::cross_entropy(logits, tokens, options), count_correct(logits, tokens)};
+    }
+    case Objective::regression: {
+      // (N) outputs for (N, 1) targets and the reverse are the same thing.
+      DESCENT_CHECK(outputs.numel() == targets.numel() && outputs.dim() >= 1 &&
+                        outputs.size(0) == targets.size(0),
+                    "Trainer: expected outputs of the targets' size, got ",
+                    shape_str(outputs.shape()), " for targets ", shape_str(targets.shape()));
+      const Tensor y =
+          outputs.shape() == targets.shape() ? outputs : ops::reshape(outputs, targets.shape());
+      return {ops::mse_loss(y, targets), 0};
+    }
+  }
+  return {};
 }
 
 // Checks the options before any member is built from them.
@@ -116,6 +161,32 @@ std::int64_t metadata_int_or(const Checkpoint& checkpoint, const std::string& ke
 
 }  // namespace
 
+Objective objective_of(const data::Dataset& dataset) {
+  const bool integer = dataset.target_dtype() == DType::i64 || dataset.target_dtype() == DType::i32;
+  if (!integer) return Objective::regression;
+  DESCENT_CHECK(dataset.target_shape().size() <= 1,
+                "Trainer: integer targets must be a class per example () or a token per step (T), "
+                "got ",
+                shape_str(dataset.target_shape()), " per example");
+  return dataset.target_shape().empty() ? Objective::classification : Objective::tokens;
+}
+
+const char* objective_name(Objective objective) {
+  switch (objective) {
+    case Objective::classification:
+      return "classification";
+    case Objective::tokens:
+      return "tokens";
+    case Objective::regression:
+      return "regression";
+  }
+  return "?";
+}
+
+double Evaluation::bits_per_char() const {
+  return loss / std::log(2.0);
+}
+
 Evaluation evaluate(nn::Module& model, const data::Dataset& dataset, std::int64_t batch_size,
                     const std::vector<std::shared_ptr<const data::Transform>>& transforms) {
   DESCENT_CHECK(batch_size > 0, "evaluate: batch_size must be > 0, got ", batch_size);
@@ -128,14 +199,33 @@ Evaluation evaluate(nn::Module& model, const data::Dataset& dataset, std::int64_
   data::DataLoader loader(
       std::shared_ptr<const data::Dataset>(&dataset, [](const data::Dataset*) {}),
       {.batch_size = batch_size, .transforms = transforms});
+  result.objective = objective_of(dataset);
+  constexpr double kWrong = 0.04;  // Pascanu et al.'s threshold for a wrong sum
   double loss_sum = 0.0;
   std::int64_t correct = 0;
+  std::int64_t wrong = 0;
+  std::int64_t units = 0;  // examples, tokens, or regression outputs
   try {
     for (const data::Batch& batch : loader.epoch(0)) {
-      const Tensor logits = model.forward(batch.inputs);  // (B, C)
-      loss_sum +=
-          ops::cross_entropy(logits, batch.targets, {.reduction = ops::Reduction::sum}).item();
-      correct += count_correct(logits, batch.targets);
+      const Tensor outputs = model.forward(batch.inputs);  // (B, C), (B, T, V) or (B, K)
+      if (result.objective == Objective::regression) {
+        const std::int64_t n = batch.targets.numel();
+        const BatchLoss mse = batch_loss(result.objective, outputs, batch.targets, {});
+        loss_sum += mse.loss.item() * static_cast<double>(n);
+        const std::vector<double> y = outputs.to_vector();
+        const std::vector<double> t = batch.targets.to_vector();
+        for (std::int64_t i = 0; i < n; ++i) {
+          const double e = (y[i] - t[i]) * (y[i] - t[i]);
+          wrong += !(e <= kWrong);  // NaN counts as wrong
+        }
+        units += n;
+      } else {
+        const BatchLoss ce = batch_loss(result.objective, outputs, batch.targets,
+                                        {.reduction = ops::Reduction::sum});
+        loss_sum += ce.loss.item();
+        correct += ce.correct;
+        units += batch.targets.numel();
+      }
       result.examples += batch.size();
     }
   } catch (...) {
@@ -143,8 +233,13 @@ Evaluation evaluate(nn::Module& model, const data::Dataset& dataset, std::int64_
     throw;
   }
   model.train(was_training);
-  result.loss = loss_sum / static_cast<double>(result.examples);
-  result.accuracy = static_cast<double>(correct) / static_cast<double>(result.examples);
+  result.loss = loss_sum / static_cast<double>(units);
+  if (result.objective == Objective::regression) {
+    result.accuracy = std::numeric_limits<double>::quiet_NaN();
+    result.error_rate = static_cast<double>(wrong) / static_cast<double>(units);
+  } else {
+    result.accuracy = static_cast<double>(correct) / static_cast<double>(units);
+  }
   return result;
 }
 
@@ -154,6 +249,7 @@ Trainer::Trainer(std::shared_ptr<nn::Module> model, optim::Optimizer& optimizer,
       optimizer_(optimizer),
       loader_(loader),
       options_(checked(model_, std::move(options))),
+      objective_(objective_of(loader.dataset())),
       base_lrs_(lrs_of(optimizer_)),
       ema_(options_.ema ? std::make_unique<ModelEma>(*model_, *options_.ema) : nullptr),
       scaler_(options_.precision == amp::Precision::fp16 && options_.loss_scaler.enabled
@@ -196,6 +292,15 @@ std::int64_t Trainer::batch_size_at(std::int64_t batch) const {
 
 void Trainer::set_eval_set(std::shared_ptr<const data::Dataset> dataset, std::string name,
                            std::vector<std::shared_ptr<const data::Transform>> transforms) {
+  if (dataset != nullptr) {
+    const Objective objective = objective_of(*dataset);
+    DESCENT_CHECK(objective == objective_, "Trainer: the eval set '", name, "' has ",
+                  objective_name(objective), " targets ", shape_str(dataset->target_shape()), " ",
+                  dtype_name(dataset->target_dtype()), ", the training data ",
+                  objective_name(objective_), " targets ",
+                  shape_str(loader_.dataset().target_shape()), " ",
+                  dtype_name(loader_.dataset().target_dtype()));
+  }
   eval_set_ = std::move(dataset);
   eval_name_ = std::move(name);
   eval_transforms_ = std::move(transforms);
@@ -228,6 +333,9 @@ void Trainer::resume(const Checkpoint& checkpoint) {
   const std::int64_t taken = metadata_int_or(checkpoint, "steps_taken", step);
   const std::int64_t skipped = metadata_int_or(checkpoint, "skipped_steps", 0);
   const std::int64_t consecutive = metadata_int_or(checkpoint, "consecutive_skips", 0);
+  const double best_loss = checkpoint.metadata.contains("best_loss")
+                               ? parse_double(checkpoint, "best_loss")
+                               : std::numeric_limits<double>::infinity();
   DESCENT_CHECK(taken >= 0 && skipped >= 0 && consecutive >= 0 && consecutive <= skipped,
                 "checkpoint '", checkpoint.path, "': inconsistent step counts: ", taken, " taken, ",
                 skipped, " skipped, ", consecutive, " in a row");
@@ -264,6 +372,7 @@ void Trainer::resume(const Checkpoint& checkpoint) {
   epoch_ = epoch;
   batch_ = batch;
   best_accuracy_ = best_accuracy;
+  best_loss_ = best_loss;
   best_epoch_ = best_epoch;
   bad_epochs_ = bad_epochs;
 }
@@ -277,6 +386,7 @@ void Trainer::save(const std::string& name, std::int64_t epoch, std::int64_t bat
   checkpoint.metadata["batch"] = std::to_string(batch);
   checkpoint.metadata["batches_per_epoch"] = std::to_string(loader_.num_batches());
   checkpoint.metadata["best_accuracy"] = exact(best_accuracy_);
+  if (objective_ != Objective::classification) checkpoint.metadata["best_loss"] = exact(best_loss_);
   checkpoint.metadata["best_epoch"] = std::to_string(best_epoch_);
   checkpoint.metadata["bad_epochs"] = std::to_string(bad_epochs_);
   checkpoint.metadata["steps_taken"] = std::to_string(pipeline_.steps_taken());
@@ -317,6 +427,13 @@ TrainResult Trainer::fit() {
   // fp16 runs count the gradient values that round to zero (StepReport::fp16_underflow)
   const bool count_underflow = options_.precision == amp::Precision::fp16;
   ops::count_gradient_rounding(count_underflow);
+  // Correct examples or tokens over the examples they came from; NaN for regression.
+  const auto accuracy = [this](std::int64_t correct, std::int64_t examples) {
+    if (objective_ == Objective::regression) return std::numeric_limits<double>::quiet_NaN();
+    const std::int64_t per_example =
+        objective_ == Objective::tokens ? shape_numel(loader_.dataset().target_shape()) : 1;
+    return static_cast<double>(correct) / static_cast<double>(examples * per_example);
+  };
 
   TrainResult result;
   const Clock::time_point start = Clock::now();
@@ -329,6 +446,7 @@ TrainResult Trainer::fit() {
     result.steps = step_;
     result.epochs = epoch_;
     result.best_accuracy = best_accuracy_;
+    result.best_loss = best_loss_;
     result.best_epoch = best_epoch_;
     result.samples_per_sec = train_seconds > 0 ? samples_this_run / train_seconds : 0.0;
     result.wall_seconds = seconds_since(start);
@@ -391,7 +509,7 @@ TrainResult Trainer::fit() {
       model_->zero_grad();
       if (count_underflow) ops::reset_gradient_rounding_counts();
       double loss_value = 0.0;
-      std::int64_t correct = 0;
+      std::int64_t correct = 0;  // examples or tokens
       bool finite = true;
       std::string anomaly;  // anomaly mode's message
       bool loss_known = true;
@@ -410,9 +528,10 @@ TrainResult Trainer::fit() {
                              low_weights_->copy());
           }
           loss_known = false;
-          const Tensor logits = model_->forward(batch->inputs);  // (B, C)
-          const Tensor loss = ops::cross_entropy(logits, batch->targets,
-                                                 {.label_smoothing = options_.label_smoothing});
+          const Tensor outputs = model_->forward(batch->inputs);  // (B, C), (B, T, V), (B, K)
+          const BatchLoss batch_result = batch_loss(objective_, outputs, batch->targets,
+                                                    {.label_smoothing = options_.label_smoothing});
+          const Tensor& loss = batch_result.loss;
           const double value = loss.item();
           loss_known = true;
           loss_value += micro_batches == 1 ? value : share * value;
@@ -422,7 +541,7 @@ TrainResult Trainer::fit() {
           }
           const Tensor step_loss = micro_batches == 1 ? loss : ops::mul(loss, share);
           (scaler_ != nullptr ? scaler_->scale(step_loss) : step_loss).backward();
-          correct += count_correct(logits, batch->targets);
+          correct += batch_result.correct;
         } catch (const Error& e) {
           if (!options_.detect_anomaly || !std::string_view(e.what()).starts_with("anomaly: ")) {
             throw;
@@ -472,25 +591,24 @@ TrainResult Trainer::fit() {
       if (!callbacks_.empty()) {
         const double speed = samples_this_run / train_seconds;
         const double seconds_per_step = train_seconds / static_cast<double>(steps_this_run);
-        const StepReport stats{
-            .step = step_,
-            .total_steps = total,
-            .epoch = epoch_,
-            .epochs = options_.epochs,
-            .batch = batch_,
-            .batches_per_epoch = batches,
-            .loss = outcome.taken ? loss_value : outcome.loss,
-            .accuracy = static_cast<double>(correct) / static_cast<double>(step_samples),
-            .lr = outcome.lr,
-            .grad_norm = outcome.grad_norm,
-            .samples_per_sec = speed,
-            .eta_seconds = seconds_per_step * static_cast<double>(total - step_),
-            .wall_seconds = seconds_since(start),
-            .skipped = !outcome.taken,
-            .skip_reason = outcome.skipped,
-            .skipped_steps = pipeline_.skipped_steps(),
-            .loss_scale = outcome.loss_scale,
-            .fp16_underflow = underflow};
+        const StepReport stats{.step = step_,
+                               .total_steps = total,
+                               .epoch = epoch_,
+                               .epochs = options_.epochs,
+                               .batch = batch_,
+                               .batches_per_epoch = batches,
+                               .loss = outcome.taken ? loss_value : outcome.loss,
+                               .accuracy = accuracy(correct, step_samples),
+                               .lr = outcome.lr,
+                               .grad_norm = outcome.grad_norm,
+                               .samples_per_sec = speed,
+                               .eta_seconds = seconds_per_step * static_cast<double>(total - step_),
+                               .wall_seconds = seconds_since(start),
+                               .skipped = !outcome.taken,
+                               .skip_reason = outcome.skipped,
+                               .skipped_steps = pipeline_.skipped_steps(),
+                               .loss_scale = outcome.loss_scale,
+                               .fp16_underflow = underflow};
         for (const auto& callback : callbacks_) callback->on_step(stats);
       }
 
@@ -500,8 +618,7 @@ TrainResult Trainer::fit() {
         interval.epoch = epoch_;
         interval.loss = interval_steps > 0 ? interval.loss / taken : std::nan("");
         interval.grad_norm = interval_steps > 0 ? interval.grad_norm / taken : std::nan("");
-        interval.accuracy =
-            static_cast<double>(interval_correct) / static_cast<double>(interval_taken_samples);
+        interval.accuracy = accuracy(interval_correct, interval_taken_samples);
         interval.lr = outcome.lr;
         interval.samples_per_sec = interval_samples / interval_seconds;
         interval.wall_seconds = seconds_since(start);
@@ -529,9 +646,8 @@ TrainResult Trainer::fit() {
     stats.skipped = epoch_skipped;
     const double steps_done = static_cast<double>(std::max<std::int64_t>(epoch_steps, 1));
     stats.train_loss = epoch_steps > 0 ? epoch_loss / steps_done : std::nan("");
-    stats.train_accuracy = epoch_taken_samples > 0 ? static_cast<double>(epoch_correct) /
-                                                         static_cast<double>(epoch_taken_samples)
-                                                   : std::nan("");
+    stats.train_accuracy =
+        epoch_taken_samples > 0 ? accuracy(epoch_correct, epoch_taken_samples) : std::nan("");
     stats.grad_norm = epoch_steps > 0 ? epoch_norm / steps_done : std::nan("");
     stats.lr = optimizer_.lr(0);
     stats.samples_per_sec = epoch_train_seconds > 0 ? epoch_samples / epoch_train_seconds : 0.0;
@@ -543,8 +659,15 @@ TrainResult Trainer::fit() {
         stats.eval = evaluate(*model_, *eval_set_, options_.eval_batch_size, eval_transforms_);
       }
       stats.eval_name = eval_name_;
-      if (stats.eval->accuracy > best_accuracy_) {
-        best_accuracy_ = stats.eval->accuracy;
+      const bool better = objective_ == Objective::classification
+                              ? stats.eval->accuracy > best_accuracy_
+                              : stats.eval->loss < best_loss_;
+      if (better) {
+        if (objective_ == Objective::classification) {
+          best_accuracy_ = stats.eval->accuracy;
+        } else {
+          best_loss_ = stats.eval->loss;
+        }
         best_epoch_ = epoch_ + 1;
         bad_epochs_ = 0;
         stats.best = true;
@@ -563,10 +686,15 @@ TrainResult Trainer::fit() {
 
     if (options_.patience > 0 && bad_epochs_ >= options_.patience) {
       char best[32];
-      std::snprintf(best, sizeof best, "%.2f%%", 100.0 * best_accuracy_);
+      if (objective_ == Objective::classification) {
+        std::snprintf(best, sizeof best, "%.2f%%", 100.0 * best_accuracy_);
+      } else {
+        std::snprintf(best, sizeof best, "%.4f", best_loss_);
+      }
       return finish(StopReason::early_stopping,
-                    cat("early stopping: no better ", eval_name_, " accuracy for ", bad_epochs_,
-                        " epochs (best ", best, " at epoch ", best_epoch_, ")"));
+                    cat("early stopping: no better ", eval_name_,
+                        objective_ == Objective::classification ? " accuracy" : " loss", " for ",
+                        bad_epochs_, " epochs (best ", best, " at epoch ", best_epoch_, ")"));
     }
   }
   if (epoch_ >= options_.epochs) {

@@ -1,6 +1,8 @@
-// The training loop: batches -> forward -> cross-entropy -> backward -> StepPipeline (clip,
-// step, schedule, EMA), with evaluation each epoch, checkpoints, early stopping and a NaN
-// guard; callbacks watch.
+// The training loop: batches -> forward -> loss -> backward -> StepPipeline (clip, step,
+// schedule, EMA), with evaluation each epoch, checkpoints, early stopping and a NaN guard;
+// callbacks watch. The loss follows the training data's targets (Objective, below):
+// cross-entropy for class labels and for next-token targets, mean squared error for real
+// targets.
 //
 // ====== Intended usage ======
 //   auto model = nn::build_model(nn::ModelSpec::parse("cnn"), gen);       // flattened
@@ -22,7 +24,7 @@
 // One step (llm.c's loop, in words), over `accumulate` micro-batches (1 by default):
 //   zero the gradients
 //   for each micro-batch i of the step (n_i examples of the step's n):
-//     loss_i = cross_entropy(model(x_i), y_i)              a non-finite loss skips the rest
+//     loss_i = loss(model(x_i), y_i)                       a non-finite loss skips the rest
 //     backward of loss_i * n_i / n                         gradients add up in the flat buffer
 //   StepPipeline::step (step.hpp): norm ||g||_2 in one pass, the NaN guard, clipping (by
 //     norm folded into the optimizer's pass; by value and AGC in place), the update with
@@ -41,7 +43,8 @@
 //
 // After each epoch: evaluation of the eval set in eval() mode under no-grad (back to train()
 // after), on the EMA weights when `ema` is set and evaluate_ema is on, then best.safetensors
-// when the eval accuracy improved, last.safetensors, and the early-stopping test.
+// when the eval result improved (a higher accuracy for classification, a lower loss for the
+// other objectives), last.safetensors, and the early-stopping test.
 //
 // Deterministic: with the same seed and thread count the run is bit-identical, and a run
 // resumed from a checkpoint (in any process) continues exactly as if it had not stopped:
@@ -72,6 +75,20 @@ namespace descent::train {
 
 enum class ScheduleUnit { step, epoch };
 
+// What the model learns, read from the dataset's targets by objective_of:
+//   classification  targets (N) class indices, outputs (N, C) logits:
+//                   cross-entropy, accuracy
+//   tokens          targets (N, T) token indices, outputs (N, T, V) logits (a language
+//                   model): cross-entropy per token in nats (bits per character =
+//                   loss / ln 2), token accuracy
+//   regression      targets (N, K) or (N) real numbers, outputs of the same size: mean
+//                   squared error; no accuracy (NaN in the reports)
+// Best checkpoint and early stopping follow the eval accuracy for classification and the
+// eval loss (lower is better) for the others.
+enum class Objective { classification, tokens, regression };
+Objective objective_of(const data::Dataset& dataset);
+const char* objective_name(Objective objective);  // "classification", "tokens", "regression"
+
 struct TrainerOptions {
   std::int64_t epochs = 1;
   // Stop after this many steps in all (skipped ones included), counting those before a
@@ -92,7 +109,7 @@ struct TrainerOptions {
   bool detect_anomaly = false;
   std::int64_t accumulate = 1;  // micro-batches (loader batches) per optimizer step
   double label_smoothing = 0.0;
-  // Early stopping: stop after this many epochs without a better eval accuracy (0: never).
+  // Early stopping: stop after this many epochs without a better eval result (0: never).
   std::int64_t patience = 0;
   std::int64_t log_every = 50;        // steps per metrics record (0: epochs only)
   std::string checkpoint_dir = "";    // last.safetensors, best.safetensors; empty: none
@@ -114,15 +131,22 @@ struct TrainerOptions {
   amp::GradScalerOptions loss_scaler = {};
 };
 
-// Loss and accuracy of a model on a dataset of class labels.
+// Loss and accuracy of a model on a dataset.
 struct Evaluation {
-  double loss = 0.0;      // mean cross-entropy
-  double accuracy = 0.0;  // fraction in [0, 1]
+  double loss = 0.0;      // mean cross-entropy (per example or per token) or squared error
+  double accuracy = 0.0;  // fraction in [0, 1] of examples or tokens; NaN for regression
   std::int64_t examples = 0;
+  Objective objective = Objective::classification;
+  // Regression: the fraction of examples with a squared error above 0.04 (Pascanu et al.'s
+  // error on the adding problem, where targets are sums in [0, 2)); NaN otherwise.
+  double error_rate = std::numeric_limits<double>::quiet_NaN();
+
+  double bits_per_char() const;  // loss / ln 2 (tokens)
 };
 
-// Evaluates in eval() mode under no-grad, then restores the model's mode. `transforms` are
-// applied to each batch's inputs, as a loader would (e.g. the training data's normalization).
+// Evaluates in eval() mode under no-grad, then restores the model's mode, with the loss of
+// objective_of(dataset). `transforms` are applied to each batch's inputs, as a loader would
+// (e.g. the training data's normalization).
 Evaluation evaluate(nn::Module& model, const data::Dataset& dataset, std::int64_t batch_size = 1000,
                     const std::vector<std::shared_ptr<const data::Transform>>& transforms = {});
 
@@ -136,7 +160,7 @@ struct StepReport {
   std::int64_t batch = 0;  // 1-based batch within the epoch
   std::int64_t batches_per_epoch = 0;
   double loss = 0.0;
-  double accuracy = 0.0;         // of this batch
+  double accuracy = 0.0;         // of this batch (NaN for regression)
   double lr = 0.0;               // of group 0
   double grad_norm = 0.0;        // before clipping
   double samples_per_sec = 0.0;  // since the start of this process's run
@@ -178,7 +202,7 @@ struct EpochReport {
   double samples_per_sec = 0.0;
   double epoch_seconds = 0.0;
   double wall_seconds = 0.0;
-  bool best = false;         // the eval accuracy is the best so far
+  bool best = false;         // the eval result is the best so far (see Objective)
   std::int64_t skipped = 0;  // steps skipped in this epoch
 };
 
@@ -189,7 +213,9 @@ struct TrainResult {
   std::string message;  // why it stopped, one line
   std::int64_t steps = 0;
   std::int64_t epochs = 0;      // completed
-  double best_accuracy = -1.0;  // of the eval set; -1 without one
+  double best_accuracy = -1.0;  // of the eval set; -1 without one (and for other objectives)
+  // of the eval set (tokens, regression); +inf without one
+  double best_loss = std::numeric_limits<double>::infinity();
   std::int64_t best_epoch = 0;
   double samples_per_sec = 0.0;  // this process's training steps only
   double wall_seconds = 0.0;
@@ -213,8 +239,9 @@ class Trainer {
   Trainer(std::shared_ptr<nn::Module> model, optim::Optimizer& optimizer, data::DataLoader& loader,
           TrainerOptions options);
 
-  // Evaluated after each epoch; its accuracy picks the best checkpoint and drives early
-  // stopping. `name` ("val", "test") labels it in EpochReport; `transforms` as in evaluate().
+  // Evaluated after each epoch; its accuracy (or loss, see Objective) picks the best
+  // checkpoint and drives early stopping. Its objective must be the training data's. `name` ("val",
+  // "test") labels it in EpochReport; `transforms` as in evaluate().
   void set_eval_set(std::shared_ptr<const data::Dataset> dataset, std::string name = "eval",
                     std::vector<std::shared_ptr<const data::Transform>> transforms = {});
   void add_callback(std::shared_ptr<Callback> callback);
@@ -234,6 +261,7 @@ class Trainer {
   // The loss scaler of an fp16 run; null otherwise (or with loss_scaler.enabled = false).
   const amp::GradScaler* scaler() const { return scaler_.get(); }
   const TrainerOptions& options() const { return options_; }
+  Objective objective() const { return objective_; }
   // The lr of each group at step `step` of epoch `epoch`.
   std::vector<double> lrs_at(std::int64_t step, std::int64_t epoch) const;
 
@@ -247,6 +275,7 @@ class Trainer {
   optim::Optimizer& optimizer_;
   data::DataLoader& loader_;
   TrainerOptions options_;
+  Objective objective_;
   std::shared_ptr<const data::Dataset> eval_set_;
   std::string eval_name_;
   std::vector<std::shared_ptr<const data::Transform>> eval_transforms_;
@@ -262,6 +291,7 @@ class Trainer {
   std::int64_t epoch_ = 0;  // current epoch (0-based)
   std::int64_t batch_ = 0;  // batches of epoch_ already taken
   double best_accuracy_ = -1.0;
+  double best_loss_ = std::numeric_limits<double>::infinity();  // tokens, regression
   std::int64_t best_epoch_ = 0;
   std::int64_t bad_epochs_ = 0;
 };
