@@ -62,7 +62,7 @@ TEST(ExperimentCli, BadInputExits2WithOneLine) {
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << describe(r);
   }
   const CliResult unknown = run_cli({"experiment", "nope"});
-  EXPECT_NE(unknown.err.find("unknown experiment 'nope' (known: clipping, warmup)"),
+  EXPECT_NE(unknown.err.find("unknown experiment 'nope' (known: clipping, warmup, precision)"),
             std::string::npos)
       << unknown.err;
 }
