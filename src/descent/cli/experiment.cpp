@@ -1,7 +1,9 @@
 // `descent experiment NAME`: the experiments that show why a technique works, each writing a
 // folder with its data (CSV), plots (SVG) and a self-contained HTML report.
+#include <cmath>
 #include <cstdio>
 #include <ctime>
+#include <limits>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -10,26 +12,83 @@
 #include "descent/cli/commands.hpp"
 #include "descent/cli/config.hpp"
 #include "descent/core/error.hpp"
+#include "descent/experiment/batchnorm.hpp"
 #include "descent/experiment/clipping.hpp"
+#include "descent/experiment/optimizers.hpp"
+#include "descent/experiment/schedules.hpp"
 #include "descent/experiment/warmup.hpp"
 
 namespace descent::cli {
 namespace {
 
+// The value of a numeric flag that was not given (0 is a value, and a bad one).
+constexpr std::int64_t kUnset = std::numeric_limits<std::int64_t>::min();
+
 struct ExperimentArgs {
   std::string name;
   std::string out;
   bool quick = false;
-  std::int64_t seeds = 0;
-  std::int64_t steps = 0;
+  std::int64_t seeds = kUnset;
+  std::int64_t steps = kUnset;
   std::string lengths;
-  double lr = 0;
+  double lr = std::numeric_limits<double>::quiet_NaN();  // NaN: not given
   double max_norm = 0;
   std::int64_t hidden = 0;
   std::int64_t threads = 0;
   std::string text;
   std::int64_t warmup_steps = 0;
+  std::string lrs;
+  bool lrs_given = false;  // --lrs "" is an error, not "unset"
+  std::string data_dir;
+  std::string names;
+  bool names_given = false;
 };
+
+// The experiments, in the order `descent experiment --help` and the unknown-name error list
+// them.
+constexpr const char* kExperimentNames = "batchnorm, clipping, optimizers, schedules, warmup";
+
+std::vector<std::string> parse_names(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream in(text);
+  std::string part;
+  while (std::getline(in, part, ',')) {
+    if (part.empty()) {
+      throw UsageError(cat("--names: expected names separated by commas, got '", text, "'"));
+    }
+    out.push_back(part);
+  }
+  if (out.empty()) throw UsageError("--names: expected at least one name");
+  return out;
+}
+
+std::vector<double> parse_lrs(const std::string& text) {
+  std::vector<double> out;
+  std::stringstream in(text);
+  std::string part;
+  while (std::getline(in, part, ',')) {
+    std::size_t used = 0;
+    double value = 0;
+    try {
+      value = std::stod(part, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != part.size() || part.empty() || !(value > 0) || !std::isfinite(value)) {
+      throw UsageError(
+          cat("--lrs: expected positive learning rates separated by commas, e.g. 0.01,0.1,1, got '",
+              text, "'"));
+    }
+    out.push_back(value);
+  }
+  if (out.empty()) throw UsageError("--lrs: expected at least one learning rate");
+  return out;
+}
+
+// Options that only some experiments take: naming one for another is a usage error.
+void reject(bool given, const char* flag, const char* experiment) {
+  if (given) throw UsageError(cat(flag, ": the ", experiment, " experiment has no such option"));
+}
 
 std::vector<std::int64_t> parse_lengths(const std::string& text) {
   std::vector<std::int64_t> out;
@@ -61,6 +120,150 @@ std::string default_folder(const std::string& name) {
   return cat("runs/experiment-", name, "-", stamp);
 }
 
+// Measured, `--quick` and the default on the shared 2-core machine: see the header of
+// experiment/batchnorm.hpp.
+int run_batchnorm_experiment(const ExperimentArgs& args) {
+  experiment::BatchnormOptions options;
+  if (args.quick) {  // the size the tests run: seconds
+    options.lrs = {0.01, 0.1};
+    options.steps = 30;
+    options.batch = 32;
+    options.train_size = 2000;
+    options.test_size = 500;
+    options.eval_size = 200;
+    options.eval_every = 10;
+    options.target_accuracy = 0.6;
+    options.trained_accuracy = 0.3;
+    options.sharpness_size = 64;
+    options.sharpness_iterations = 3;
+  }
+  reject(!args.lengths.empty(), "--lengths", "batchnorm");
+  reject(args.max_norm != 0, "--max-norm", "batchnorm");
+  reject(args.hidden != 0, "--hidden", "batchnorm");
+  reject(args.warmup_steps != 0, "--warmup-steps", "batchnorm");
+  reject(!args.text.empty(), "--text", "batchnorm");
+  reject(!std::isnan(args.lr), "--lr (use --lrs)", "batchnorm");
+  reject(args.seeds != kUnset, "--seeds", "batchnorm");
+  if (args.lrs_given) options.lrs = parse_lrs(args.lrs);
+  if (args.steps != kUnset) options.steps = args.steps;
+  options.data_dir = args.data_dir;
+  options.threads = args.threads;
+  try {
+    options.validate();
+  } catch (const Error& e) {
+    throw UsageError(e.what());
+  }
+  const std::string out = args.out.empty() ? default_folder("batchnorm") : args.out;
+  std::printf("descent experiment batchnorm: CNN with and without BN, SGD momentum %g, lr in {",
+              options.momentum);
+  for (std::size_t i = 0; i < options.lrs.size(); ++i) {
+    std::printf("%s%g", i ? ", " : "", options.lrs[i]);
+  }
+  std::printf("}, %lld steps of batch %lld\n", static_cast<long long>(options.steps),
+              static_cast<long long>(options.batch));
+  std::fflush(stdout);
+  const auto runs = experiment::run_batchnorm(options, [](const experiment::BatchnormRun& run) {
+    std::printf("  %s\n", run.label().c_str());
+    std::fflush(stdout);
+  });
+  experiment::write_batchnorm_report(runs, options, out);
+  const auto best = [&](bool bn) {
+    const double lr = experiment::highest_trained_lr(runs, bn);
+    return lr > 0 ? cat(lr) : std::string("none");
+  };
+  std::printf("\nhighest lr that trained: %s with BN, %s without\nreport: %s/report.html\n",
+              best(true).c_str(), best(false).c_str(), out.c_str());
+  return 0;
+}
+
+int run_optimizers_experiment(const ExperimentArgs& args) {
+  experiment::OptimizersOptions options;
+  if (args.quick) {  // the size the tests run: seconds
+    options.steps = 20;
+    options.batch = 32;
+    options.train_size = 1000;
+    options.validation_size = 200;
+    options.test_size = 500;
+    options.eval_size = 200;
+    options.eval_every = 10;
+  }
+  reject(!args.lengths.empty(), "--lengths", "optimizers");
+  reject(args.max_norm != 0, "--max-norm", "optimizers");
+  reject(args.hidden != 0, "--hidden", "optimizers");
+  reject(args.warmup_steps != 0, "--warmup-steps", "optimizers");
+  reject(!args.text.empty(), "--text", "optimizers");
+  reject(!std::isnan(args.lr), "--lr", "optimizers");
+  reject(args.lrs_given, "--lrs", "optimizers");
+  reject(args.seeds != kUnset, "--seeds", "optimizers");
+  if (args.names_given) options.names = parse_names(args.names);
+  if (args.steps != kUnset) options.steps = args.steps;
+  options.data_dir = args.data_dir;
+  options.threads = args.threads;
+  try {
+    options.validate();
+  } catch (const Error& e) {
+    throw UsageError(e.what());
+  }
+  const std::string out = args.out.empty() ? default_folder("optimizers") : args.out;
+  std::printf(
+      "descent experiment optimizers: CNN on %lld Fashion-MNIST images, %lld steps of batch "
+      "%lld, 3 learning rates per optimizer\n",
+      static_cast<long long>(options.train_size), static_cast<long long>(options.steps),
+      static_cast<long long>(options.batch));
+  std::fflush(stdout);
+  const auto runs = experiment::run_optimizers(options, [](const experiment::OptimizerRun& run) {
+    std::printf("  %s\n", run.label().c_str());
+    std::fflush(stdout);
+  });
+  experiment::write_optimizers_report(runs, options, out);
+  std::printf("\nreport: %s/report.html\n", out.c_str());
+  return 0;
+}
+
+int run_schedules_experiment(const ExperimentArgs& args) {
+  experiment::SchedulesOptions options;
+  if (args.quick) {  // the size the tests run: seconds
+    options.seeds = 1;
+    options.steps = 30;
+    options.batch = 32;
+    options.train_size = 2000;
+    options.test_size = 500;
+    options.eval_size = 200;
+    options.eval_every = 10;
+  }
+  reject(!args.lengths.empty(), "--lengths", "schedules");
+  reject(args.max_norm != 0, "--max-norm", "schedules");
+  reject(args.hidden != 0, "--hidden", "schedules");
+  reject(args.warmup_steps != 0, "--warmup-steps", "schedules");
+  reject(!args.text.empty(), "--text", "schedules");
+  reject(args.lrs_given, "--lrs (use --lr)", "schedules");
+  if (args.names_given) options.names = parse_names(args.names);
+  if (args.seeds != kUnset) options.seeds = args.seeds;
+  if (args.steps != kUnset) options.steps = args.steps;
+  if (!std::isnan(args.lr)) options.lr = args.lr;
+  options.data_dir = args.data_dir;
+  options.threads = args.threads;
+  try {
+    options.validate();
+  } catch (const Error& e) {
+    throw UsageError(e.what());
+  }
+  const std::string out = args.out.empty() ? default_folder("schedules") : args.out;
+  std::printf(
+      "descent experiment schedules: CNN, SGD momentum %g, peak lr %g, %lld steps of batch "
+      "%lld, %lld seeds per schedule\n",
+      options.momentum, options.lr, static_cast<long long>(options.steps),
+      static_cast<long long>(options.batch), static_cast<long long>(options.seeds));
+  std::fflush(stdout);
+  const auto runs = experiment::run_schedules(options, [](const experiment::ScheduleRun& run) {
+    std::printf("  %s\n", run.label().c_str());
+    std::fflush(stdout);
+  });
+  experiment::write_schedules_report(runs, options, out);
+  std::printf("\nreport: %s/report.html\n", out.c_str());
+  return 0;
+}
+
 int run_clipping_experiment(const ExperimentArgs& args) {
   experiment::ClippingOptions options;
   if (args.quick) {  // the size the tests run: seconds
@@ -71,10 +274,10 @@ int run_clipping_experiment(const ExperimentArgs& args) {
     options.test_size = 200;
   }
   if (!args.lengths.empty()) options.lengths = parse_lengths(args.lengths);
-  if (args.seeds != 0) options.seeds = args.seeds;
-  if (args.steps != 0) options.steps = args.steps;
+  if (args.seeds != kUnset) options.seeds = args.seeds;
+  if (args.steps != kUnset) options.steps = args.steps;
   if (args.hidden != 0) options.hidden = args.hidden;
-  if (args.lr != 0) options.lr = args.lr;
+  if (!std::isnan(args.lr)) options.lr = args.lr;
   if (args.max_norm != 0) options.max_norm = args.max_norm;
   options.threads = args.threads;
   try {
@@ -126,9 +329,9 @@ int run_warmup_experiment(const ExperimentArgs& args) {
   if (!args.lengths.empty()) {
     throw UsageError("--lengths: the warmup experiment has no sequence lengths");
   }
-  if (args.seeds != 0) options.seeds = args.seeds;
-  if (args.steps != 0) options.steps = args.steps;
-  if (args.lr != 0) options.lr = args.lr;
+  if (args.seeds != kUnset) options.seeds = args.seeds;
+  if (args.steps != kUnset) options.steps = args.steps;
+  if (!std::isnan(args.lr)) options.lr = args.lr;
   if (args.warmup_steps != 0) options.warmup_steps = args.warmup_steps;
   options.text = args.text;
   options.threads = args.threads;
@@ -159,11 +362,15 @@ Command add_experiment(CLI::App& app) {
   CLI::App* sub = app.add_subcommand(
       "experiment",
       "Run an experiment and write its folder (CSV, SVG plots, report.html). Experiments: "
-      "clipping (exploding gradients: RNN and LSTM on the adding problem, with and without "
+      "batchnorm (the CNN with and without batch norm over a sweep of learning rates: which "
+      "train, how fast, how sharp), optimizers (seven optimizers on the CNN, each at its best "
+      "of three learning rates: loss, test accuracy, generalization gap), schedules (six "
+      "learning-rate schedules on the same model and budget), clipping (exploding gradients: RNN "
+      "and LSTM on the adding problem, with and without "
       "gradient-norm clipping), warmup (a small transformer on characters at a high learning "
       "rate, with and without linear warmup)");
   auto args = std::make_shared<ExperimentArgs>();
-  sub->add_option("name", args->name, "the experiment: clipping or warmup")->required();
+  sub->add_option("name", args->name, cat("the experiment: ", kExperimentNames))->required();
   sub->add_flag("--quick", args->quick, "the small size the tests run (seconds)");
   sub->add_option("--out", args->out, "output folder (default runs/experiment-<name>-<time>)");
   sub->add_option("--seeds", args->seeds, "seeds per setting (clipping: 5, warmup: 3)");
@@ -176,11 +383,34 @@ Command add_experiment(CLI::App& app) {
   sub->add_option("--text", args->text,
                   "text file (warmup; default /usr/share/common-licenses/GPL-3)");
   sub->add_option("--warmup-steps", args->warmup_steps, "warmup steps (warmup: 100)");
+  sub->add_option_function<std::string>(
+      "--lrs",
+      [args](const std::string& value) {
+        args->lrs = value;
+        args->lrs_given = true;
+      },
+      "learning rates of the sweep, e.g. 0.01,0.1,1 (batchnorm: "
+      "0.003,0.01,0.03,0.1,0.3,1)");
+  sub->add_option_function<std::string>(
+      "--names",
+      [args](const std::string& value) {
+        args->names = value;
+        args->names_given = true;
+      },
+      "which arms, e.g. sgd,adam (optimizers: sgd, momentum, nesterov, adagrad, rmsprop, "
+      "adam, adamw) or cosine,one-cycle (schedules: constant, step, exponential, cosine, "
+      "warmup-cosine, one-cycle); default all");
+  sub->add_option("--data-dir", args->data_dir,
+                  "Fashion-MNIST's folder (default: $DESCENT_FASHION_MNIST_DIR, then "
+                  "/usr/share/datasets/fashion-mnist)");
   return {sub, [args] {
+            if (args->name == "batchnorm") return run_batchnorm_experiment(*args);
             if (args->name == "clipping") return run_clipping_experiment(*args);
+            if (args->name == "optimizers") return run_optimizers_experiment(*args);
+            if (args->name == "schedules") return run_schedules_experiment(*args);
             if (args->name == "warmup") return run_warmup_experiment(*args);
-            throw UsageError(
-                cat("experiment: unknown experiment '", args->name, "' (known: clipping, warmup)"));
+            throw UsageError(cat("experiment: unknown experiment '", args->name,
+                                 "' (known: ", kExperimentNames, ")"));
           }};
 }
 
