@@ -104,6 +104,21 @@ TEST(ExperimentCli, OptimizersAndSchedulesWriteTheirFolders) {
   }
 }
 
+TEST(ExperimentCli, DepthWritesItsFolder) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "Fashion-MNIST is not installed";
+  const testing::TempDir tmp;
+  const CliResult r = run_cli({"experiment", "depth", "--quick", "--depths", "8", "--grid", "2",
+                               "--threads", "1", "--out", tmp.file("depth")});
+  ASSERT_EQ(r.status, 0) << describe(r);
+  for (const char* part : {"resnet8: train error", "plain8: train error", "scanned 4 points"}) {
+    EXPECT_NE(r.out.find(part), std::string::npos) << part << "\n" << r.out;
+  }
+  for (const char* file :
+       {"train_error.svg", "landscape_resnet8.svg", "landscape_plain8.svg", "report.html"}) {
+    EXPECT_TRUE(fs::exists(tmp.path() / "depth" / file)) << file;
+  }
+}
+
 TEST(ExperimentCli, BadInputExits2WithOneLine) {
   for (const std::vector<std::string>& args :
        {std::vector<std::string>{"experiment", "nope"},
@@ -129,7 +144,13 @@ TEST(ExperimentCli, BadInputExits2WithOneLine) {
         std::vector<std::string>{"experiment", "schedules", "--names", "cosine,linear"},
         std::vector<std::string>{"experiment", "schedules", "--lr", "0"},
         std::vector<std::string>{"experiment", "schedules", "--seeds", "0"},
-        std::vector<std::string>{"experiment", "schedules", "--steps", "10"}}) {
+        std::vector<std::string>{"experiment", "schedules", "--steps", "10"},
+        std::vector<std::string>{"experiment", "depth", "--depths", "20,x"},
+        std::vector<std::string>{"experiment", "depth", "--depths", "21"},
+        std::vector<std::string>{"experiment", "depth", "--grid", "1"},
+        std::vector<std::string>{"experiment", "depth", "--grid", "100000"},
+        std::vector<std::string>{"experiment", "depth", "--subset", "0"},
+        std::vector<std::string>{"experiment", "depth", "--names", "a"}}) {
     const CliResult r = run_cli(args);
     EXPECT_EQ(r.status, 2) << describe(r);
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << describe(r);
@@ -137,7 +158,8 @@ TEST(ExperimentCli, BadInputExits2WithOneLine) {
   const CliResult unknown = run_cli({"experiment", "nope"});
   EXPECT_NE(
       unknown.err.find(
-          "unknown experiment 'nope' (known: batchnorm, clipping, optimizers, schedules, warmup)"),
+          "unknown experiment 'nope' (known: batchnorm, clipping, depth, optimizers, schedules, "
+          "warmup)"),
       std::string::npos)
       << unknown.err;
 }

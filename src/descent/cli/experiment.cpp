@@ -14,6 +14,7 @@
 #include "descent/core/error.hpp"
 #include "descent/experiment/batchnorm.hpp"
 #include "descent/experiment/clipping.hpp"
+#include "descent/experiment/depth.hpp"
 #include "descent/experiment/optimizers.hpp"
 #include "descent/experiment/schedules.hpp"
 #include "descent/experiment/warmup.hpp"
@@ -42,11 +43,37 @@ struct ExperimentArgs {
   std::string data_dir;
   std::string names;
   bool names_given = false;
+  std::string depths;
+  std::int64_t grid = kUnset;
+  std::int64_t subset = kUnset;
 };
+
+std::vector<std::int64_t> parse_depths(const std::string& text) {
+  std::vector<std::int64_t> out;
+  std::stringstream in(text);
+  std::string part;
+  while (std::getline(in, part, ',')) {
+    std::size_t used = 0;
+    long long value = 0;
+    try {
+      value = std::stoll(part, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != part.size() || part.empty()) {
+      throw UsageError(cat(
+          "--depths: expected ResNet depths separated by commas, e.g. 20,56, got '", text, "'"));
+    }
+    out.push_back(value);
+  }
+  if (out.empty()) throw UsageError("--depths: expected at least one depth, e.g. 20,56");
+  return out;
+}
 
 // The experiments, in the order `descent experiment --help` and the unknown-name error list
 // them.
-constexpr const char* kExperimentNames = "batchnorm, clipping, optimizers, schedules, warmup";
+constexpr const char* kExperimentNames =
+    "batchnorm, clipping, depth, optimizers, schedules, warmup";
 
 std::vector<std::string> parse_names(const std::string& text) {
   std::vector<std::string> out;
@@ -264,6 +291,60 @@ int run_schedules_experiment(const ExperimentArgs& args) {
   return 0;
 }
 
+int run_depth_experiment(const ExperimentArgs& args) {
+  experiment::DepthOptions options;
+  if (args.quick) {  // the size the tests run: seconds
+    options.depths = {8, 14};
+    options.steps = 10;
+    options.batch = 16;
+    options.train_size = 500;
+    options.test_size = 200;
+    options.eval_size = 100;
+    options.eval_every = 5;
+    options.scan_size = 32;
+    options.scan_points = 3;
+  }
+  reject(!args.lengths.empty(), "--lengths", "depth");
+  reject(args.max_norm != 0, "--max-norm", "depth");
+  reject(args.hidden != 0, "--hidden", "depth");
+  reject(args.warmup_steps != 0, "--warmup-steps", "depth");
+  reject(!args.text.empty(), "--text", "depth");
+  reject(args.lrs_given, "--lrs (use --lr)", "depth");
+  reject(args.names_given, "--names (use --depths)", "depth");
+  reject(args.seeds != kUnset, "--seeds", "depth");
+  if (!args.depths.empty()) options.depths = parse_depths(args.depths);
+  if (args.steps != kUnset) options.steps = args.steps;
+  if (!std::isnan(args.lr)) options.lr = args.lr;
+  if (args.grid != kUnset) options.scan_points = args.grid;
+  if (args.subset != kUnset) options.scan_size = args.subset;
+  options.data_dir = args.data_dir;
+  options.threads = args.threads;
+  try {
+    options.validate();
+  } catch (const Error& e) {
+    throw UsageError(e.what());
+  }
+  const std::string out = args.out.empty() ? default_folder("depth") : args.out;
+  std::printf("descent experiment depth: ResNets and plain twins of depth");
+  for (std::size_t i = 0; i < options.depths.size(); ++i) {
+    std::printf("%s %lld", i ? "," : "", static_cast<long long>(options.depths[i]));
+  }
+  std::printf(
+      ", %lld steps of batch %lld, lr %g; %lld x %lld landscape of the deepest pair on %lld "
+      "images\n",
+      static_cast<long long>(options.steps), static_cast<long long>(options.batch), options.lr,
+      static_cast<long long>(options.scan_points), static_cast<long long>(options.scan_points),
+      static_cast<long long>(options.scan_size));
+  std::fflush(stdout);
+  const auto runs = experiment::run_depth(options, [](const experiment::DepthRun& run) {
+    std::printf("  %s\n", run.label().c_str());
+    std::fflush(stdout);
+  });
+  experiment::write_depth_report(runs, options, out);
+  std::printf("\nreport: %s/report.html\n", out.c_str());
+  return 0;
+}
+
 int run_clipping_experiment(const ExperimentArgs& args) {
   experiment::ClippingOptions options;
   if (args.quick) {  // the size the tests run: seconds
@@ -365,7 +446,9 @@ Command add_experiment(CLI::App& app) {
       "batchnorm (the CNN with and without batch norm over a sweep of learning rates: which "
       "train, how fast, how sharp), optimizers (seven optimizers on the CNN, each at its best "
       "of three learning rates: loss, test accuracy, generalization gap), schedules (six "
-      "learning-rate schedules on the same model and budget), clipping (exploding gradients: RNN "
+      "learning-rate schedules on the same model and budget), depth (ResNet-20/56 against "
+      "their plain twins: training error over steps, 2-D landscapes), clipping (exploding "
+      "gradients: RNN "
       "and LSTM on the adding problem, with and without "
       "gradient-norm clipping), warmup (a small transformer on characters at a high learning "
       "rate, with and without linear warmup)");
@@ -374,7 +457,10 @@ Command add_experiment(CLI::App& app) {
   sub->add_flag("--quick", args->quick, "the small size the tests run (seconds)");
   sub->add_option("--out", args->out, "output folder (default runs/experiment-<name>-<time>)");
   sub->add_option("--seeds", args->seeds, "seeds per setting (clipping: 5, warmup: 3)");
-  sub->add_option("--steps", args->steps, "optimizer steps per run (clipping: 1500, warmup: 600)");
+  sub->add_option(
+      "--steps", args->steps,
+      "optimizer steps per run (batchnorm: 1500, optimizers: 1000, schedules: 1000, depth: 500, "
+      "clipping: 1500, warmup: 600)");
   sub->add_option("--lengths", args->lengths, "sequence lengths, e.g. 50,100,200 (clipping)");
   sub->add_option("--hidden", args->hidden, "hidden units (clipping: 50)");
   sub->add_option("--lr", args->lr, "learning rate (clipping: SGD, 0.05; warmup: Adam, 0.01)");
@@ -400,12 +486,17 @@ Command add_experiment(CLI::App& app) {
       "which arms, e.g. sgd,adam (optimizers: sgd, momentum, nesterov, adagrad, rmsprop, "
       "adam, adamw) or cosine,one-cycle (schedules: constant, step, exponential, cosine, "
       "warmup-cosine, one-cycle); default all");
+  sub->add_option("--depths", args->depths, "ResNet depths, 6n+2 (depth: 20,56)");
+  sub->add_option("--grid", args->grid,
+                  "landscape points per axis, 0 for no scan (depth: 11, at most 51)");
+  sub->add_option("--subset", args->subset, "training images of the landscape (depth: 256)");
   sub->add_option("--data-dir", args->data_dir,
                   "Fashion-MNIST's folder (default: $DESCENT_FASHION_MNIST_DIR, then "
                   "/usr/share/datasets/fashion-mnist)");
   return {sub, [args] {
             if (args->name == "batchnorm") return run_batchnorm_experiment(*args);
             if (args->name == "clipping") return run_clipping_experiment(*args);
+            if (args->name == "depth") return run_depth_experiment(*args);
             if (args->name == "optimizers") return run_optimizers_experiment(*args);
             if (args->name == "schedules") return run_schedules_experiment(*args);
             if (args->name == "warmup") return run_warmup_experiment(*args);
