@@ -194,7 +194,7 @@ void write_schedules_report(const std::vector<ScheduleRun>& runs, const Schedule
                    " points above it.");
   }
   finding += cat(" With ", options.seeds, options.seeds == 1 ? " seed" : " seeds",
-                 " and 10,000 test images, differences under about half a point are noise.");
+                 ", differences of a few tenths of a point are within seed-to-seed noise.");
 
   publish_folder(dir, "schedules report", [&](const std::filesystem::path& folder) {
     train::write_file_atomic((folder / "runs.csv").string(), csv);
@@ -209,7 +209,8 @@ void write_schedules_report(const std::vector<ScheduleRun>& runs, const Schedule
         " training images), SGD with momentum ", number(options.momentum), " and weight decay ",
         number(options.weight_decay), ", batch ", options.batch, ", ", options.steps,
         " steps, base (peak) learning rate ", number(options.lr), ", ", options.seeds,
-        " seeds (seed k: the same initial weights and batch order under every schedule). "
+        options.seeds == 1 ? " seed" : " seeds",
+        " (seed k: the same initial weights and batch order under every schedule). "
         "Step decays by 0.1 at a third and two thirds of the steps; exponential ends at a "
         "hundredth of the base rate; cosine anneals to 0; warmup + cosine first rises "
         "linearly over a twentieth of the steps; one-cycle is PyTorch's OneCycleLR with "
