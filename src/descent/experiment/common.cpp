@@ -18,13 +18,6 @@ std::string number(double value, int digits) {
   return out.str();
 }
 
-std::filesystem::path prepare_folder(const std::string& dir, const char* what) {
-  std::error_code error;
-  std::filesystem::create_directories(dir, error);
-  DESCENT_CHECK(!error, what, ": cannot create '", dir, "': ", error.message());
-  return std::filesystem::path(dir);
-}
-
 std::vector<double> running_mean(const std::vector<double>& values, std::int64_t window) {
   DESCENT_CHECK(window >= 1, "running_mean: window must be positive, got ", window);
   std::vector<double> out(values.size());

@@ -13,10 +13,6 @@ namespace descent::experiment {
 // `value` with `digits` significant digits ("0.1235"), "nan" for NaN.
 std::string number(double value, int digits = 4);
 
-// Creates `dir` (and its parents) if needed; throws descent::Error naming `what` and the
-// folder when it cannot.
-std::filesystem::path prepare_folder(const std::string& dir, const char* what);
-
 // Writes a report folder so that `dir` never holds a mix of two runs: `write` fills a fresh
 // temporary folder beside `dir` ("<dir>.partial-<pid>"), which then replaces `dir` (the old
 // folder and every stale file in it go). An existing `dir` must be empty or hold a
