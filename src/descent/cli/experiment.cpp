@@ -147,8 +147,7 @@ std::string default_folder(const std::string& name) {
   return cat("runs/experiment-", name, "-", stamp);
 }
 
-// Measured, `--quick` and the default on the shared 2-core machine: see the header of
-// experiment/batchnorm.hpp.
+// The default's and --quick's measured cost: experiment/batchnorm.hpp.
 int run_batchnorm_experiment(const ExperimentArgs& args) {
   experiment::BatchnormOptions options;
   if (args.quick) {  // the size the tests run: seconds
