@@ -277,7 +277,7 @@ int run_schedules_experiment(const ExperimentArgs& args) {
   const std::string out = args.out.empty() ? default_folder("schedules") : args.out;
   std::printf(
       "descent experiment schedules: CNN, SGD momentum %g, peak lr %g, %lld steps of batch "
-      "%lld, %lld seeds per schedule\n",
+      "%lld, seeds per schedule: %lld\n",
       options.momentum, options.lr, static_cast<long long>(options.steps),
       static_cast<long long>(options.batch), static_cast<long long>(options.seeds));
   std::fflush(stdout);
