@@ -15,6 +15,11 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
+// A deep ResNet's first steps can spike the loss well above a uniform guess's ln 10 (at lr
+// 0.05 ResNet-56's passed 6.9 at step 3) and recover: only a loss beyond this, or a
+// non-finite one, counts as divergence here.
+constexpr double kDivergenceLoss = 100.0;
+
 // The losses of a scan as the contour plot wants them: z[i][j] at (x_i, y_j).
 std::vector<std::vector<double>> grid_of(const std::vector<landscape::ScanPoint>& scan,
                                          std::int64_t points) {

@@ -18,7 +18,8 @@
 //   experiment::write_depth_report(runs, options, "runs/depth");
 //
 // Every network trains with the same SGD (momentum 0.9, weight decay 1e-4 as He et al.;
-// constant lr), batch, step budget and seed. The training error is read on the first
+// constant lr), batch, step budget and seed; a run diverged when a batch loss is not finite
+// or exceeds 100. The training error is read on the first
 // `eval_size` training images (eval() mode) every `eval_every` steps. The scans use
 // landscape/scan.hpp: theta* + x d_x + y d_y with two seeded random directions, filter
 // normalized (Li et al.), over [-range, range]^2 at points x points, the loss on the first
