@@ -150,7 +150,10 @@ TEST(ExperimentCli, BadInputExits2WithOneLine) {
         std::vector<std::string>{"experiment", "depth", "--grid", "1"},
         std::vector<std::string>{"experiment", "depth", "--grid", "100000"},
         std::vector<std::string>{"experiment", "depth", "--subset", "0"},
-        std::vector<std::string>{"experiment", "depth", "--names", "a"}}) {
+        std::vector<std::string>{"experiment", "depth", "--names", "a"},
+        std::vector<std::string>{"experiment", "clipping", "--grid", "5"},
+        std::vector<std::string>{"experiment", "warmup", "--lrs", "0.1"},
+        std::vector<std::string>{"experiment", "batchnorm", "--depths", "20"}}) {
     const CliResult r = run_cli(args);
     EXPECT_EQ(r.status, 2) << describe(r);
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << describe(r);

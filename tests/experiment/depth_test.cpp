@@ -22,6 +22,7 @@ DepthOptions tiny() {
   o.eval_every = 5;
   o.scan_size = 32;
   o.scan_points = 3;
+  o.warmup_steps = 2;
   o.threads = 1;
   return o;
 }
@@ -81,6 +82,7 @@ TEST(DepthExperiment, BadOptions) {
       {"range 0", [](DepthOptions& o) { o.scan_range = 0; }, "scan_range must be positive"},
       {"steps 0", [](DepthOptions& o) { o.steps = 0; }, "steps must be in"},
       {"lr inf", [](DepthOptions& o) { o.lr = INFINITY; }, "lr must be positive"},
+      {"warmup = steps", [](DepthOptions& o) { o.warmup_steps = 10; }, "warmup_steps must be in"},
   };
   for (const Case& c : cases) {
     DepthOptions o = tiny();

@@ -148,6 +148,16 @@ std::string default_folder(const std::string& name) {
 }
 
 // The default's and --quick's measured cost: experiment/batchnorm.hpp.
+// The flags of the Fashion-MNIST experiments, which the sequence experiments do not take.
+void reject_image_flags(const ExperimentArgs& args, const char* experiment) {
+  reject(args.lrs_given, "--lrs", experiment);
+  reject(args.names_given, "--names", experiment);
+  reject(!args.depths.empty(), "--depths", experiment);
+  reject(args.grid != kUnset, "--grid", experiment);
+  reject(args.subset != kUnset, "--subset", experiment);
+  reject(!args.data_dir.empty(), "--data-dir", experiment);
+}
+
 int run_batchnorm_experiment(const ExperimentArgs& args) {
   experiment::BatchnormOptions options;
   if (args.quick) {  // the size the tests run: seconds
@@ -168,6 +178,8 @@ int run_batchnorm_experiment(const ExperimentArgs& args) {
   reject(args.hidden != 0, "--hidden", "batchnorm");
   reject(args.warmup_steps != 0, "--warmup-steps", "batchnorm");
   reject(!args.text.empty(), "--text", "batchnorm");
+  reject(!args.depths.empty() || args.grid != kUnset || args.subset != kUnset,
+         "--depths, --grid and --subset", "batchnorm");
   reject(!std::isnan(args.lr), "--lr (use --lrs)", "batchnorm");
   reject(args.seeds != kUnset, "--seeds", "batchnorm");
   if (args.lrs_given) options.lrs = parse_lrs(args.lrs);
@@ -218,6 +230,8 @@ int run_optimizers_experiment(const ExperimentArgs& args) {
   reject(args.hidden != 0, "--hidden", "optimizers");
   reject(args.warmup_steps != 0, "--warmup-steps", "optimizers");
   reject(!args.text.empty(), "--text", "optimizers");
+  reject(!args.depths.empty() || args.grid != kUnset || args.subset != kUnset,
+         "--depths, --grid and --subset", "optimizers");
   reject(!std::isnan(args.lr), "--lr", "optimizers");
   reject(args.lrs_given, "--lrs", "optimizers");
   reject(args.seeds != kUnset, "--seeds", "optimizers");
@@ -262,6 +276,8 @@ int run_schedules_experiment(const ExperimentArgs& args) {
   reject(args.hidden != 0, "--hidden", "schedules");
   reject(args.warmup_steps != 0, "--warmup-steps", "schedules");
   reject(!args.text.empty(), "--text", "schedules");
+  reject(!args.depths.empty() || args.grid != kUnset || args.subset != kUnset,
+         "--depths, --grid and --subset", "schedules");
   reject(args.lrs_given, "--lrs (use --lr)", "schedules");
   if (args.names_given) options.names = parse_names(args.names);
   if (args.seeds != kUnset) options.seeds = args.seeds;
@@ -302,11 +318,11 @@ int run_depth_experiment(const ExperimentArgs& args) {
     options.eval_every = 5;
     options.scan_size = 32;
     options.scan_points = 3;
+    options.warmup_steps = 2;
   }
   reject(!args.lengths.empty(), "--lengths", "depth");
   reject(args.max_norm != 0, "--max-norm", "depth");
   reject(args.hidden != 0, "--hidden", "depth");
-  reject(args.warmup_steps != 0, "--warmup-steps", "depth");
   reject(!args.text.empty(), "--text", "depth");
   reject(args.lrs_given, "--lrs (use --lr)", "depth");
   reject(args.names_given, "--names (use --depths)", "depth");
@@ -314,6 +330,7 @@ int run_depth_experiment(const ExperimentArgs& args) {
   if (!args.depths.empty()) options.depths = parse_depths(args.depths);
   if (args.steps != kUnset) options.steps = args.steps;
   if (!std::isnan(args.lr)) options.lr = args.lr;
+  if (args.warmup_steps != 0) options.warmup_steps = args.warmup_steps;
   if (args.grid != kUnset) options.scan_points = args.grid;
   if (args.subset != kUnset) options.scan_size = args.subset;
   options.data_dir = args.data_dir;
@@ -345,6 +362,7 @@ int run_depth_experiment(const ExperimentArgs& args) {
 }
 
 int run_clipping_experiment(const ExperimentArgs& args) {
+  reject_image_flags(args, "clipping");
   experiment::ClippingOptions options;
   if (args.quick) {  // the size the tests run: seconds
     options.lengths = {10, 20};
@@ -394,6 +412,7 @@ int run_clipping_experiment(const ExperimentArgs& args) {
 }
 
 int run_warmup_experiment(const ExperimentArgs& args) {
+  reject_image_flags(args, "warmup");
   experiment::WarmupOptions options;
   if (args.quick) {  // the size the tests run: seconds
     options.seeds = 1;
@@ -467,7 +486,7 @@ Command add_experiment(CLI::App& app) {
   sub->add_option("--threads", args->threads, "threads (0: OpenMP's default)");
   sub->add_option("--text", args->text,
                   "text file (warmup; default /usr/share/common-licenses/GPL-3)");
-  sub->add_option("--warmup-steps", args->warmup_steps, "warmup steps (warmup: 100)");
+  sub->add_option("--warmup-steps", args->warmup_steps, "warmup steps (warmup: 100, depth: 50)");
   sub->add_option_function<std::string>(
       "--lrs",
       [args](const std::string& value) {

@@ -50,6 +50,9 @@ void DepthOptions::validate() const {
   DESCENT_CHECK(batch >= 1 && batch <= 4096, "depth experiment: batch must be in [1, 4096], got ",
                 batch);
   DESCENT_CHECK(lr > 0 && std::isfinite(lr), "depth experiment: lr must be positive, got ", lr);
+  DESCENT_CHECK(warmup_steps >= 1 && warmup_steps < steps,
+                "depth experiment: warmup_steps must be in [1, steps), got ", warmup_steps, " for ",
+                steps, " steps");
   DESCENT_CHECK(train_size >= 0 && test_size >= 0,
                 "depth experiment: train_size and test_size must be >= 0, got ", train_size,
                 " and ", test_size);
@@ -239,10 +242,11 @@ void write_depth_report(const std::vector<DepthRun>& runs, const DepthOptions& o
         }(),
         ", and their plain twins (the same layers, no shortcuts), trained on ",
         options.train_size == 0 ? std::string("all 60,000") : std::to_string(options.train_size),
-        " Fashion-MNIST training images with SGD (momentum 0.9, weight decay 1e-4, constant lr ",
-        number(options.lr), "), batch ", options.batch, ", ", options.steps, " steps, seed ",
-        options.seed, ". Training error on the first ", options.eval_size,
-        " training images every ", options.eval_every, " steps; test accuracy at the end."));
+        " Fashion-MNIST training images with SGD (momentum 0.9, weight decay 1e-4, lr ",
+        number(options.lr), " after a linear warmup over ", options.warmup_steps, " steps), batch ",
+        options.batch, ", ", options.steps, " steps, seed ", options.seed,
+        ". Training error on the first ", options.eval_size, " training images every ",
+        options.eval_every, " steps; test accuracy at the end."));
     if (!finding.empty()) page.paragraph(finding);
     page.table({"network", "depth", "skip connections", "final training error", "test accuracy"},
                table);
