@@ -97,7 +97,7 @@ ClassifierRun train_classifier(const ClassifierSpec& spec, const data::TensorDat
                                const landscape::EvalSet& train_eval,
                                const landscape::EvalSet& test_eval);
 
-// The largest allowed step budget and grid: beyond these an experiment would run for days.
+// The largest step budget an experiment accepts (beyond it a run would take days: a typo).
 inline constexpr std::int64_t kMaxSteps = 1'000'000;
 
 }  // namespace descent::experiment

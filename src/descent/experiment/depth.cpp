@@ -107,10 +107,12 @@ std::vector<DepthRun> run_depth(const DepthOptions& options,
                             .optimizer = "sgd",
                             .optimizer_options = {{"momentum", "0.9"}, {"weight_decay", "1e-4"}},
                             .lr = options.lr,
+                            .schedule = schedule::warmup(options.warmup_steps),
                             .steps = options.steps,
                             .batch = options.batch,
                             .seed = options.seed,
-                            .eval_every = options.eval_every},
+                            .eval_every = options.eval_every,
+                            .divergence_loss = kDivergenceLoss},
                            data.train, train_eval, test_eval);
       if (!r.run.diverged) {
         r.test_accuracy = test_all.evaluate(*r.run.model).accuracy;
