@@ -37,6 +37,11 @@ TEST(DepthExperiment, TrainsTwinsScansTheDeepestAndWritesTheReport) {
   EXPECT_EQ(runs[0].name(), "resnet8");
   EXPECT_EQ(runs[1].name(), "plain8");
   EXPECT_EQ(runs[3].name(), "plain14");
+  // the warmup: lr 0 at the first step, the base lr from step warmup_steps on
+  ASSERT_EQ(runs[0].run.lr.size(), 10u);
+  EXPECT_EQ(runs[0].run.lr[0], 0.0);
+  EXPECT_DOUBLE_EQ(runs[0].run.lr[1], o.lr / 2);
+  EXPECT_DOUBLE_EQ(runs[0].run.lr[9], o.lr);
   for (const DepthRun& r : runs) {
     SCOPED_TRACE(r.label());
     EXPECT_FALSE(r.run.diverged);
