@@ -25,6 +25,11 @@
 // landscape/scan.hpp: theta* + x d_x + y d_y with two seeded random directions, filter
 // normalized (Li et al.), over [-range, range]^2 at points x points, the loss on the first
 // `scan_size` training images (a 11 x 11 grid is 121 forward passes of them).
+//
+// Cost, measured on 2026-11-29 with one thread on the shared 2-core machine (load ~7):
+// `--steps 250` took 428 s of CPU (9 min 36 s wall, peak RSS 1.0 GB), of which the two
+// 11 x 11 scans about 60 s; so the default 500 steps is about 800 s of CPU: about 14 min on
+// an idle core (extrapolated). `--quick` (depths 8 and 14, 10 steps, a 3 x 3 scan): 5 s.
 #pragma once
 
 #include <cstdint>
