@@ -8,6 +8,7 @@ packages=(
   dataset-fashion-mnist
   python3 python3-torch python3-numpy
   clang-format
+  chromium  # the browser test of the HTML reports (tests/experiment/browser_test.cpp)
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -55,8 +55,13 @@ TEST(PrecisionCli, ExperimentWritesItsReport) {
   EXPECT_TRUE(std::filesystem::exists(out + "/report.html"));
   const CliResult bad = run_cli({"experiment", "precision", "--quick", "--seeds", "3"});
   EXPECT_EQ(bad.status, 2) << describe(bad);
-  EXPECT_NE(bad.err.find("precision experiment: it takes --epochs"), std::string::npos)
+  EXPECT_NE(bad.err.find("--seeds: the precision experiment has no such option"), std::string::npos)
       << describe(bad);
+  const CliResult epochs = run_cli({"experiment", "batchnorm", "--quick", "--epochs", "2"});
+  EXPECT_EQ(epochs.status, 2) << describe(epochs);
+  EXPECT_NE(epochs.err.find("--epochs: the batchnorm experiment has no such option"),
+            std::string::npos)
+      << describe(epochs);
 }
 
 }  // namespace

@@ -1,7 +1,9 @@
 // `descent experiment NAME`: the experiments that show why a technique works, each writing a
 // folder with its data (CSV), plots (SVG) and a self-contained HTML report.
+#include <cmath>
 #include <cstdio>
 #include <ctime>
+#include <limits>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -10,29 +12,112 @@
 #include "descent/cli/commands.hpp"
 #include "descent/cli/config.hpp"
 #include "descent/core/error.hpp"
+#include "descent/experiment/batchnorm.hpp"
 #include "descent/experiment/clipping.hpp"
+#include "descent/experiment/depth.hpp"
+#include "descent/experiment/optimizers.hpp"
 #include "descent/experiment/precision.hpp"
+#include "descent/experiment/schedules.hpp"
 #include "descent/experiment/warmup.hpp"
 
 namespace descent::cli {
 namespace {
 
+// The value of a numeric flag that was not given (0 is a value, and a bad one).
+constexpr std::int64_t kUnset = std::numeric_limits<std::int64_t>::min();
+
 struct ExperimentArgs {
   std::string name;
   std::string out;
   bool quick = false;
-  std::int64_t seeds = 0;
-  std::int64_t steps = 0;
+  std::int64_t seeds = kUnset;
+  std::int64_t steps = kUnset;
   std::string lengths;
-  double lr = 0;
+  double lr = std::numeric_limits<double>::quiet_NaN();  // NaN: not given
   double max_norm = 0;
   std::int64_t hidden = 0;
   std::int64_t threads = 0;
   std::string text;
   std::int64_t warmup_steps = 0;
-  std::int64_t epochs = 0;
+  std::int64_t epochs = kUnset;
+  std::string lrs;
+  bool lrs_given = false;  // --lrs "" is an error, not "unset"
   std::string data_dir;
+  std::string names;
+  bool names_given = false;
+  std::string depths;
+  std::int64_t grid = kUnset;
+  std::int64_t subset = kUnset;
 };
+
+std::vector<std::int64_t> parse_depths(const std::string& text) {
+  std::vector<std::int64_t> out;
+  std::stringstream in(text);
+  std::string part;
+  while (std::getline(in, part, ',')) {
+    std::size_t used = 0;
+    long long value = 0;
+    try {
+      value = std::stoll(part, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != part.size() || part.empty()) {
+      throw UsageError(cat(
+          "--depths: expected ResNet depths separated by commas, e.g. 20,56, got '", text, "'"));
+    }
+    out.push_back(value);
+  }
+  if (out.empty()) throw UsageError("--depths: expected at least one depth, e.g. 20,56");
+  return out;
+}
+
+// The experiments, in the order `descent experiment --help` and the unknown-name error list
+// them.
+constexpr const char* kExperimentNames =
+    "batchnorm, clipping, depth, optimizers, precision, schedules, warmup";
+
+std::vector<std::string> parse_names(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream in(text);
+  std::string part;
+  while (std::getline(in, part, ',')) {
+    if (part.empty()) {
+      throw UsageError(cat("--names: expected names separated by commas, got '", text, "'"));
+    }
+    out.push_back(part);
+  }
+  if (out.empty()) throw UsageError("--names: expected at least one name");
+  return out;
+}
+
+std::vector<double> parse_lrs(const std::string& text) {
+  std::vector<double> out;
+  std::stringstream in(text);
+  std::string part;
+  while (std::getline(in, part, ',')) {
+    std::size_t used = 0;
+    double value = 0;
+    try {
+      value = std::stod(part, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != part.size() || part.empty() || !(value > 0) || !std::isfinite(value)) {
+      throw UsageError(
+          cat("--lrs: expected positive learning rates separated by commas, e.g. 0.01,0.1,1, got '",
+              text, "'"));
+    }
+    out.push_back(value);
+  }
+  if (out.empty()) throw UsageError("--lrs: expected at least one learning rate");
+  return out;
+}
+
+// Options that only some experiments take: naming one for another is a usage error.
+void reject(bool given, const char* flag, const char* experiment) {
+  if (given) throw UsageError(cat(flag, ": the ", experiment, " experiment has no such option"));
+}
 
 std::vector<std::int64_t> parse_lengths(const std::string& text) {
   std::vector<std::int64_t> out;
@@ -64,7 +149,222 @@ std::string default_folder(const std::string& name) {
   return cat("runs/experiment-", name, "-", stamp);
 }
 
+// The default's and --quick's measured cost: experiment/batchnorm.hpp.
+// The flags of the Fashion-MNIST experiments, which the sequence experiments do not take.
+void reject_image_flags(const ExperimentArgs& args, const char* experiment) {
+  reject(args.lrs_given, "--lrs", experiment);
+  reject(args.names_given, "--names", experiment);
+  reject(!args.depths.empty(), "--depths", experiment);
+  reject(args.grid != kUnset, "--grid", experiment);
+  reject(args.subset != kUnset, "--subset", experiment);
+  reject(!args.data_dir.empty(), "--data-dir", experiment);
+}
+
+int run_batchnorm_experiment(const ExperimentArgs& args) {
+  experiment::BatchnormOptions options;
+  if (args.quick) {  // the size the tests run: seconds
+    options.lrs = {0.01, 0.1};
+    options.steps = 30;
+    options.batch = 32;
+    options.train_size = 2000;
+    options.test_size = 500;
+    options.eval_size = 200;
+    options.eval_every = 10;
+    options.target_accuracy = 0.6;
+    options.trained_accuracy = 0.3;
+    options.sharpness_size = 64;
+    options.sharpness_iterations = 3;
+  }
+  reject(!args.lengths.empty(), "--lengths", "batchnorm");
+  reject(args.max_norm != 0, "--max-norm", "batchnorm");
+  reject(args.hidden != 0, "--hidden", "batchnorm");
+  reject(args.warmup_steps != 0, "--warmup-steps", "batchnorm");
+  reject(!args.text.empty(), "--text", "batchnorm");
+  reject(!args.depths.empty() || args.grid != kUnset || args.subset != kUnset,
+         "--depths, --grid and --subset", "batchnorm");
+  reject(!std::isnan(args.lr), "--lr (use --lrs)", "batchnorm");
+  reject(args.seeds != kUnset, "--seeds", "batchnorm");
+  if (args.lrs_given) options.lrs = parse_lrs(args.lrs);
+  if (args.steps != kUnset) options.steps = args.steps;
+  options.data_dir = args.data_dir;
+  options.threads = args.threads;
+  try {
+    options.validate();
+  } catch (const Error& e) {
+    throw UsageError(e.what());
+  }
+  const std::string out = args.out.empty() ? default_folder("batchnorm") : args.out;
+  std::printf("descent experiment batchnorm: CNN with and without BN, SGD momentum %g, lr in {",
+              options.momentum);
+  for (std::size_t i = 0; i < options.lrs.size(); ++i) {
+    std::printf("%s%g", i ? ", " : "", options.lrs[i]);
+  }
+  std::printf("}, %lld steps of batch %lld\n", static_cast<long long>(options.steps),
+              static_cast<long long>(options.batch));
+  std::fflush(stdout);
+  const auto runs = experiment::run_batchnorm(options, [](const experiment::BatchnormRun& run) {
+    std::printf("  %s\n", run.label().c_str());
+    std::fflush(stdout);
+  });
+  experiment::write_batchnorm_report(runs, options, out);
+  const auto best = [&](bool bn) {
+    const double lr = experiment::highest_trained_lr(runs, bn);
+    return lr > 0 ? cat(lr) : std::string("none");
+  };
+  std::printf("\nhighest lr that trained: %s with BN, %s without\nreport: %s/report.html\n",
+              best(true).c_str(), best(false).c_str(), out.c_str());
+  return 0;
+}
+
+int run_optimizers_experiment(const ExperimentArgs& args) {
+  experiment::OptimizersOptions options;
+  if (args.quick) {  // the size the tests run: seconds
+    options.steps = 20;
+    options.batch = 32;
+    options.train_size = 1000;
+    options.validation_size = 200;
+    options.test_size = 500;
+    options.eval_size = 200;
+    options.eval_every = 10;
+  }
+  reject(!args.lengths.empty(), "--lengths", "optimizers");
+  reject(args.max_norm != 0, "--max-norm", "optimizers");
+  reject(args.hidden != 0, "--hidden", "optimizers");
+  reject(args.warmup_steps != 0, "--warmup-steps", "optimizers");
+  reject(!args.text.empty(), "--text", "optimizers");
+  reject(!args.depths.empty() || args.grid != kUnset || args.subset != kUnset,
+         "--depths, --grid and --subset", "optimizers");
+  reject(!std::isnan(args.lr), "--lr", "optimizers");
+  reject(args.lrs_given, "--lrs", "optimizers");
+  reject(args.seeds != kUnset, "--seeds", "optimizers");
+  if (args.names_given) options.names = parse_names(args.names);
+  if (args.steps != kUnset) options.steps = args.steps;
+  options.data_dir = args.data_dir;
+  options.threads = args.threads;
+  try {
+    options.validate();
+  } catch (const Error& e) {
+    throw UsageError(e.what());
+  }
+  const std::string out = args.out.empty() ? default_folder("optimizers") : args.out;
+  std::printf(
+      "descent experiment optimizers: CNN on %lld Fashion-MNIST images, %lld steps of batch "
+      "%lld, 3 learning rates per optimizer\n",
+      static_cast<long long>(options.train_size), static_cast<long long>(options.steps),
+      static_cast<long long>(options.batch));
+  std::fflush(stdout);
+  const auto runs = experiment::run_optimizers(options, [](const experiment::OptimizerRun& run) {
+    std::printf("  %s\n", run.label().c_str());
+    std::fflush(stdout);
+  });
+  experiment::write_optimizers_report(runs, options, out);
+  std::printf("\nreport: %s/report.html\n", out.c_str());
+  return 0;
+}
+
+int run_schedules_experiment(const ExperimentArgs& args) {
+  experiment::SchedulesOptions options;
+  if (args.quick) {  // the size the tests run: seconds
+    options.seeds = 1;
+    options.steps = 30;
+    options.batch = 32;
+    options.train_size = 2000;
+    options.test_size = 500;
+    options.eval_size = 200;
+    options.eval_every = 10;
+  }
+  reject(!args.lengths.empty(), "--lengths", "schedules");
+  reject(args.max_norm != 0, "--max-norm", "schedules");
+  reject(args.hidden != 0, "--hidden", "schedules");
+  reject(args.warmup_steps != 0, "--warmup-steps", "schedules");
+  reject(!args.text.empty(), "--text", "schedules");
+  reject(!args.depths.empty() || args.grid != kUnset || args.subset != kUnset,
+         "--depths, --grid and --subset", "schedules");
+  reject(args.lrs_given, "--lrs (use --lr)", "schedules");
+  if (args.names_given) options.names = parse_names(args.names);
+  if (args.seeds != kUnset) options.seeds = args.seeds;
+  if (args.steps != kUnset) options.steps = args.steps;
+  if (!std::isnan(args.lr)) options.lr = args.lr;
+  options.data_dir = args.data_dir;
+  options.threads = args.threads;
+  try {
+    options.validate();
+  } catch (const Error& e) {
+    throw UsageError(e.what());
+  }
+  const std::string out = args.out.empty() ? default_folder("schedules") : args.out;
+  std::printf(
+      "descent experiment schedules: CNN, SGD momentum %g, peak lr %g, %lld steps of batch "
+      "%lld, seeds per schedule: %lld\n",
+      options.momentum, options.lr, static_cast<long long>(options.steps),
+      static_cast<long long>(options.batch), static_cast<long long>(options.seeds));
+  std::fflush(stdout);
+  const auto runs = experiment::run_schedules(options, [](const experiment::ScheduleRun& run) {
+    std::printf("  %s\n", run.label().c_str());
+    std::fflush(stdout);
+  });
+  experiment::write_schedules_report(runs, options, out);
+  std::printf("\nreport: %s/report.html\n", out.c_str());
+  return 0;
+}
+
+int run_depth_experiment(const ExperimentArgs& args) {
+  experiment::DepthOptions options;
+  if (args.quick) {  // the size the tests run: seconds
+    options.depths = {8, 14};
+    options.steps = 10;
+    options.batch = 16;
+    options.train_size = 500;
+    options.test_size = 200;
+    options.eval_size = 100;
+    options.eval_every = 5;
+    options.scan_size = 32;
+    options.scan_points = 3;
+    options.warmup_steps = 2;
+  }
+  reject(!args.lengths.empty(), "--lengths", "depth");
+  reject(args.max_norm != 0, "--max-norm", "depth");
+  reject(args.hidden != 0, "--hidden", "depth");
+  reject(!args.text.empty(), "--text", "depth");
+  reject(args.lrs_given, "--lrs (use --lr)", "depth");
+  reject(args.names_given, "--names (use --depths)", "depth");
+  reject(args.seeds != kUnset, "--seeds", "depth");
+  if (!args.depths.empty()) options.depths = parse_depths(args.depths);
+  if (args.steps != kUnset) options.steps = args.steps;
+  if (!std::isnan(args.lr)) options.lr = args.lr;
+  if (args.warmup_steps != 0) options.warmup_steps = args.warmup_steps;
+  if (args.grid != kUnset) options.scan_points = args.grid;
+  if (args.subset != kUnset) options.scan_size = args.subset;
+  options.data_dir = args.data_dir;
+  options.threads = args.threads;
+  try {
+    options.validate();
+  } catch (const Error& e) {
+    throw UsageError(e.what());
+  }
+  const std::string out = args.out.empty() ? default_folder("depth") : args.out;
+  std::printf("descent experiment depth: ResNets and plain twins of depth");
+  for (std::size_t i = 0; i < options.depths.size(); ++i) {
+    std::printf("%s %lld", i ? "," : "", static_cast<long long>(options.depths[i]));
+  }
+  std::printf(
+      ", %lld steps of batch %lld, lr %g; %lld x %lld landscape of the deepest pair on %lld "
+      "images\n",
+      static_cast<long long>(options.steps), static_cast<long long>(options.batch), options.lr,
+      static_cast<long long>(options.scan_points), static_cast<long long>(options.scan_points),
+      static_cast<long long>(options.scan_size));
+  std::fflush(stdout);
+  const auto runs = experiment::run_depth(options, [](const experiment::DepthRun& run) {
+    std::printf("  %s\n", run.label().c_str());
+    std::fflush(stdout);
+  });
+  experiment::write_depth_report(runs, options, out);
+  std::printf("\nreport: %s/report.html\n", out.c_str());
+  return 0;
+}
+
 int run_clipping_experiment(const ExperimentArgs& args) {
+  reject_image_flags(args, "clipping");
   experiment::ClippingOptions options;
   if (args.quick) {  // the size the tests run: seconds
     options.lengths = {10, 20};
@@ -74,10 +374,10 @@ int run_clipping_experiment(const ExperimentArgs& args) {
     options.test_size = 200;
   }
   if (!args.lengths.empty()) options.lengths = parse_lengths(args.lengths);
-  if (args.seeds != 0) options.seeds = args.seeds;
-  if (args.steps != 0) options.steps = args.steps;
+  if (args.seeds != kUnset) options.seeds = args.seeds;
+  if (args.steps != kUnset) options.steps = args.steps;
   if (args.hidden != 0) options.hidden = args.hidden;
-  if (args.lr != 0) options.lr = args.lr;
+  if (!std::isnan(args.lr)) options.lr = args.lr;
   if (args.max_norm != 0) options.max_norm = args.max_norm;
   options.threads = args.threads;
   try {
@@ -114,6 +414,7 @@ int run_clipping_experiment(const ExperimentArgs& args) {
 }
 
 int run_warmup_experiment(const ExperimentArgs& args) {
+  reject_image_flags(args, "warmup");
   experiment::WarmupOptions options;
   if (args.quick) {  // the size the tests run: seconds
     options.seeds = 1;
@@ -129,9 +430,9 @@ int run_warmup_experiment(const ExperimentArgs& args) {
   if (!args.lengths.empty()) {
     throw UsageError("--lengths: the warmup experiment has no sequence lengths");
   }
-  if (args.seeds != 0) options.seeds = args.seeds;
-  if (args.steps != 0) options.steps = args.steps;
-  if (args.lr != 0) options.lr = args.lr;
+  if (args.seeds != kUnset) options.seeds = args.seeds;
+  if (args.steps != kUnset) options.steps = args.steps;
+  if (!std::isnan(args.lr)) options.lr = args.lr;
   if (args.warmup_steps != 0) options.warmup_steps = args.warmup_steps;
   options.text = args.text;
   options.threads = args.threads;
@@ -165,13 +466,19 @@ int run_precision_experiment(const ExperimentArgs& args) {
     options.test_size = 500;
     options.model = "mlp";
   }
-  if (!args.lengths.empty() || args.seeds != 0 || args.steps != 0) {
-    throw UsageError(
-        "precision experiment: it takes --epochs, --lr, --threads, --data-dir "
-        "(not --lengths, --seeds or --steps)");
-  }
-  if (args.epochs != 0) options.epochs = args.epochs;
-  if (args.lr != 0) options.lr = args.lr;
+  reject(!args.lengths.empty(), "--lengths", "precision");
+  reject(args.seeds != kUnset, "--seeds", "precision");
+  reject(args.steps != kUnset, "--steps (use --epochs)", "precision");
+  reject(args.max_norm != 0, "--max-norm", "precision");
+  reject(args.hidden != 0, "--hidden", "precision");
+  reject(args.warmup_steps != 0, "--warmup-steps", "precision");
+  reject(!args.text.empty(), "--text", "precision");
+  reject(args.lrs_given, "--lrs", "precision");
+  reject(args.names_given, "--names", "precision");
+  reject(!args.depths.empty() || args.grid != kUnset || args.subset != kUnset,
+         "--depths, --grid and --subset", "precision");
+  if (args.epochs != kUnset) options.epochs = args.epochs;
+  if (!std::isnan(args.lr)) options.lr = args.lr;
   options.data_dir = args.data_dir;
   options.threads = args.threads;
   try {
@@ -200,16 +507,25 @@ Command add_experiment(CLI::App& app) {
   CLI::App* sub = app.add_subcommand(
       "experiment",
       "Run an experiment and write its folder (CSV, SVG plots, report.html). Experiments: "
-      "clipping (exploding gradients: RNN and LSTM on the adding problem, with and without "
+      "batchnorm (the CNN with and without batch norm over a sweep of learning rates: which "
+      "train, how fast, how sharp), optimizers (seven optimizers on the CNN, each at its best "
+      "of three learning rates: loss, test accuracy, generalization gap), schedules (six "
+      "learning-rate schedules on the same model and budget), depth (ResNet-20/56 against "
+      "their plain twins: training error over steps, 2-D landscapes), clipping (exploding "
+      "gradients: RNN "
+      "and LSTM on the adding problem, with and without "
       "gradient-norm clipping), warmup (a small transformer on characters at a high learning "
       "rate, with and without linear warmup), precision (the CNN on Fashion-MNIST in fp32, bf16 "
       "and fp16 with and without loss scaling)");
   auto args = std::make_shared<ExperimentArgs>();
-  sub->add_option("name", args->name, "the experiment: clipping, warmup or precision")->required();
+  sub->add_option("name", args->name, cat("the experiment: ", kExperimentNames))->required();
   sub->add_flag("--quick", args->quick, "the small size the tests run (seconds)");
   sub->add_option("--out", args->out, "output folder (default runs/experiment-<name>-<time>)");
   sub->add_option("--seeds", args->seeds, "seeds per setting (clipping: 5, warmup: 3)");
-  sub->add_option("--steps", args->steps, "optimizer steps per run (clipping: 1000, warmup: 600)");
+  sub->add_option(
+      "--steps", args->steps,
+      "optimizer steps per run (batchnorm: 1500, optimizers: 1000, schedules: 1000, depth: 500, "
+      "clipping: 1500, warmup: 600)");
   sub->add_option("--lengths", args->lengths, "sequence lengths, e.g. 50,100,200 (clipping)");
   sub->add_option("--hidden", args->hidden, "hidden units (clipping: 50)");
   sub->add_option("--lr", args->lr, "learning rate (clipping: SGD, 0.2; warmup: Adam, 0.01)");
@@ -217,15 +533,46 @@ Command add_experiment(CLI::App& app) {
   sub->add_option("--threads", args->threads, "threads (0: OpenMP's default)");
   sub->add_option("--text", args->text,
                   "text file (warmup; default /usr/share/common-licenses/GPL-3)");
-  sub->add_option("--warmup-steps", args->warmup_steps, "warmup steps (warmup: 100)");
+  sub->add_option("--warmup-steps", args->warmup_steps, "warmup steps (warmup: 100, depth: 50)");
+  sub->add_option_function<std::string>(
+      "--lrs",
+      [args](const std::string& value) {
+        args->lrs = value;
+        args->lrs_given = true;
+      },
+      "learning rates of the sweep, e.g. 0.01,0.1,1 (batchnorm: "
+      "0.003,0.01,0.03,0.1,0.3,1)");
+  sub->add_option_function<std::string>(
+      "--names",
+      [args](const std::string& value) {
+        args->names = value;
+        args->names_given = true;
+      },
+      "which arms, e.g. sgd,adam (optimizers: sgd, momentum, nesterov, adagrad, rmsprop, "
+      "adam, adamw) or cosine,one-cycle (schedules: constant, step, exponential, cosine, "
+      "warmup-cosine, one-cycle); default all");
+  sub->add_option("--depths", args->depths, "ResNet depths, 6n+2 (depth: 20,56)");
+  sub->add_option("--grid", args->grid,
+                  "landscape points per axis, 0 for no scan (depth: 11, at most 51)");
+  sub->add_option("--subset", args->subset, "training images of the landscape (depth: 256)");
+  sub->add_option("--data-dir", args->data_dir,
+                  "Fashion-MNIST's folder (default: $DESCENT_FASHION_MNIST_DIR, then "
+                  "/usr/share/datasets/fashion-mnist)");
   sub->add_option("--epochs", args->epochs, "epochs per run (precision: 3)");
-  sub->add_option("--data-dir", args->data_dir, "Fashion-MNIST folder (precision)");
   return {sub, [args] {
+            // only the precision experiment counts its budget in epochs
+            if (args->name != "precision") {
+              reject(args->epochs != kUnset, "--epochs", args->name.c_str());
+            }
+            if (args->name == "batchnorm") return run_batchnorm_experiment(*args);
             if (args->name == "clipping") return run_clipping_experiment(*args);
+            if (args->name == "depth") return run_depth_experiment(*args);
+            if (args->name == "optimizers") return run_optimizers_experiment(*args);
+            if (args->name == "schedules") return run_schedules_experiment(*args);
             if (args->name == "warmup") return run_warmup_experiment(*args);
             if (args->name == "precision") return run_precision_experiment(*args);
             throw UsageError(cat("experiment: unknown experiment '", args->name,
-                                 "' (known: clipping, warmup, precision)"));
+                                 "' (known: ", kExperimentNames, ")"));
           }};
 }
 

@@ -183,75 +183,77 @@ std::vector<ClippingSummary> summarize_clipping(const std::vector<ClippingRun>& 
 void write_clipping_report(const std::vector<ClippingRun>& runs, const ClippingOptions& options,
                            const std::string& dir) {
   DESCENT_CHECK(!runs.empty(), "clipping report: no runs");
-  const std::filesystem::path folder = prepare_folder(dir, "clipping report");
+  // Published whole: a rerun into the same folder never leaves a mix of two runs.
+  publish_folder(dir, "clipping report", [&](const std::filesystem::path& folder) {
+    std::string csv =
+        "cell,T,seed,clipped,steps,diverged_at,test_mse,test_error,max_grad_norm,seconds\n";
+    for (const ClippingRun& r : runs) {
+      csv += cat(r.cell, ",", r.length, ",", r.seed, ",", r.clipped ? 1 : 0, ",", r.loss.size(),
+                 ",", r.diverged_at, ",", number(r.test_mse, 6), ",", number(r.test_error, 6), ",",
+                 number(r.max_grad_norm, 6), ",", number(r.seconds, 4), "\n");
+    }
+    train::write_file_atomic((folder / "runs.csv").string(), csv);
 
-  std::string csv =
-      "cell,T,seed,clipped,steps,diverged_at,test_mse,test_error,max_grad_norm,seconds\n";
-  for (const ClippingRun& r : runs) {
-    csv += cat(r.cell, ",", r.length, ",", r.seed, ",", r.clipped ? 1 : 0, ",", r.loss.size(), ",",
-               r.diverged_at, ",", number(r.test_mse, 6), ",", number(r.test_error, 6), ",",
-               number(r.max_grad_norm, 6), ",", number(r.seconds, 4), "\n");
-  }
-  train::write_file_atomic((folder / "runs.csv").string(), csv);
+    const std::vector<ClippingSummary> summary = summarize_clipping(runs);
+    std::string summary_csv =
+        "cell,T,clipped,runs,median_test_mse,success_rate,diverged,max_grad_norm\n";
+    std::vector<std::vector<std::string>> table;
+    for (const ClippingSummary& s : summary) {
+      summary_csv += cat(s.cell, ",", s.length, ",", s.clipped ? 1 : 0, ",", s.runs, ",",
+                         number(s.median_test_mse, 6), ",", number(s.success_rate, 4), ",",
+                         s.diverged, ",", number(s.max_grad_norm, 6), "\n");
+      table.push_back({s.cell, std::to_string(s.length), s.clipped ? "yes" : "no",
+                       std::to_string(s.runs), number(s.median_test_mse, 3),
+                       cat(number(100 * s.success_rate, 3), "%"), std::to_string(s.diverged),
+                       number(s.max_grad_norm, 3)});
+    }
+    train::write_file_atomic((folder / "summary.csv").string(), summary_csv);
 
-  const std::vector<ClippingSummary> summary = summarize_clipping(runs);
-  std::string summary_csv =
-      "cell,T,clipped,runs,median_test_mse,success_rate,diverged,max_grad_norm\n";
-  std::vector<std::vector<std::string>> table;
-  for (const ClippingSummary& s : summary) {
-    summary_csv += cat(s.cell, ",", s.length, ",", s.clipped ? 1 : 0, ",", s.runs, ",",
-                       number(s.median_test_mse, 6), ",", number(s.success_rate, 4), ",",
-                       s.diverged, ",", number(s.max_grad_norm, 6), "\n");
-    table.push_back({s.cell, std::to_string(s.length), s.clipped ? "yes" : "no",
-                     std::to_string(s.runs), number(s.median_test_mse, 3),
-                     cat(number(100 * s.success_rate, 3), "%"), std::to_string(s.diverged),
-                     number(s.max_grad_norm, 3)});
-  }
-  train::write_file_atomic((folder / "summary.csv").string(), summary_csv);
+    // The curves of the first seed at the longest T.
+    const std::int64_t longest = *std::max_element(options.lengths.begin(), options.lengths.end());
+    report::LinePlot norms(
+        {.title = cat("gradient norm before clipping, T = ", longest, ", seed 0"),
+         .x_label = "step",
+         .y_label = "global L2 norm",
+         .log_y = true});
+    report::LinePlot losses({.title = cat("training loss (MSE), T = ", longest, ", seed 0"),
+                             .x_label = "step",
+                             .y_label = "MSE",
+                             .log_y = true});
+    for (const ClippingRun& r : runs) {
+      if (r.length != longest || r.seed != 0) continue;
+      const std::string name = cat(r.cell, r.clipped ? ", clipped" : ", not clipped");
+      norms.add(name, positive_or_gap(r.grad_norm));
+      losses.add(name, positive_or_gap(r.loss));
+    }
+    norms.save((folder / "grad_norm.svg").string());
+    losses.save((folder / "loss.svg").string());
 
-  // The curves of the first seed at the longest T.
-  const std::int64_t longest = *std::max_element(options.lengths.begin(), options.lengths.end());
-  report::LinePlot norms({.title = cat("gradient norm before clipping, T = ", longest, ", seed 0"),
-                          .x_label = "step",
-                          .y_label = "global L2 norm",
-                          .log_y = true});
-  report::LinePlot losses({.title = cat("training loss (MSE), T = ", longest, ", seed 0"),
-                           .x_label = "step",
-                           .y_label = "MSE",
-                           .log_y = true});
-  for (const ClippingRun& r : runs) {
-    if (r.length != longest || r.seed != 0) continue;
-    const std::string name = cat(r.cell, r.clipped ? ", clipped" : ", not clipped");
-    norms.add(name, positive_or_gap(r.grad_norm));
-    losses.add(name, positive_or_gap(r.loss));
-  }
-  norms.save((folder / "grad_norm.svg").string());
-  losses.save((folder / "loss.svg").string());
-
-  report::HtmlReport page("Exploding gradients and clipping: RNN and LSTM on the adding problem");
-  page.paragraph(cat(
-      "A vanilla RNN (tanh) and an LSTM, ", options.hidden,
-      " hidden units, read at the last "
-      "step by a linear layer, trained on the adding problem (Hochreiter & Schmidhuber 1997) "
-      "with SGD (lr ",
-      number(options.lr), ", momentum ", number(options.momentum), "), batch ", options.batch, ", ",
-      options.steps, " steps, ", options.seeds,
-      " seeds per setting; "
-      "clipping rescales the gradient to a global L2 norm of at most ",
-      number(options.max_norm),
-      " (Pascanu, Mikolov & Bengio 2013). A test sequence is wrong "
-      "when (y - target)^2 > 0.04, as in Pascanu et al.'s code; a run succeeds when fewer than ",
-      number(100 * options.success_error), "% of ", options.test_size,
-      " test sequences are wrong. Predicting 1 always gives an MSE of 1/6 = 0.167."));
-  page.table({"cell", "T", "clipped", "runs", "median test MSE", "success rate", "diverged",
-              "max grad norm"},
-             table);
-  page.figure(norms,
-              "Gradient norm before clipping at every step. Spikes of several orders of "
-              "magnitude are exploding gradients; a line that stops is a run whose loss or "
-              "gradient became NaN or Inf.");
-  page.figure(losses, "Training loss at every step (log scale).");
-  page.save((folder / "report.html").string());
+    report::HtmlReport page("Exploding gradients and clipping: RNN and LSTM on the adding problem");
+    page.paragraph(cat(
+        "A vanilla RNN (tanh) and an LSTM, ", options.hidden,
+        " hidden units, read at the last "
+        "step by a linear layer, trained on the adding problem (Hochreiter & Schmidhuber 1997) "
+        "with SGD (lr ",
+        number(options.lr), ", momentum ", number(options.momentum), "), batch ", options.batch,
+        ", ", options.steps, " steps, ", options.seeds,
+        " seeds per setting; "
+        "clipping rescales the gradient to a global L2 norm of at most ",
+        number(options.max_norm),
+        " (Pascanu, Mikolov & Bengio 2013). A test sequence is wrong "
+        "when (y - target)^2 > 0.04, as in Pascanu et al.'s code; a run succeeds when fewer than ",
+        number(100 * options.success_error), "% of ", options.test_size,
+        " test sequences are wrong. Predicting 1 always gives an MSE of 1/6 = 0.167."));
+    page.table({"cell", "T", "clipped", "runs", "median test MSE", "success rate", "diverged",
+                "max grad norm"},
+               table);
+    page.figure(norms,
+                "Gradient norm before clipping at every step. Spikes of several orders of "
+                "magnitude are exploding gradients; a line that stops is a run whose loss or "
+                "gradient became NaN or Inf.");
+    page.figure(losses, "Training loss at every step (log scale).");
+    page.save((folder / "report.html").string());
+  });
 }
 
 }  // namespace descent::experiment

@@ -88,7 +88,7 @@ std::vector<ClippingSummary> summarize_clipping(const std::vector<ClippingRun>& 
 // Writes into `dir` (created if needed): runs.csv (one row per run), summary.csv,
 // grad_norm.svg (gradient norm over steps at the longest T, first seed, for each cell with
 // and without clipping), loss.svg, and report.html holding the table, the plots and what
-// they show. Each file is written atomically.
+// they show. The folder is published whole (common.hpp: publish_folder).
 void write_clipping_report(const std::vector<ClippingRun>& runs, const ClippingOptions& options,
                            const std::string& dir);
 

@@ -156,70 +156,71 @@ std::vector<WarmupRun> run_warmup(const WarmupOptions& options,
 void write_warmup_report(const std::vector<WarmupRun>& runs, const WarmupOptions& options,
                          const std::string& dir) {
   DESCENT_CHECK(!runs.empty(), "warmup report: no runs");
-  const std::filesystem::path folder = prepare_folder(dir, "warmup report");
-
-  std::string csv = "seed,warmup,steps,diverged_at,final_val_bpc,seconds\n";
-  std::string curves = "seed,warmup,step,train_loss\n";
-  report::LinePlot loss({.title = "training loss",
-                         .x_label = "step",
-                         .y_label = "nats per character",
-                         .log_y = true});
-  report::LinePlot bpc({.title = "validation bits per character",
-                        .x_label = "step",
-                        .y_label = "bits per character"});
-  std::vector<std::vector<std::string>> table;
-  for (const bool warmup : {false, true}) {
-    std::int64_t diverged = 0;
-    std::vector<double> finals;
-    for (const WarmupRun& r : runs) {
-      if (r.warmup != warmup) continue;
-      csv += cat(r.seed, ",", warmup ? 1 : 0, ",", r.train_loss.size(), ",", r.diverged_at, ",",
-                 number(r.final_val_bpc, 6), ",", number(r.seconds, 4), "\n");
-      for (std::size_t s = 0; s < r.train_loss.size(); ++s) {
-        curves += cat(r.seed, ",", warmup ? 1 : 0, ",", s, ",", number(r.train_loss[s], 6), "\n");
+  // Published whole: a rerun into the same folder never leaves a mix of two runs.
+  publish_folder(dir, "warmup report", [&](const std::filesystem::path& folder) {
+    std::string csv = "seed,warmup,steps,diverged_at,final_val_bpc,seconds\n";
+    std::string curves = "seed,warmup,step,train_loss\n";
+    report::LinePlot loss({.title = "training loss",
+                           .x_label = "step",
+                           .y_label = "nats per character",
+                           .log_y = true});
+    report::LinePlot bpc({.title = "validation bits per character",
+                          .x_label = "step",
+                          .y_label = "bits per character"});
+    std::vector<std::vector<std::string>> table;
+    for (const bool warmup : {false, true}) {
+      std::int64_t diverged = 0;
+      std::vector<double> finals;
+      for (const WarmupRun& r : runs) {
+        if (r.warmup != warmup) continue;
+        csv += cat(r.seed, ",", warmup ? 1 : 0, ",", r.train_loss.size(), ",", r.diverged_at, ",",
+                   number(r.final_val_bpc, 6), ",", number(r.seconds, 4), "\n");
+        for (std::size_t s = 0; s < r.train_loss.size(); ++s) {
+          curves += cat(r.seed, ",", warmup ? 1 : 0, ",", s, ",", number(r.train_loss[s], 6), "\n");
+        }
+        const std::string name = cat(warmup ? "warmup" : "no warmup", ", seed ", r.seed);
+        loss.add(name, positive_or_gap(r.train_loss));
+        std::vector<double> xs;
+        std::vector<double> ys;
+        for (const auto& [step, value] : r.val_bpc) {
+          xs.push_back(static_cast<double>(step));
+          ys.push_back(value);
+        }
+        bpc.add(name, xs, ys);
+        diverged += r.diverged ? 1 : 0;
+        if (!r.diverged) finals.push_back(r.final_val_bpc);
       }
-      const std::string name = cat(warmup ? "warmup" : "no warmup", ", seed ", r.seed);
-      loss.add(name, positive_or_gap(r.train_loss));
-      std::vector<double> xs;
-      std::vector<double> ys;
-      for (const auto& [step, value] : r.val_bpc) {
-        xs.push_back(static_cast<double>(step));
-        ys.push_back(value);
-      }
-      bpc.add(name, xs, ys);
-      diverged += r.diverged ? 1 : 0;
-      if (!r.diverged) finals.push_back(r.final_val_bpc);
+      std::string values;
+      for (double v : finals) values += (values.empty() ? "" : ", ") + number(v, 4);
+      table.push_back({warmup ? cat("linear, ", options.warmup_steps, " steps") : "none",
+                       std::to_string(finals.size() + static_cast<std::size_t>(diverged)),
+                       std::to_string(diverged), values.empty() ? "-" : values});
     }
-    std::string values;
-    for (double v : finals) values += (values.empty() ? "" : ", ") + number(v, 4);
-    table.push_back({warmup ? cat("linear, ", options.warmup_steps, " steps") : "none",
-                     std::to_string(finals.size() + static_cast<std::size_t>(diverged)),
-                     std::to_string(diverged), values.empty() ? "-" : values});
-  }
-  train::write_file_atomic((folder / "runs.csv").string(), csv);
-  train::write_file_atomic((folder / "curves.csv").string(), curves);
-  loss.save((folder / "loss.svg").string());
-  bpc.save((folder / "val_bpc.svg").string());
+    train::write_file_atomic((folder / "runs.csv").string(), csv);
+    train::write_file_atomic((folder / "curves.csv").string(), curves);
+    loss.save((folder / "loss.svg").string());
+    bpc.save((folder / "val_bpc.svg").string());
 
-  report::HtmlReport page("Warmup: a small transformer at a high learning rate");
-  page.paragraph(
-      cat("A decoder-only transformer (", options.layers, " pre-norm blocks, dim ", options.dim,
-          ", ", options.heads, " heads, learned positions) learns characters of ",
-          options.text.empty() ? data::default_text_path() : options.text, " (windows of ",
-          options.length, ", batch ", options.batch, ", last 10% held out) with Adam at lr ",
-          number(options.lr), " for ", options.steps,
-          " steps; both arms decay the learning rate by a cosine to 0, and the warmup arm first "
-          "raises it linearly from 0 over ",
-          options.warmup_steps,
-          " steps. A run diverges when its training loss is not finite or "
-          "exceeds ",
-          number(options.divergence_factor), " x ln(vocabulary)."));
-  page.table(
-      {"warmup", "runs", "diverged", "final validation bits/char (runs that did not diverge)"},
-      table);
-  page.figure(loss, "Training loss per step; a line that stops is a diverged run.");
-  page.figure(bpc, "Validation bits per character.");
-  page.save((folder / "report.html").string());
+    report::HtmlReport page("Warmup: a small transformer at a high learning rate");
+    page.paragraph(
+        cat("A decoder-only transformer (", options.layers, " pre-norm blocks, dim ", options.dim,
+            ", ", options.heads, " heads, learned positions) learns characters of ",
+            options.text.empty() ? data::default_text_path() : options.text, " (windows of ",
+            options.length, ", batch ", options.batch, ", last 10% held out) with Adam at lr ",
+            number(options.lr), " for ", options.steps,
+            " steps; both arms decay the learning rate by a cosine to 0, and the warmup arm first "
+            "raises it linearly from 0 over ",
+            options.warmup_steps,
+            " steps. A run diverges when its training loss is not finite or "
+            "exceeds ",
+            number(options.divergence_factor), " x ln(vocabulary)."));
+    page.table(
+        {"warmup", "runs", "diverged", "final validation bits/char (runs that did not diverge)"},
+        table);
+    page.figure(loss, "Training loss per step; a line that stops is a diverged run.");
+    page.figure(bpc, "Validation bits per character.");
+    page.save((folder / "report.html").string());
+  });
 }
 
 }  // namespace descent::experiment

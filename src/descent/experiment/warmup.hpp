@@ -61,7 +61,8 @@ struct WarmupRun {
 std::vector<WarmupRun> run_warmup(const WarmupOptions& options,
                                   const std::function<void(const WarmupRun&)>& on_run = {});
 
-// Writes runs.csv, curves.csv, loss.svg, val_bpc.svg and report.html into `dir`.
+// Publishes `dir` whole (common.hpp: publish_folder) with runs.csv, curves.csv, loss.svg,
+// val_bpc.svg and report.html.
 void write_warmup_report(const std::vector<WarmupRun>& runs, const WarmupOptions& options,
                          const std::string& dir);
 
