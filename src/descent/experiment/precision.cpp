@@ -117,11 +117,10 @@ std::vector<PrecisionRun> run_precision(const PrecisionOptions& options,
   return runs;
 }
 
-void write_precision_report(const std::vector<PrecisionRun>& runs, const PrecisionOptions& options,
-                            const std::string& dir) {
-  DESCENT_CHECK(!runs.empty(), "precision report: no runs");
-  const std::filesystem::path folder = prepare_folder(dir, "precision report");
+namespace {
 
+void write_files(const std::vector<PrecisionRun>& runs, const PrecisionOptions& options,
+                 const std::filesystem::path& folder) {
   std::string csv =
       "run,precision,loss_scaling,steps,skipped,final_loss,test_accuracy,mean_underflow,"
       "samples_per_sec,seconds\n";
@@ -187,6 +186,15 @@ void write_precision_report(const std::vector<PrecisionRun>& runs, const Precisi
               "updates are lost. Loss scaling moves the values up by 2^16.");
   page.figure(losses, "Training loss per step.");
   page.save((folder / "report.html").string());
+}
+
+}  // namespace
+
+void write_precision_report(const std::vector<PrecisionRun>& runs, const PrecisionOptions& options,
+                            const std::string& dir) {
+  DESCENT_CHECK(!runs.empty(), "precision report: no runs");
+  publish_folder(dir, "precision report",
+                 [&](const std::filesystem::path& folder) { write_files(runs, options, folder); });
 }
 
 }  // namespace descent::experiment
