@@ -9,6 +9,7 @@
 #include "descent/data/synthetic.hpp"
 #include "descent/nn/flat.hpp"
 #include "descent/nn/zoo.hpp"
+#include "descent/ops/arith.hpp"
 #include "descent/optim/all.hpp"
 #include "descent/train/callbacks.hpp"
 #include "descent/train/trainer.hpp"
@@ -148,6 +149,40 @@ TEST(TrainerSteps, NanPolicySkipSkipsCountsLogsAndGoesOn) {
   }
   EXPECT_EQ(skipped_at, (std::vector<std::int64_t>{3, 6}));
   EXPECT_EQ(intervals, 4);
+}
+
+// Passes values through, but its output is NaN on the training forwards listed.
+class PoisonForward : public nn::Module {
+ public:
+  explicit PoisonForward(std::vector<int> at) : Module("PoisonForward"), at_(std::move(at)) {}
+  Tensor forward(const Tensor& x) override {
+    const bool poison =
+        autograd::grad_enabled() && std::find(at_.begin(), at_.end(), ++calls_) != at_.end();
+    return poison ? ops::mul(x, full({}, std::nan(""), x.dtype())) : x;
+  }
+
+ private:
+  std::vector<int> at_;
+  int calls_ = 0;
+};
+
+TEST(TrainerSteps, ASkippedNanForwardLeavesTheBatchNormStatisticsAsTheyWere) {
+  auto model = std::make_shared<nn::Sequential>();
+  Generator gen(1);
+  model->push_back("poison", std::make_shared<PoisonForward>(std::vector<int>{3}));
+  model->push_back("fc1", std::make_shared<nn::Linear>(2, 8, gen));
+  model->push_back("bn", std::make_shared<nn::BatchNorm1d>(8));
+  model->push_back("fc2", std::make_shared<nn::Linear>(8, 3, gen));
+  nn::flatten_parameters(*model);
+  StepsRun run(model, blobs(128), {.epochs = 1, .nan_policy = NanPolicy::skip});
+  const TrainResult result = run.trainer->fit();
+  EXPECT_EQ(result.stop, StopReason::completed) << result.message;
+  EXPECT_EQ(run.trainer->pipeline().skipped_steps(), 1);
+  for (const auto& [name, buffer] : model->named_buffers()) {
+    if (buffer.dtype() == DType::f32) {
+      EXPECT_TRUE(autograd::all_finite(buffer)) << name;
+    }
+  }
 }
 
 TEST(TrainerSteps, NanPolicySkipStopsAfterTooManySkipsInARow) {

@@ -508,6 +508,14 @@ TrainResult Trainer::fit() {
 
       model_->zero_grad();
       if (count_underflow) ops::reset_gradient_rounding_counts();
+      // Under the skip policy a forward that makes NaN must not leave it in the running
+      // statistics of batch norm: keep the buffers as they were before the step.
+      std::vector<Tensor> buffers_before;
+      if (options_.nan_policy == NanPolicy::skip) {
+        for (const auto& [name, buffer] : model_->named_buffers()) {
+          buffers_before.push_back(buffer.clone());
+        }
+      }
       double loss_value = 0.0;
       std::int64_t correct = 0;  // examples or tokens
       bool finite = true;
@@ -555,6 +563,13 @@ TrainResult Trainer::fit() {
                           : pipeline_.skip(SkipReason::anomaly, anomaly,
                                            loss_known ? std::optional(loss_value) : std::nullopt);
       if (outcome.stop) return finish(StopReason::non_finite, non_finite(outcome));
+      if (outcome.skipped == SkipReason::non_finite_loss ||
+          outcome.skipped == SkipReason::anomaly) {
+        std::size_t i = 0;
+        for (auto& [name, buffer] : model_->named_buffers()) {
+          if (i < buffers_before.size()) buffer.copy_(buffers_before[i++]);
+        }
+      }
       if (low_weights_ != nullptr && outcome.taken) low_weights_->refresh();
       double underflow = std::nan("");
       if (count_underflow) {
