@@ -160,6 +160,31 @@ void reject_image_flags(const ExperimentArgs& args, const char* experiment) {
   reject(!args.data_dir.empty(), "--data-dir", experiment);
 }
 
+// The flags of the sequence experiments (clipping, warmup), which the others refuse.
+void reject_sequence_flags(const ExperimentArgs& args, const char* experiment) {
+  reject(!args.lengths.empty(), "--lengths", experiment);
+  reject(args.max_norm != 0, "--max-norm", experiment);
+  reject(args.hidden != 0, "--hidden", experiment);
+  reject(!args.text.empty(), "--text", experiment);
+}
+
+// options.validate()'s error as a usage error (exit 2).
+template <typename Options>
+void validate_flags(const Options& options) {
+  try {
+    options.validate();
+  } catch (const Error& e) {
+    throw UsageError(e.what());
+  }
+}
+
+// Prints a finished run's one-line label as the experiment goes.
+template <typename Run>
+void print_label(const Run& run) {
+  std::printf("  %s\n", run.label().c_str());
+  std::fflush(stdout);
+}
+
 int run_batchnorm_experiment(const ExperimentArgs& args) {
   experiment::BatchnormOptions options;
   if (args.quick) {  // the size the tests run: seconds
@@ -175,11 +200,8 @@ int run_batchnorm_experiment(const ExperimentArgs& args) {
     options.sharpness_size = 64;
     options.sharpness_iterations = 3;
   }
-  reject(!args.lengths.empty(), "--lengths", "batchnorm");
-  reject(args.max_norm != 0, "--max-norm", "batchnorm");
-  reject(args.hidden != 0, "--hidden", "batchnorm");
+  reject_sequence_flags(args, "batchnorm");
   reject(args.warmup_steps != 0, "--warmup-steps", "batchnorm");
-  reject(!args.text.empty(), "--text", "batchnorm");
   reject(!args.depths.empty() || args.grid != kUnset || args.subset != kUnset,
          "--depths, --grid and --subset", "batchnorm");
   reject(!std::isnan(args.lr), "--lr (use --lrs)", "batchnorm");
@@ -188,11 +210,7 @@ int run_batchnorm_experiment(const ExperimentArgs& args) {
   if (args.steps != kUnset) options.steps = args.steps;
   options.data_dir = args.data_dir;
   options.threads = args.threads;
-  try {
-    options.validate();
-  } catch (const Error& e) {
-    throw UsageError(e.what());
-  }
+  validate_flags(options);
   const std::string out = args.out.empty() ? default_folder("batchnorm") : args.out;
   std::printf("descent experiment batchnorm: CNN with and without BN, SGD momentum %g, lr in {",
               options.momentum);
@@ -202,10 +220,7 @@ int run_batchnorm_experiment(const ExperimentArgs& args) {
   std::printf("}, %lld steps of batch %lld\n", static_cast<long long>(options.steps),
               static_cast<long long>(options.batch));
   std::fflush(stdout);
-  const auto runs = experiment::run_batchnorm(options, [](const experiment::BatchnormRun& run) {
-    std::printf("  %s\n", run.label().c_str());
-    std::fflush(stdout);
-  });
+  const auto runs = experiment::run_batchnorm(options, print_label<experiment::BatchnormRun>);
   experiment::write_batchnorm_report(runs, options, out);
   const auto best = [&](bool bn) {
     const double lr = experiment::highest_trained_lr(runs, bn);
@@ -227,11 +242,8 @@ int run_optimizers_experiment(const ExperimentArgs& args) {
     options.eval_size = 200;
     options.eval_every = 10;
   }
-  reject(!args.lengths.empty(), "--lengths", "optimizers");
-  reject(args.max_norm != 0, "--max-norm", "optimizers");
-  reject(args.hidden != 0, "--hidden", "optimizers");
+  reject_sequence_flags(args, "optimizers");
   reject(args.warmup_steps != 0, "--warmup-steps", "optimizers");
-  reject(!args.text.empty(), "--text", "optimizers");
   reject(!args.depths.empty() || args.grid != kUnset || args.subset != kUnset,
          "--depths, --grid and --subset", "optimizers");
   reject(!std::isnan(args.lr), "--lr", "optimizers");
@@ -241,11 +253,7 @@ int run_optimizers_experiment(const ExperimentArgs& args) {
   if (args.steps != kUnset) options.steps = args.steps;
   options.data_dir = args.data_dir;
   options.threads = args.threads;
-  try {
-    options.validate();
-  } catch (const Error& e) {
-    throw UsageError(e.what());
-  }
+  validate_flags(options);
   const std::string out = args.out.empty() ? default_folder("optimizers") : args.out;
   std::printf(
       "descent experiment optimizers: CNN on %lld Fashion-MNIST images, %lld steps of batch "
@@ -253,10 +261,7 @@ int run_optimizers_experiment(const ExperimentArgs& args) {
       static_cast<long long>(options.train_size), static_cast<long long>(options.steps),
       static_cast<long long>(options.batch));
   std::fflush(stdout);
-  const auto runs = experiment::run_optimizers(options, [](const experiment::OptimizerRun& run) {
-    std::printf("  %s\n", run.label().c_str());
-    std::fflush(stdout);
-  });
+  const auto runs = experiment::run_optimizers(options, print_label<experiment::OptimizerRun>);
   experiment::write_optimizers_report(runs, options, out);
   std::printf("\nreport: %s/report.html\n", out.c_str());
   return 0;
@@ -273,11 +278,8 @@ int run_schedules_experiment(const ExperimentArgs& args) {
     options.eval_size = 200;
     options.eval_every = 10;
   }
-  reject(!args.lengths.empty(), "--lengths", "schedules");
-  reject(args.max_norm != 0, "--max-norm", "schedules");
-  reject(args.hidden != 0, "--hidden", "schedules");
+  reject_sequence_flags(args, "schedules");
   reject(args.warmup_steps != 0, "--warmup-steps", "schedules");
-  reject(!args.text.empty(), "--text", "schedules");
   reject(!args.depths.empty() || args.grid != kUnset || args.subset != kUnset,
          "--depths, --grid and --subset", "schedules");
   reject(args.lrs_given, "--lrs (use --lr)", "schedules");
@@ -287,11 +289,7 @@ int run_schedules_experiment(const ExperimentArgs& args) {
   if (!std::isnan(args.lr)) options.lr = args.lr;
   options.data_dir = args.data_dir;
   options.threads = args.threads;
-  try {
-    options.validate();
-  } catch (const Error& e) {
-    throw UsageError(e.what());
-  }
+  validate_flags(options);
   const std::string out = args.out.empty() ? default_folder("schedules") : args.out;
   std::printf(
       "descent experiment schedules: CNN, SGD momentum %g, peak lr %g, %lld steps of batch "
@@ -299,10 +297,7 @@ int run_schedules_experiment(const ExperimentArgs& args) {
       options.momentum, options.lr, static_cast<long long>(options.steps),
       static_cast<long long>(options.batch), static_cast<long long>(options.seeds));
   std::fflush(stdout);
-  const auto runs = experiment::run_schedules(options, [](const experiment::ScheduleRun& run) {
-    std::printf("  %s\n", run.label().c_str());
-    std::fflush(stdout);
-  });
+  const auto runs = experiment::run_schedules(options, print_label<experiment::ScheduleRun>);
   experiment::write_schedules_report(runs, options, out);
   std::printf("\nreport: %s/report.html\n", out.c_str());
   return 0;
@@ -322,10 +317,7 @@ int run_depth_experiment(const ExperimentArgs& args) {
     options.scan_points = 3;
     options.warmup_steps = 2;
   }
-  reject(!args.lengths.empty(), "--lengths", "depth");
-  reject(args.max_norm != 0, "--max-norm", "depth");
-  reject(args.hidden != 0, "--hidden", "depth");
-  reject(!args.text.empty(), "--text", "depth");
+  reject_sequence_flags(args, "depth");
   reject(args.lrs_given, "--lrs (use --lr)", "depth");
   reject(args.names_given, "--names (use --depths)", "depth");
   reject(args.seeds != kUnset, "--seeds", "depth");
@@ -337,11 +329,7 @@ int run_depth_experiment(const ExperimentArgs& args) {
   if (args.subset != kUnset) options.scan_size = args.subset;
   options.data_dir = args.data_dir;
   options.threads = args.threads;
-  try {
-    options.validate();
-  } catch (const Error& e) {
-    throw UsageError(e.what());
-  }
+  validate_flags(options);
   const std::string out = args.out.empty() ? default_folder("depth") : args.out;
   std::printf("descent experiment depth: ResNets and plain twins of depth");
   for (std::size_t i = 0; i < options.depths.size(); ++i) {
@@ -354,10 +342,7 @@ int run_depth_experiment(const ExperimentArgs& args) {
       static_cast<long long>(options.scan_points), static_cast<long long>(options.scan_points),
       static_cast<long long>(options.scan_size));
   std::fflush(stdout);
-  const auto runs = experiment::run_depth(options, [](const experiment::DepthRun& run) {
-    std::printf("  %s\n", run.label().c_str());
-    std::fflush(stdout);
-  });
+  const auto runs = experiment::run_depth(options, print_label<experiment::DepthRun>);
   experiment::write_depth_report(runs, options, out);
   std::printf("\nreport: %s/report.html\n", out.c_str());
   return 0;
@@ -380,11 +365,7 @@ int run_clipping_experiment(const ExperimentArgs& args) {
   if (!std::isnan(args.lr)) options.lr = args.lr;
   if (args.max_norm != 0) options.max_norm = args.max_norm;
   options.threads = args.threads;
-  try {
-    options.validate();
-  } catch (const Error& e) {
-    throw UsageError(e.what());
-  }
+  validate_flags(options);
   const std::string out = args.out.empty() ? default_folder("clipping") : args.out;
   std::printf("descent experiment clipping: RNN and LSTM on the adding problem, T in {");
   for (std::size_t i = 0; i < options.lengths.size(); ++i) {
@@ -394,10 +375,7 @@ int run_clipping_experiment(const ExperimentArgs& args) {
               static_cast<long long>(options.seeds), static_cast<long long>(options.steps),
               options.max_norm);
   std::fflush(stdout);
-  const auto runs = experiment::run_clipping(options, [](const experiment::ClippingRun& run) {
-    std::printf("  %s\n", run.label().c_str());
-    std::fflush(stdout);
-  });
+  const auto runs = experiment::run_clipping(options, print_label<experiment::ClippingRun>);
   // The report is written once, from this process's runs only: an interrupted run leaves
   // the previous report (if any) whole, never a mix of two runs.
   experiment::write_clipping_report(runs, options, out);
@@ -436,11 +414,7 @@ int run_warmup_experiment(const ExperimentArgs& args) {
   if (args.warmup_steps != 0) options.warmup_steps = args.warmup_steps;
   options.text = args.text;
   options.threads = args.threads;
-  try {
-    options.validate();
-  } catch (const Error& e) {
-    throw UsageError(e.what());
-  }
+  validate_flags(options);
   const std::string out = args.out.empty() ? default_folder("warmup") : args.out;
   std::printf(
       "descent experiment warmup: transformer on characters, Adam lr %g, %lld steps, %lld seeds, "
@@ -448,10 +422,7 @@ int run_warmup_experiment(const ExperimentArgs& args) {
       options.lr, static_cast<long long>(options.steps), static_cast<long long>(options.seeds),
       static_cast<long long>(options.warmup_steps));
   std::fflush(stdout);
-  const auto runs = experiment::run_warmup(options, [](const experiment::WarmupRun& run) {
-    std::printf("  %s\n", run.label().c_str());
-    std::fflush(stdout);
-  });
+  const auto runs = experiment::run_warmup(options, print_label<experiment::WarmupRun>);
   experiment::write_warmup_report(runs, options, out);
   std::printf("\nreport: %s/report.html\n", out.c_str());
   return 0;
@@ -466,13 +437,10 @@ int run_precision_experiment(const ExperimentArgs& args) {
     options.test_size = 500;
     options.model = "mlp";
   }
-  reject(!args.lengths.empty(), "--lengths", "precision");
+  reject_sequence_flags(args, "precision");
   reject(args.seeds != kUnset, "--seeds", "precision");
   reject(args.steps != kUnset, "--steps (use --epochs)", "precision");
-  reject(args.max_norm != 0, "--max-norm", "precision");
-  reject(args.hidden != 0, "--hidden", "precision");
   reject(args.warmup_steps != 0, "--warmup-steps", "precision");
-  reject(!args.text.empty(), "--text", "precision");
   reject(args.lrs_given, "--lrs", "precision");
   reject(args.names_given, "--names", "precision");
   reject(!args.depths.empty() || args.grid != kUnset || args.subset != kUnset,
@@ -481,21 +449,14 @@ int run_precision_experiment(const ExperimentArgs& args) {
   if (!std::isnan(args.lr)) options.lr = args.lr;
   options.data_dir = args.data_dir;
   options.threads = args.threads;
-  try {
-    options.validate();
-  } catch (const Error& e) {
-    throw UsageError(e.what());
-  }
+  validate_flags(options);
   const std::string out = args.out.empty() ? default_folder("precision") : args.out;
   std::printf(
       "descent experiment precision: %s on Fashion-MNIST, %lld epochs, in fp32, bf16, fp16 with "
       "and without loss scaling\n",
       options.model.c_str(), static_cast<long long>(options.epochs));
   std::fflush(stdout);
-  const auto runs = experiment::run_precision(options, [](const experiment::PrecisionRun& run) {
-    std::printf("  %s\n", run.label().c_str());
-    std::fflush(stdout);
-  });
+  const auto runs = experiment::run_precision(options, print_label<experiment::PrecisionRun>);
   experiment::write_precision_report(runs, options, out);
   std::printf("\nreport: %s/report.html\n", out.c_str());
   return 0;
