@@ -499,6 +499,15 @@ TrainResult Trainer::fit() {
     std::int64_t epoch_correct = 0;
     double epoch_train_seconds = 0.0;
 
+    // Under the skip policy a forward that makes NaN must not leave it in the running
+    // statistics of batch norm: the buffers as they were before the step, copied into
+    // storage allocated once.
+    std::vector<Tensor> buffers_before;
+    if (options_.nan_policy == NanPolicy::skip) {
+      for (const auto& [name, buffer] : model_->named_buffers()) {
+        buffers_before.push_back(buffer.clone());
+      }
+    }
     while (step_ < total && batch_ < batches) {
       const Clock::time_point step_start = Clock::now();
       const std::int64_t micro_batches = std::min(options_.accumulate, batches - batch_);
@@ -508,13 +517,10 @@ TrainResult Trainer::fit() {
 
       model_->zero_grad();
       if (count_underflow) ops::reset_gradient_rounding_counts();
-      // Under the skip policy a forward that makes NaN must not leave it in the running
-      // statistics of batch norm: keep the buffers as they were before the step.
-      std::vector<Tensor> buffers_before;
       if (options_.nan_policy == NanPolicy::skip) {
-        for (const auto& [name, buffer] : model_->named_buffers()) {
-          buffers_before.push_back(buffer.clone());
-        }
+        std::size_t i = 0;
+        for (const auto& [name, buffer] : model_->named_buffers())
+          buffers_before[i++].copy_(buffer);
       }
       double loss_value = 0.0;
       std::int64_t correct = 0;  // examples or tokens
