@@ -1,7 +1,7 @@
 #include "descent/autograd/autograd.hpp"
 
+#include <atomic>
 #include <cmath>
-#include <unordered_map>
 
 namespace descent::autograd {
 namespace {
@@ -75,14 +75,14 @@ bool should_record(std::initializer_list<const Tensor*> inputs) {
   return false;
 }
 
-Tensor record(const char* name, Tensor output, const std::vector<Tensor>& inputs,
+Tensor record(const char* name, Tensor output, std::span<const Tensor> inputs,
               BackwardFn backward) {
   if (g_anomaly_enabled && !g_in_backward) {
     DESCENT_CHECK(all_finite(output), "anomaly: the forward of '", name, "' produced NaN or Inf",
                   " in its output ", shape_str(output.shape()));
   }
   if (!g_grad_enabled) return output;
-  auto node = std::make_shared<Node>();
+  auto node = std::allocate_shared<Node>(pool::Allocator<Node>());
   bool any = false;
   node->inputs.resize(inputs.size());
   for (std::size_t i = 0; i < inputs.size(); ++i) {
@@ -96,7 +96,7 @@ Tensor record(const char* name, Tensor output, const std::vector<Tensor>& inputs
     // An intermediate: backward needs its grad_fn and shape, not its memory. Holding the
     // tensor itself would keep every activation alive until backward, whether or not an op
     // saved it; an op that needs one captures it (or a 16-bit copy) itself.
-    auto meta = std::make_shared<TensorImpl>();
+    auto meta = make_tensor_impl();
     meta->shape = input.shape();
     meta->numel = input.numel();
     meta->dtype = input.dtype();
@@ -148,18 +148,22 @@ void Tensor::backward(const Tensor& gradient, bool retain_graph) const {
     return;
   }
 
-  // Reverse topological order by an iterative depth-first post-order walk.
-  std::vector<Node*> order;
-  std::unordered_map<Node*, bool> visited;
-  std::vector<std::pair<Node*, std::size_t>> stack;
+  // Reverse topological order by an iterative depth-first post-order walk. The nodes mark
+  // themselves with this walk's number, and hold the gradient summed for their output, so
+  // the walk needs no map (and allocates nothing once a training loop is in steady state).
+  static std::atomic<std::uint64_t> walks{0};
+  const std::uint64_t walk = ++walks;
+  using NodeList = std::vector<Node*, pool::Allocator<Node*>>;
+  NodeList order;
+  std::vector<std::pair<Node*, std::size_t>, pool::Allocator<std::pair<Node*, std::size_t>>> stack;
   stack.emplace_back(grad_fn().get(), 0);
-  visited[grad_fn().get()] = true;
+  grad_fn()->visited_by = walk;
   while (!stack.empty()) {
     auto& [node, next] = stack.back();
     if (next < node->inputs.size()) {
       const Tensor& input = node->inputs[next++];
-      if (input.defined() && input.grad_fn() && !visited[input.grad_fn().get()]) {
-        visited[input.grad_fn().get()] = true;
+      if (input.defined() && input.grad_fn() && input.grad_fn()->visited_by != walk) {
+        input.grad_fn()->visited_by = walk;
         stack.emplace_back(input.grad_fn().get(), 0);
       }
     } else {
@@ -167,15 +171,20 @@ void Tensor::backward(const Tensor& gradient, bool retain_graph) const {
       stack.pop_back();
     }
   }
+  // A throw below must not leave gradients parked in the graph.
+  struct ClearPending {
+    NodeList& nodes;
+    ~ClearPending() {
+      for (Node* node : nodes) node->pending_grad = Tensor();
+    }
+  } clear_pending{order};
 
-  std::unordered_map<Node*, Tensor> pending;
-  pending[grad_fn().get()] = seed;
+  grad_fn()->pending_grad = seed;
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
     Node* node = *it;
-    auto found = pending.find(node);
-    if (found == pending.end()) continue;  // no gradient flows here
-    Tensor grad_output = std::move(found->second);
-    pending.erase(found);
+    if (!node->pending_grad.defined()) continue;  // no gradient flows here
+    Tensor grad_output = std::move(node->pending_grad);
+    node->pending_grad = Tensor();
     DESCENT_CHECK(node->backward != nullptr, "backward: tried to go through the graph of '",
                   node->name,
                   "' a second time, but its saved tensors were freed after the "
@@ -198,12 +207,8 @@ void Tensor::backward(const Tensor& gradient, bool retain_graph) const {
                       shape_str(input.shape()));
       }
       if (input.grad_fn()) {
-        auto slot = pending.find(input.grad_fn().get());
-        if (slot == pending.end()) {
-          pending.emplace(input.grad_fn().get(), std::move(g));
-        } else {
-          slot->second = autograd::sum_of(slot->second, g);
-        }
+        Tensor& slot = input.grad_fn()->pending_grad;
+        slot = slot.defined() ? autograd::sum_of(slot, g) : std::move(g);
       } else {
         TensorImpl& leaf = input.impl();
         if (leaf.grad) {

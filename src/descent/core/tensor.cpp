@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "descent/core/allocator.hpp"
+#include "descent/core/pool.hpp"
 
 namespace descent {
 
@@ -25,6 +26,10 @@ std::int64_t shape_numel(const Shape& shape) {
   std::int64_t n = 1;
   for (std::int64_t d : shape) n *= d;
   return n;
+}
+
+std::shared_ptr<TensorImpl> make_tensor_impl() {
+  return std::allocate_shared<TensorImpl>(pool::Allocator<TensorImpl>());
 }
 
 Storage::Storage(std::size_t bytes) : data(allocate(bytes)), nbytes(bytes) {}
@@ -134,7 +139,7 @@ void Tensor::set_grad(const Tensor& grad) {
 }
 
 Tensor Tensor::detach() const {
-  auto out = std::make_shared<TensorImpl>();
+  auto out = make_tensor_impl();
   out->storage = impl().storage;
   out->offset_bytes = impl().offset_bytes;
   out->shape = impl().shape;
@@ -185,7 +190,7 @@ Tensor Tensor::view_of(std::int64_t element_offset, const Shape& view_shape) con
       element_offset >= 0 && start + count * dtype_size(dtype()) <= impl().storage->nbytes,
       "view_of: view ", shape_str(view_shape), " at element ", element_offset,
       " runs past the end of a storage of ", impl().storage->nbytes, " bytes");
-  auto out = std::make_shared<TensorImpl>();
+  auto out = make_tensor_impl();
   out->storage = impl().storage;
   out->offset_bytes = start;
   out->shape = view_shape;
@@ -299,11 +304,11 @@ std::ostream& operator<<(std::ostream& out, const Tensor& tensor) {
 
 Tensor empty(const Shape& shape, DType dtype) {
   check_shape(shape, "empty");
-  auto impl = std::make_shared<TensorImpl>();
+  auto impl = make_tensor_impl();
   impl->shape = shape;
   impl->numel = shape_numel(shape);
   impl->dtype = dtype;
-  impl->storage = std::make_shared<Storage>(impl->numel * dtype_size(dtype));
+  impl->storage = std::allocate_shared<Storage>(pool::Allocator<Storage>(), impl->numel * dtype_size(dtype));
   return Tensor(std::move(impl));
 }
 

@@ -23,10 +23,9 @@
 #include "descent/core/dtype.hpp"
 #include "descent/core/error.hpp"
 #include "descent/core/rng.hpp"
+#include "descent/core/shape.hpp"
 
 namespace descent {
-
-using Shape = std::vector<std::int64_t>;
 
 // "(2, 3, 4)"; "()" for a scalar.
 std::string shape_str(const Shape& shape);
@@ -58,6 +57,10 @@ struct TensorImpl {
   std::shared_ptr<TensorImpl> grad;         // accumulated gradient (leaves only)
   std::shared_ptr<autograd::Node> grad_fn;  // the op that made this tensor, if recorded
 };
+
+// A new, empty TensorImpl from the small-object pool (core/pool.hpp): no heap allocation once
+// a training loop runs in steady state.
+std::shared_ptr<TensorImpl> make_tensor_impl();
 
 class Tensor {
  public:

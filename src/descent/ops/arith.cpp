@@ -13,8 +13,9 @@ constexpr std::int64_t kParallelThreshold = 32768;
 // also applies to its simd part (OpenMP 5.0) and leaves small tensors unvectorized.
 
 // Element strides of `in` seen from a broadcast output of rank `rank`: 0 where stretched.
-std::vector<std::int64_t> broadcast_strides(const Shape& in, std::size_t rank) {
-  std::vector<std::int64_t> strides(rank, 0);
+// A Shape (no heap allocation up to its inline rank).
+Shape broadcast_strides(const Shape& in, std::size_t rank) {
+  Shape strides(rank, 0);
   std::int64_t stride = 1;
   for (std::size_t k = 0; k < in.size(); ++k) {
     const std::size_t d = in.size() - 1 - k;
@@ -36,8 +37,7 @@ bool is_row_broadcast(const Shape& in, const Shape& out) {
 }
 
 // Offset into a broadcast input for output element `index` of shape `out`.
-std::int64_t broadcast_offset(std::int64_t index, const Shape& out,
-                              const std::vector<std::int64_t>& strides) {
+std::int64_t broadcast_offset(std::int64_t index, const Shape& out, const Shape& strides) {
   std::int64_t offset = 0;
   for (std::size_t d = out.size(); d-- > 0;) {
     const std::int64_t i = index % out[d];

@@ -50,9 +50,10 @@ std::int64_t count_valid(const Tensor& labels, std::int64_t ignore_index) {
 
 // Per-row losses (N) reduced as asked: summed in row order (deterministic), the mean over
 // the rows whose target is not ignored.
-Tensor reduce_rows(const std::vector<double>& losses, DType dtype, Reduction reduction,
-                   std::int64_t valid) {
-  const std::int64_t N = static_cast<std::int64_t>(losses.size());
+// `rows` is (N) f64, from the caching allocator (no heap allocation per step).
+Tensor reduce_rows(const Tensor& rows, DType dtype, Reduction reduction, std::int64_t valid) {
+  const std::int64_t N = rows.numel();
+  const double* losses = rows.data<double>();
   if (reduction == Reduction::none) {
     Tensor out = empty({N}, dtype);
     dispatch_float(dtype, "loss", [&]<typename T>() {
@@ -62,7 +63,7 @@ Tensor reduce_rows(const std::vector<double>& losses, DType dtype, Reduction red
     return out;
   }
   double total = 0;
-  for (double loss : losses) total += loss;
+  for (std::int64_t i = 0; i < N; ++i) total += losses[i];
   // With every target ignored the mean is 0 / 0 = NaN, as torch.
   if (reduction == Reduction::mean) total /= static_cast<double>(valid);
   Tensor out = empty({}, dtype);
@@ -108,7 +109,8 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target,
   const std::int64_t N = logits.size(0);
   const std::int64_t C = logits.size(1);
   const std::int64_t valid = count_valid(labels, ignore);
-  std::vector<double> losses(static_cast<std::size_t>(N));
+  Tensor rows = empty({N}, DType::f64);  // (N), each row's loss
+  double* losses = rows.data<double>();
   Tensor lse = empty({N}, logits.dtype());  // (N), log sum exp of each row, for backward
   dispatch_float(logits.dtype(), "cross_entropy", [&]<typename T>() {
     const T* z = logits.data<T>();
@@ -156,7 +158,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target,
       losses[i] = (1.0 - eps) * nll + (eps / static_cast<double>(C)) * smooth;
     }
   });
-  Tensor out = reduce_rows(losses, logits.dtype(), options.reduction, valid);
+  Tensor out = reduce_rows(rows, logits.dtype(), options.reduction, valid);
   return autograd::record(
       "cross_entropy", out, {logits},
       [z = logits.detach(), labels, lse, eps, ignore, valid, reduction = options.reduction](
@@ -202,7 +204,8 @@ Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const NllLossOpti
   const std::int64_t N = log_probs.size(0);
   const std::int64_t C = log_probs.size(1);
   const std::int64_t valid = count_valid(labels, ignore);
-  std::vector<double> losses(static_cast<std::size_t>(N));
+  Tensor rows = empty({N}, DType::f64);  // (N), each row's loss
+  double* losses = rows.data<double>();
   dispatch_float(log_probs.dtype(), "nll_loss", [&]<typename T>() {
     const T* lp = log_probs.data<T>();
     const std::int64_t* label = labels.data<std::int64_t>();
@@ -210,7 +213,7 @@ Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const NllLossOpti
       losses[i] = label[i] == ignore ? 0.0 : -static_cast<double>(lp[i * C + label[i]]);
     }
   });
-  Tensor out = reduce_rows(losses, log_probs.dtype(), options.reduction, valid);
+  Tensor out = reduce_rows(rows, log_probs.dtype(), options.reduction, valid);
   return autograd::record(
       "nll_loss", out, {log_probs},
       [shape = log_probs.shape(), labels, ignore, valid, reduction = options.reduction](

@@ -73,8 +73,9 @@ void StepPipeline::set_counters(std::int64_t taken, std::int64_t skipped,
 
 void StepPipeline::set_lrs(StepOutcome& out) {
   if (options_.schedule) {
-    const std::vector<double> lrs = lrs_at(taken_);
-    for (std::size_t group = 0; group < lrs.size(); ++group) optimizer_.set_lr(group, lrs[group]);
+    for (std::size_t group = 0; group < base_lrs_.size(); ++group) {
+      optimizer_.set_lr(group, (*options_.schedule)(taken_, base_lrs_[group]));
+    }
   }
   out.lr = optimizer_.lr(0);
 }
