@@ -182,7 +182,11 @@ TEST_P(SteadyStateStep, MakesNoHeapAllocationInDescentsCode) {
 
 INSTANTIATE_TEST_SUITE_P(Models, SteadyStateStep,
                          ::testing::Values(Case{"mlp", "sgd", DType::f32, 32},
-                                           Case{"mlp", "adam", DType::f32, 32}),
+                                           Case{"mlp", "adam", DType::f32, 32},
+                                           Case{"mlp", "sgd", DType::bf16, 32},
+                                           Case{"cnn", "sgd", DType::f32, 8},
+                                           Case{"cnn", "adam", DType::bf16, 8},
+                                           Case{"resnet20", "sgd", DType::f32, 4}),
                          [](const auto& info) { return case_name(info.param); });
 
 }  // namespace

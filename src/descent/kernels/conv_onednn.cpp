@@ -15,8 +15,11 @@
 #include <optional>
 #include <string>
 #include <type_traits>
+#include <utility>
+#include <vector>
 
 #include "descent/core/error.hpp"
+#include "descent/kernels/onednn_run.hpp"
 #include "descent/kernels/workspace.hpp"
 
 namespace descent::kernels::onednn {
@@ -25,19 +28,55 @@ namespace {
 using dnnl::memory;
 using Tag = memory::format_tag;
 
-struct Plan {
-  dnnl::convolution_forward::primitive_desc forward_pd;
-  dnnl::convolution_forward forward;
-  std::optional<dnnl::convolution_backward_data::primitive_desc> data_pd;
-  std::optional<dnnl::convolution_backward_data> data;
-  std::optional<dnnl::convolution_backward_weights::primitive_desc> weights_pd;
-  std::optional<dnnl::convolution_backward_weights> weights;
+// A tensor of the caller's, in its NCHW (or OIHW, or x) layout, and the layout the primitive
+// wants: the same memory when they agree, else a blocked copy in scratch memory with the
+// reorders between the two. Created once per plan; pointed at each call's buffers.
+struct Operand {
+  Operand(const memory::desc& plain, const memory::desc& wanted)
+      : user(onednn_run::unbound(plain)),
+        used(wanted == plain ? user : onednn_run::unbound(wanted)),
+        copy_bytes(wanted == plain ? 0 : static_cast<std::int64_t>(wanted.get_size())) {
+    if (copy_bytes > 0) {
+      to_used.emplace(user, used);
+      to_user.emplace(used, user);
+    }
+  }
+  memory user;
+  memory used;
+  std::int64_t copy_bytes;  // 0: the primitive uses the caller's buffer
+  std::optional<dnnl::reorder> to_used;
+  std::optional<dnnl::reorder> to_user;
 };
 
-dnnl::engine& cpu_engine() {
-  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-  return engine;
+// One pass's primitive with its operands (in the primitive's argument order) and scratchpad.
+struct Bound {
+  dnnl::primitive primitive;
+  std::vector<std::pair<int, Operand>> operands;
+  memory scratchpad;
+  std::int64_t scratchpad_bytes = 0;
+};
+
+struct Plan {
+  explicit Plan(const dnnl::convolution_forward::primitive_desc& pd) : forward_pd(pd) {}
+  dnnl::convolution_forward::primitive_desc forward_pd;
+  std::optional<Bound> forward;
+  std::optional<dnnl::convolution_backward_data::primitive_desc> data_pd;
+  std::optional<Bound> data;
+  std::optional<dnnl::convolution_backward_weights::primitive_desc> weights_pd;
+  std::optional<Bound> weights;
+  // Whether each pass has a direct (JIT) implementation, not gemm or the reference loop
+  bool forward_direct = false;
+  bool data_direct = false;
+  bool weights_direct = false;
+  std::mutex mutex;  // held while a call points the operands at its buffers and runs
+};
+
+bool is_direct(const std::string& implementation) {
+  return implementation.find("gemm:") == std::string::npos &&
+         implementation.rfind("ref", 0) == std::string::npos;
 }
+
+using onednn_run::cpu_engine;
 
 struct Dims {
   memory::dims x, weight, bias, y, strides, dilates, padding;
@@ -81,6 +120,27 @@ std::map<Key, std::shared_ptr<Plan>>& plans() {
 
 enum class Pass { forward, data, weights };
 
+memory::desc plain(const memory::dims& dims, memory::data_type type, Tag tag) {
+  return memory::desc(dims, type, tag);
+}
+
+struct OperandSpec {
+  int arg;
+  memory::desc plain;
+  memory::desc wanted;
+};
+
+Bound bind(dnnl::primitive primitive, const memory::desc& scratchpad,
+           std::initializer_list<OperandSpec> specs) {
+  Bound b{std::move(primitive),
+          {},
+          onednn_run::unbound(scratchpad),
+          static_cast<std::int64_t>(scratchpad.get_size())};
+  for (const OperandSpec& spec : specs)
+    b.operands.emplace_back(spec.arg, Operand(spec.plain, spec.wanted));
+  return b;
+}
+
 // The cached plan for g, with the primitive of `pass` created.
 std::shared_ptr<Plan> plan(const Conv2dGeometry& g, Pass pass, Inputs inputs = Inputs::f32) {
   // clang-format off
@@ -88,9 +148,18 @@ std::shared_ptr<Plan> plan(const Conv2dGeometry& g, Pass pass, Inputs inputs = I
                 g.dilation_h, g.dilation_w, g.OH, g.OW, static_cast<std::int64_t>(inputs)};
   // clang-format on
   const memory::data_type in = low_type(inputs);
+  const memory::data_type f32 = memory::data_type::f32;
+  const std::lock_guard lock(plans_mutex);
+  if (auto found = plans().find(key); found != plans().end()) {
+    // the common case, without building the dims below (they are heap vectors)
+    const Plan& p = *found->second;
+    if (pass == Pass::forward || (pass == Pass::data && p.data) ||
+        (pass == Pass::weights && p.weights)) {
+      return found->second;
+    }
+  }
   const Dims d = dims_of(g);
   const dnnl::algorithm direct = dnnl::algorithm::convolution_direct;
-  std::lock_guard lock(plans_mutex);
   if (plans().size() >= kMaxPlans && plans().count(key) == 0) plans().clear();
   std::shared_ptr<Plan>& slot = plans()[key];
   try {
@@ -100,7 +169,14 @@ std::shared_ptr<Plan> plan(const Conv2dGeometry& g, Pass pass, Inputs inputs = I
           memory::desc(d.bias, memory::data_type::f32, Tag::x), any_desc(d.y), d.strides, d.dilates,
           d.padding, d.padding);
       dnnl::convolution_forward::primitive_desc pd(desc, user_scratchpad(), cpu_engine());
-      slot = std::make_shared<Plan>(Plan{pd, dnnl::convolution_forward(pd), {}, {}, {}, {}});
+      slot = std::make_shared<Plan>(pd);
+      slot->forward_direct = is_direct(pd.impl_info_str());
+      slot->forward.emplace(
+          bind(dnnl::convolution_forward(pd), pd.scratchpad_desc(),
+               {{DNNL_ARG_SRC, plain(d.x, in, Tag::nchw), pd.src_desc()},
+                {DNNL_ARG_WEIGHTS, plain(d.weight, in, Tag::oihw), pd.weights_desc()},
+                {DNNL_ARG_BIAS, plain(d.bias, f32, Tag::x), pd.bias_desc()},
+                {DNNL_ARG_DST, plain(d.y, f32, Tag::nchw), pd.dst_desc()}}));
     }
     Plan& p = *slot;
     if (pass == Pass::data && !p.data) {
@@ -108,7 +184,12 @@ std::shared_ptr<Plan> plan(const Conv2dGeometry& g, Pass pass, Inputs inputs = I
                                                        any_desc(d.weight, in), any_desc(d.y, in),
                                                        d.strides, d.dilates, d.padding, d.padding);
       p.data_pd.emplace(desc, user_scratchpad(), cpu_engine(), p.forward_pd);
-      p.data.emplace(*p.data_pd);
+      const auto& pd = *p.data_pd;
+      p.data_direct = is_direct(pd.impl_info_str());
+      p.data.emplace(bind(dnnl::convolution_backward_data(pd), pd.scratchpad_desc(),
+                          {{DNNL_ARG_DIFF_DST, plain(d.y, in, Tag::nchw), pd.diff_dst_desc()},
+                           {DNNL_ARG_WEIGHTS, plain(d.weight, in, Tag::oihw), pd.weights_desc()},
+                           {DNNL_ARG_DIFF_SRC, plain(d.x, f32, Tag::nchw), pd.diff_src_desc()}}));
     }
     if (pass == Pass::weights && !p.weights) {
       const dnnl::convolution_backward_weights::desc desc(
@@ -116,7 +197,14 @@ std::shared_ptr<Plan> plan(const Conv2dGeometry& g, Pass pass, Inputs inputs = I
           memory::desc(d.bias, memory::data_type::f32, Tag::x), any_desc(d.y, in), d.strides,
           d.dilates, d.padding, d.padding);
       p.weights_pd.emplace(desc, user_scratchpad(), cpu_engine(), p.forward_pd);
-      p.weights.emplace(*p.weights_pd);
+      const auto& pd = *p.weights_pd;
+      p.weights_direct = is_direct(pd.impl_info_str());
+      p.weights.emplace(
+          bind(dnnl::convolution_backward_weights(pd), pd.scratchpad_desc(),
+               {{DNNL_ARG_DIFF_DST, plain(d.y, in, Tag::nchw), pd.diff_dst_desc()},
+                {DNNL_ARG_SRC, plain(d.x, in, Tag::nchw), pd.src_desc()},
+                {DNNL_ARG_DIFF_WEIGHTS, plain(d.weight, f32, Tag::oihw), pd.diff_weights_desc()},
+                {DNNL_ARG_DIFF_BIAS, plain(d.bias, f32, Tag::x), pd.diff_bias_desc()}}));
     }
     return slot;
   } catch (const dnnl::error& e) {
@@ -127,57 +215,6 @@ std::shared_ptr<Plan> plan(const Conv2dGeometry& g, Pass pass, Inputs inputs = I
   }
 }
 
-bool is_direct(const std::string& implementation) {
-  return implementation.find("gemm:") == std::string::npos &&
-         implementation.rfind("ref", 0) == std::string::npos;
-}
-
-// A tensor in the caller's NCHW (or OIHW) buffer, seen in the layout `wanted`: the buffer
-// itself when the layouts agree, else a reordered copy in scratch memory.
-class Operand {
- public:
-  template <typename T>
-  Operand(const memory::dims& dims, Tag plain, const T* data, const memory::desc& wanted)
-      // oneDNN takes a mutable handle; inputs are only read
-      : user_(memory::desc(
-                  dims, std::is_same_v<T, float> ? memory::data_type::f32 : memory::data_type::bf16,
-                  plain),
-              cpu_engine(), const_cast<T*>(data)) {
-    if (wanted == user_.get_desc()) {
-      used_ = user_;
-      return;
-    }
-    scratch_.emplace(static_cast<std::int64_t>(wanted.get_size()));
-    used_ = memory(wanted, cpu_engine(), scratch_->get());
-  }
-  // Copies the caller's values into the used layout (an input).
-  void load(dnnl::stream& stream) {
-    if (used_ != user_) dnnl::reorder(user_, used_).execute(stream, user_, used_);
-  }
-  // Copies the used layout back to the caller's buffer (an output).
-  void store(dnnl::stream& stream) {
-    if (used_ != user_) dnnl::reorder(used_, user_).execute(stream, used_, user_);
-  }
-  const memory& get() const { return used_; }
-
- private:
-  memory user_;
-  memory used_;
-  std::optional<Workspace<char>> scratch_;
-};
-
-class Scratchpad {
- public:
-  explicit Scratchpad(const memory::desc& desc)
-      : bytes_(static_cast<std::int64_t>(desc.get_size())),
-        memory_(desc, cpu_engine(), bytes_.get()) {}
-  const memory& get() const { return memory_; }
-
- private:
-  Workspace<char> bytes_;
-  memory memory_;
-};
-
 template <typename F>
 void run(F f) {
   try {
@@ -185,6 +222,49 @@ void run(F f) {
   } catch (const dnnl::error& e) {
     throw Error(cat("conv2d: oneDNN failed: ", e.what()));
   }
+}
+
+constexpr std::size_t kMaxOperands = 4;
+
+// Runs a bound pass on the caller's buffers (in the operands' order; `outputs` flags those
+// the primitive writes): inputs are reordered into the primitive's layout first, outputs
+// back to the caller's after. The blocked copies and the scratchpad come from the caching
+// allocator.
+void execute(Plan& p, Bound& b, std::initializer_list<const void*> buffers,
+             std::initializer_list<bool> outputs) {
+  const std::lock_guard lock(p.mutex);
+  const std::size_t n = b.operands.size();
+  std::array<std::optional<Workspace<char>>, kMaxOperands> copies;
+  std::array<dnnl_exec_arg_t, kMaxOperands + 1> args{};
+  run([&] {
+    for (std::size_t i = 0; i < n; ++i) {
+      Operand& op = b.operands[i].second;
+      // oneDNN takes mutable handles; inputs are only read
+      op.user.set_data_handle(const_cast<void*>(buffers.begin()[i]));
+      if (op.copy_bytes > 0) {
+        copies[i].emplace(op.copy_bytes);
+        op.used.set_data_handle(copies[i]->get());
+        if (!outputs.begin()[i]) {
+          onednn_run::execute(*op.to_used,
+                              {{DNNL_ARG_FROM, op.user.get()}, {DNNL_ARG_TO, op.used.get()}},
+                              "conv2d (reorder)");
+        }
+      }
+      args[i] = {b.operands[i].first, op.used.get()};
+    }
+    Workspace<char> scratchpad(b.scratchpad_bytes);
+    b.scratchpad.set_data_handle(scratchpad.get());
+    args[n] = {DNNL_ARG_SCRATCHPAD, b.scratchpad.get()};
+    onednn_run::execute(b.primitive, args.data(), static_cast<int>(n + 1), "conv2d");
+    for (std::size_t i = 0; i < n; ++i) {
+      Operand& op = b.operands[i].second;
+      if (outputs.begin()[i] && op.copy_bytes > 0) {
+        onednn_run::execute(*op.to_user,
+                            {{DNNL_ARG_FROM, op.used.get()}, {DNNL_ARG_TO, op.user.get()}},
+                            "conv2d (reorder)");
+      }
+    }
+  });
 }
 
 template <typename L>
@@ -195,96 +275,45 @@ constexpr Inputs inputs_of() {
 template <typename L>
 void forward(const Conv2dGeometry& g, const L* x, const L* weight, const float* bias, float* y) {
   const std::shared_ptr<Plan> plan_ref = plan(g, Pass::forward, inputs_of<L>());
-  Plan& p = *plan_ref;
-  const Dims d = dims_of(g);
-  run([&] {
-    dnnl::stream stream(cpu_engine());
-    Operand src(d.x, Tag::nchw, x, p.forward_pd.src_desc());
-    Operand wei(d.weight, Tag::oihw, weight, p.forward_pd.weights_desc());
-    Operand dst(d.y, Tag::nchw, y, p.forward_pd.dst_desc());
-    // the primitive always takes a bias; without one it adds zeros
-    Workspace<float> zeros(bias == nullptr ? g.O : 0);
-    if (bias == nullptr) std::fill(zeros.get(), zeros.get() + g.O, 0.0f);
-    Operand b(d.bias, Tag::x, bias != nullptr ? bias : zeros.get(), p.forward_pd.bias_desc());
-    Scratchpad scratchpad(p.forward_pd.scratchpad_desc());
-    src.load(stream);
-    wei.load(stream);
-    p.forward.execute(stream, {{DNNL_ARG_SRC, src.get()},
-                               {DNNL_ARG_WEIGHTS, wei.get()},
-                               {DNNL_ARG_BIAS, b.get()},
-                               {DNNL_ARG_DST, dst.get()},
-                               {DNNL_ARG_SCRATCHPAD, scratchpad.get()}});
-    dst.store(stream);
-    stream.wait();
-  });
+  // the primitive always takes a bias; without one it adds zeros
+  Workspace<float> zeros(bias == nullptr ? g.O : 0);
+  if (bias == nullptr) std::fill(zeros.get(), zeros.get() + g.O, 0.0f);
+  execute(*plan_ref, *plan_ref->forward, {x, weight, bias != nullptr ? bias : zeros.get(), y},
+          {false, false, false, true});
 }
 
 template <typename L>
 void backward_data(const Conv2dGeometry& g, const L* dy, const L* weight, float* dx) {
   const std::shared_ptr<Plan> plan_ref = plan(g, Pass::data, inputs_of<L>());
-  Plan& p = *plan_ref;
-  const Dims d = dims_of(g);
-  run([&] {
-    dnnl::stream stream(cpu_engine());
-    Operand diff_dst(d.y, Tag::nchw, dy, p.data_pd->diff_dst_desc());
-    Operand wei(d.weight, Tag::oihw, weight, p.data_pd->weights_desc());
-    Operand diff_src(d.x, Tag::nchw, dx, p.data_pd->diff_src_desc());
-    Scratchpad scratchpad(p.data_pd->scratchpad_desc());
-    diff_dst.load(stream);
-    wei.load(stream);
-    p.data->execute(stream, {{DNNL_ARG_DIFF_DST, diff_dst.get()},
-                             {DNNL_ARG_WEIGHTS, wei.get()},
-                             {DNNL_ARG_DIFF_SRC, diff_src.get()},
-                             {DNNL_ARG_SCRATCHPAD, scratchpad.get()}});
-    diff_src.store(stream);
-    stream.wait();
-  });
+  execute(*plan_ref, *plan_ref->data, {dy, weight, dx}, {false, false, true});
 }
 
 template <typename L>
 void backward_weights(const Conv2dGeometry& g, const L* dy, const L* x, float* dweight,
                       float* dbias) {
   const std::shared_ptr<Plan> plan_ref = plan(g, Pass::weights, inputs_of<L>());
-  Plan& p = *plan_ref;
-  const Dims d = dims_of(g);
-  run([&] {
-    dnnl::stream stream(cpu_engine());
-    // the primitive always writes both; an unwanted one goes to scratch
-    Workspace<float> unwanted(dweight == nullptr ? g.O * g.C * g.KH * g.KW
-                                                 : (dbias == nullptr ? g.O : 0));
-    Operand diff_dst(d.y, Tag::nchw, dy, p.weights_pd->diff_dst_desc());
-    Operand src(d.x, Tag::nchw, x, p.weights_pd->src_desc());
-    Operand diff_wei(d.weight, Tag::oihw, dweight != nullptr ? dweight : unwanted.get(),
-                     p.weights_pd->diff_weights_desc());
-    Operand diff_bias(d.bias, Tag::x, dbias != nullptr ? dbias : unwanted.get(),
-                      p.weights_pd->diff_bias_desc());
-    Scratchpad scratchpad(p.weights_pd->scratchpad_desc());
-    diff_dst.load(stream);
-    src.load(stream);
-    p.weights->execute(stream, {{DNNL_ARG_DIFF_DST, diff_dst.get()},
-                                {DNNL_ARG_SRC, src.get()},
-                                {DNNL_ARG_DIFF_WEIGHTS, diff_wei.get()},
-                                {DNNL_ARG_DIFF_BIAS, diff_bias.get()},
-                                {DNNL_ARG_SCRATCHPAD, scratchpad.get()}});
-    if (dweight != nullptr) diff_wei.store(stream);
-    if (dbias != nullptr) diff_bias.store(stream);
-    stream.wait();
-  });
+  // the primitive always writes both; an unwanted one goes to scratch
+  Workspace<float> unwanted(dweight == nullptr ? g.O * g.C * g.KH * g.KW
+                                               : (dbias == nullptr ? g.O : 0));
+  execute(*plan_ref, *plan_ref->weights,
+          {dy, x, dweight != nullptr ? dweight : unwanted.get(),
+           dbias != nullptr ? dbias : unwanted.get()},
+          {false, false, true, true});
 }
 
 }  // namespace
 
 bool has_direct_forward(const Conv2dGeometry& g, bool bf16) {
   const Inputs inputs = bf16 ? Inputs::bf16 : Inputs::f32;
-  return is_direct(plan(g, Pass::forward, inputs)->forward_pd.impl_info_str());
+  return plan(g, Pass::forward, inputs)->forward_direct;
 }
 bool has_direct_backward_data(const Conv2dGeometry& g, bool bf16) {
   const Inputs inputs = bf16 ? Inputs::bf16 : Inputs::f32;
-  return is_direct(plan(g, Pass::data, inputs)->data_pd->impl_info_str());
+  return plan(g, Pass::data, inputs)->data_direct;
 }
 bool has_direct_backward_weights(const Conv2dGeometry& g, bool bf16) {
   const Inputs inputs = bf16 ? Inputs::bf16 : Inputs::f32;
-  return is_direct(plan(g, Pass::weights, inputs)->weights_pd->impl_info_str());
+  return plan(g, Pass::weights, inputs)->weights_direct;
 }
 
 bool has_bf16() {

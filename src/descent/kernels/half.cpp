@@ -15,6 +15,7 @@
 
 #include "descent/core/error.hpp"
 #include "descent/kernels/gemm.hpp"
+#include "descent/kernels/onednn_run.hpp"
 #include "descent/kernels/workspace.hpp"
 
 namespace descent::kernels {
@@ -22,14 +23,24 @@ namespace {
 
 using dnnl::memory;
 
-dnnl::engine& cpu_engine() {
-  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-  return engine;
-}
+using onednn_run::cpu_engine;
 
+// The primitive and its memory objects, pointed at each call's buffers under `mutex` (a plan
+// may be shared by threads).
 struct Plan {
+  explicit Plan(const dnnl::matmul::primitive_desc& desc)
+      : pd(desc),
+        primitive(desc),
+        a(onednn_run::unbound(desc.src_desc())),
+        b(onednn_run::unbound(desc.weights_desc())),
+        c(onednn_run::unbound(desc.dst_desc())),
+        scratch(onednn_run::unbound(desc.scratchpad_desc())),
+        scratch_bytes(static_cast<std::int64_t>(desc.scratchpad_desc().get_size())) {}
   dnnl::matmul::primitive_desc pd;
   dnnl::matmul primitive;
+  memory a, b, c, scratch;
+  std::int64_t scratch_bytes;
+  std::mutex mutex;
 };
 
 using Key = std::array<std::int64_t, 10>;
@@ -81,7 +92,7 @@ std::shared_ptr<Plan> plan(bool trans_a, bool trans_b, std::int64_t M, std::int6
   if (!slot) {
     try {
       auto pd = make_pd(trans_a, trans_b, M, N, K, alpha, lda, ldb, beta, ldc);
-      slot = std::make_shared<Plan>(Plan{pd, dnnl::matmul(pd)});
+      slot = std::make_shared<Plan>(pd);
     } catch (const dnnl::error& e) {
       plans().erase(key);
       throw Error(cat("gemm (bf16): oneDNN could not build a matmul for M=", M, " N=", N, " K=", K,
@@ -152,23 +163,23 @@ void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64
     return;
   }
   const std::shared_ptr<Plan> p = plan(trans_a, trans_b, M, N, K, alpha, lda, ldb, beta, ldc);
+  Workspace<char> scratch(p->scratch_bytes);
+  std::lock_guard lock(p->mutex);
   try {
-    dnnl::stream stream(cpu_engine());
     // oneDNN takes mutable handles; A and B are only read
-    memory a(p->pd.src_desc(), cpu_engine(), const_cast<BFloat16*>(A));
-    memory b(p->pd.weights_desc(), cpu_engine(), const_cast<BFloat16*>(B));
-    memory c(p->pd.dst_desc(), cpu_engine(), C);
-    const memory::desc scratch_desc = p->pd.scratchpad_desc();
-    Workspace<char> scratch_bytes(static_cast<std::int64_t>(scratch_desc.get_size()));
-    memory scratch(scratch_desc, cpu_engine(), scratch_bytes.get());
-    p->primitive.execute(stream, {{DNNL_ARG_SRC, a},
-                                  {DNNL_ARG_WEIGHTS, b},
-                                  {DNNL_ARG_DST, c},
-                                  {DNNL_ARG_SCRATCHPAD, scratch}});
-    stream.wait();
+    p->a.set_data_handle(const_cast<BFloat16*>(A));
+    p->b.set_data_handle(const_cast<BFloat16*>(B));
+    p->c.set_data_handle(C);
+    p->scratch.set_data_handle(scratch.get());
   } catch (const dnnl::error& e) {
     throw Error(cat("gemm (bf16): oneDNN failed for M=", M, " N=", N, " K=", K, ": ", e.what()));
   }
+  onednn_run::execute(p->primitive,
+                      {{DNNL_ARG_SRC, p->a.get()},
+                       {DNNL_ARG_WEIGHTS, p->b.get()},
+                       {DNNL_ARG_DST, p->c.get()},
+                       {DNNL_ARG_SCRATCHPAD, p->scratch.get()}},
+                      "gemm (bf16)");
 }
 
 void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, float alpha,

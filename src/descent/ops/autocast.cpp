@@ -3,6 +3,7 @@
 #include "descent/ops/autocast.hpp"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cmath>
 
@@ -22,7 +23,7 @@ namespace {
 // graph).
 struct RoundedActivation {
   std::weak_ptr<const Storage> storage;
-  const void* data;
+  const void* data = nullptr;
   Shape shape;
   Tensor low;
 };
@@ -32,11 +33,11 @@ struct AutocastState {
   Tensor master;  // f32, or undefined
   Tensor low;     // master rounded to dtype
   // The last few activations rounded under this guard: an op that saves its output in 16
-  // bits (relu) and the GEMM op it feeds then share one copy.
-  std::vector<RoundedActivation> recent;
+  // bits (relu) and the GEMM op it feeds then share one copy. A ring (no heap allocation).
+  std::array<RoundedActivation, 8> recent;
+  std::size_t next = 0;  // the slot the next copy takes
 };
 thread_local AutocastState autocast_state;
-constexpr std::size_t kRecentActivations = 8;
 
 std::atomic<bool> counting{false};
 std::atomic<std::int64_t> counted_values{0};
@@ -160,11 +161,11 @@ AutocastGuard::AutocastGuard(DType compute, const Tensor& master, const Tensor& 
                   dtype_name(compute), ", got ", shape_str(low.shape()), " ",
                   dtype_name(low.dtype()));
   }
-  autocast_state = {compute, master, low, {}};
+  autocast_state = {compute, master, low, {}, 0};
 }
 
 AutocastGuard::~AutocastGuard() {
-  autocast_state = {previous_dtype_, previous_master_, previous_low_, {}};
+  autocast_state = {previous_dtype_, previous_master_, previous_low_, {}, 0};
 }
 
 Tensor autocast_saved(const Tensor& activation) {
@@ -174,9 +175,9 @@ Tensor autocast_saved(const Tensor& activation) {
   }
   if (Tensor low = saved_copy(activation); low.defined()) return low;
   Tensor low = activation.to(state.dtype);
-  if (state.recent.size() >= kRecentActivations) state.recent.erase(state.recent.begin());
-  state.recent.push_back(
-      {activation.weak_storage(), activation.raw_data(), activation.shape(), low});
+  state.recent[state.next] = {activation.weak_storage(), activation.raw_data(), activation.shape(),
+                              low};
+  state.next = (state.next + 1) % state.recent.size();
   return low;
 }
 

@@ -203,7 +203,7 @@ Split split_at(const Shape& shape, std::int64_t d) {
   return split;
 }
 
-std::string shapes_str(const std::vector<Tensor>& tensors) {
+std::string shapes_str(std::span<const Tensor> tensors) {
   std::string text;
   for (std::size_t i = 0; i < tensors.size(); ++i) {
     if (i > 0) text += ", ";
@@ -330,7 +330,7 @@ Tensor slice(const Tensor& x, std::int64_t dim, std::int64_t start, std::int64_t
                           });
 }
 
-Tensor concat(const std::vector<Tensor>& tensors, std::int64_t dim) {
+Tensor concat(std::span<const Tensor> tensors, std::int64_t dim) {
   DESCENT_CHECK(!tensors.empty(), "concat: needs at least one tensor");
   for (std::size_t i = 0; i < tensors.size(); ++i) {
     DESCENT_CHECK(tensors[i].defined(), "concat: tensor ", i, " is undefined (shapes ",
@@ -359,8 +359,9 @@ Tensor concat(const std::vector<Tensor>& tensors, std::int64_t dim) {
   Tensor out = empty(out_shape, head.dtype());
   const Split whole = split_at(out_shape, d);
   // Each input is one block of size_i * inner elements per outer index.
-  std::vector<Lines> blocks;
-  std::vector<std::int64_t> widths;
+  // pooled vectors (core/pool.hpp): no heap allocation once a loop is in steady state
+  std::vector<Lines, pool::Allocator<Lines>> blocks;
+  std::vector<std::int64_t, pool::Allocator<std::int64_t>> widths;
   std::int64_t offset = 0;
   for (const Tensor& t : tensors) {
     const std::int64_t width = t.shape()[d] * whole.inner;
@@ -369,12 +370,12 @@ Tensor concat(const std::vector<Tensor>& tensors, std::int64_t dim) {
     copy_lines(t, out, whole.outer, 1, width, {width, 0, 0}, blocks.back());
     offset += width;
   }
-  std::vector<Shape> shapes;
+  std::vector<Shape, pool::Allocator<Shape>> shapes;
   for (const Tensor& t : tensors) shapes.push_back(t.shape());
   return autograd::record(
       "concat", out, tensors,
-      [shapes, blocks, widths, outer = whole.outer](const Tensor& grad,
-                                                    const autograd::Node& node) {
+      [shapes = std::move(shapes), blocks = std::move(blocks), widths = std::move(widths),
+       outer = whole.outer](const Tensor& grad, const autograd::Node& node) {
         autograd::Grads grads(shapes.size());
         for (std::size_t i = 0; i < shapes.size(); ++i) {
           if (!node.needs_grad(i)) continue;
@@ -383,6 +384,13 @@ Tensor concat(const std::vector<Tensor>& tensors, std::int64_t dim) {
         }
         return grads;
       });
+}
+
+Tensor concat(const std::vector<Tensor>& tensors, std::int64_t dim) {
+  return concat(std::span<const Tensor>(tensors), dim);
+}
+Tensor concat(std::initializer_list<Tensor> tensors, std::int64_t dim) {
+  return concat(std::span<const Tensor>(tensors.begin(), tensors.size()), dim);
 }
 
 Tensor stack(const std::vector<Tensor>& tensors, std::int64_t dim) {

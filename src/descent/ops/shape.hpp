@@ -2,6 +2,8 @@
 // permute, slice, concat and stack copy (storage is always contiguous).
 #pragma once
 
+#include <initializer_list>
+#include <span>
 #include <vector>
 
 #include "descent/core/tensor.hpp"
@@ -21,6 +23,8 @@ Tensor permute(const Tensor& x, const std::vector<std::int64_t>& dims);
 Tensor slice(const Tensor& x, std::int64_t dim, std::int64_t start, std::int64_t end,
              std::int64_t step = 1);
 Tensor concat(const std::vector<Tensor>& tensors, std::int64_t dim);
+Tensor concat(std::initializer_list<Tensor> tensors, std::int64_t dim);  // ops::concat({a, b}, 1)
+Tensor concat(std::span<const Tensor> tensors, std::int64_t dim);
 Tensor stack(const std::vector<Tensor>& tensors, std::int64_t dim);
 
 }  // namespace descent::ops
