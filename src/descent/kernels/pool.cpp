@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <vector>
 
@@ -56,8 +57,8 @@ namespace {
 // right. The general loop below vectorizes along an output row only, and rows of 14 or 7
 // leave it mostly in scalar remainders: this one measured 5 to 14 times faster on the
 // CNN's (128, 32, 28, 28) and (128, 64, 14, 14).
-template <typename T>
-bool max_pool2x2_forward(const Pool2dGeometry& g, const T* x, T* y, std::int64_t* argmax) {
+template <typename T, typename Index>
+bool max_pool2x2_forward(const Pool2dGeometry& g, const T* x, T* y, Index* argmax) {
   const std::int64_t W = g.W;
   const std::int64_t in_plane = g.H * W;
   const std::int64_t out_plane = g.OH * g.OW;
@@ -79,24 +80,24 @@ bool max_pool2x2_forward(const Pool2dGeometry& g, const T* x, T* y, std::int64_t
   for (std::int64_t p = 0; p < g.planes; ++p) {
     const T* in = x + p * in_plane;
     T* best_out = y + p * out_plane;
-    std::int64_t* index_out = argmax + p * out_plane;
+    Index* index_out = argmax + p * out_plane;
 #pragma omp simd
     for (std::int64_t o = 0; o < out_plane; ++o) {
       const std::int64_t at = window[o];
       T best = -std::numeric_limits<T>::infinity();
-      std::int64_t index = at;
+      std::int32_t index = 0;
       // a NaN wins, as in PyTorch
-      auto consider = [&](T value, std::int64_t position) {
+      auto consider = [&](T value, std::int32_t position) {
         const bool take = (value > best) | (value != value);
         best = take ? value : best;
         index = take ? position : index;
       };
-      consider(in[at], at);
-      consider(in[at + 1], at + 1);
-      consider(in[at + W], at + W);
-      consider(in[at + W + 1], at + W + 1);
+      consider(in[at], 0);
+      consider(in[at + 1], 1);
+      consider(in[at + W], 2);
+      consider(in[at + W + 1], 3);
       best_out[o] = best;
-      index_out[o] = index;
+      index_out[o] = static_cast<Index>(index);
     }
   }
   return true;
@@ -104,8 +105,8 @@ bool max_pool2x2_forward(const Pool2dGeometry& g, const T* x, T* y, std::int64_t
 
 }  // namespace
 
-template <typename T>
-void max_pool2d_forward(const Pool2dGeometry& g, const T* x, T* y, std::int64_t* argmax) {
+template <typename T, typename Index>
+void max_pool2d_forward(const Pool2dGeometry& g, const T* x, T* y, Index* argmax) {
   if (max_pool2x2_forward(g, x, y, argmax)) return;
   const std::int64_t in_plane = g.H * g.W;
   const std::int64_t out_plane = g.OH * g.OW;
@@ -114,29 +115,31 @@ void max_pool2d_forward(const Pool2dGeometry& g, const T* x, T* y, std::int64_t*
     const T* in = x + p * in_plane;
     for (std::int64_t oh = 0; oh < g.OH; ++oh) {
       T* best = y + p * out_plane + oh * g.OW;
-      std::int64_t* best_index = argmax + p * out_plane + oh * g.OW;
+      Index* best_index = argmax + p * out_plane + oh * g.OW;
       const RowWindow rows = row_window(g, oh);
+      const std::int64_t top = oh * g.stride_h - g.pad_h;  // the window's first row (padded)
+      // until a value is taken: the window's first position inside the input
       for (std::int64_t ow = 0; ow < g.OW; ++ow) {
         best[ow] = -std::numeric_limits<T>::infinity();
-        best_index[ow] = rows.h0 * g.W + std::max<std::int64_t>(ow * g.stride_w - g.pad_w, 0);
+        const std::int64_t first_kw = std::max<std::int64_t>(g.pad_w - ow * g.stride_w, 0);
+        best_index[ow] = static_cast<Index>((rows.h0 - top) * g.KW + first_kw);
       }
       for (std::int64_t h = rows.h0; h < rows.h1; ++h) {
         const T* row = in + h * g.W;
-        const std::int64_t row_start = h * g.W;
         const std::int64_t stride = g.stride_w;
         for (std::int64_t kw = 0; kw < g.KW; ++kw) {
           const ColumnRange cols = valid_columns(g, kw);
           const std::int64_t offset = kw - g.pad_w;
+          const Index position = static_cast<Index>((h - top) * g.KW + kw);
 #pragma omp simd
           for (std::int64_t ow = cols.lo; ow < cols.hi; ++ow) {
-            const std::int64_t w = ow * stride + offset;
-            const T value = row[w];
+            const T value = row[ow * stride + offset];
             const T current = best[ow];
-            const std::int64_t current_index = best_index[ow];
+            const Index current_index = best_index[ow];
             // a NaN wins, as in PyTorch
             const bool take = (value > current) | (value != value);
             best[ow] = take ? value : current;
-            best_index[ow] = take ? row_start + w : current_index;
+            best_index[ow] = take ? position : current_index;
           }
         }
       }
@@ -144,16 +147,28 @@ void max_pool2d_forward(const Pool2dGeometry& g, const T* x, T* y, std::int64_t*
   }
 }
 
-template <typename T>
-void max_pool2d_backward(const Pool2dGeometry& g, const T* dy, const std::int64_t* argmax, T* dx) {
+template <typename T, typename Index>
+void max_pool2d_backward(const Pool2dGeometry& g, const T* dy, const Index* argmax, T* dx) {
   const std::int64_t in_plane = g.H * g.W;
   const std::int64_t out_plane = g.OH * g.OW;
+  // offsets[k] = plane position of window element k = (kh, kw) from the window's corner
+  thread_local std::vector<std::int64_t> offsets;
+  offsets.resize(static_cast<std::size_t>(g.KH * g.KW));
+  for (std::int64_t k = 0; k < g.KH * g.KW; ++k) offsets[k] = (k / g.KW) * g.W + k % g.KW;
+  const std::int64_t* offset = offsets.data();
 #pragma omp parallel for if (g.planes * (in_plane + out_plane) > kParallelThreshold)
   for (std::int64_t p = 0; p < g.planes; ++p) {
     T* grad_in = dx + p * in_plane;
+    const T* grad_out = dy + p * out_plane;
+    const Index* index = argmax + p * out_plane;
     std::fill(grad_in, grad_in + in_plane, T(0));
-    for (std::int64_t i = 0; i < out_plane; ++i) {
-      grad_in[argmax[p * out_plane + i]] += dy[p * out_plane + i];
+    for (std::int64_t oh = 0; oh < g.OH; ++oh) {
+      // the corner of row oh's first window, in the padded plane (may lie before the plane)
+      const std::int64_t corner = (oh * g.stride_h - g.pad_h) * g.W - g.pad_w;
+      for (std::int64_t ow = 0; ow < g.OW; ++ow) {
+        const std::int64_t o = oh * g.OW + ow;
+        grad_in[corner + ow * g.stride_w + offset[index[o]]] += grad_out[o];
+      }
     }
   }
 }
@@ -234,12 +249,19 @@ void plane_mean_backward(std::int64_t planes, std::int64_t size, const T* dy, T*
   }
 }
 
-#define DESCENT_POOL_INSTANTIATE(T)                                                               \
-  template void max_pool2d_forward<T>(const Pool2dGeometry&, const T*, T*, std::int64_t*);        \
-  template void max_pool2d_backward<T>(const Pool2dGeometry&, const T*, const std::int64_t*, T*); \
-  template void avg_pool2d_forward<T>(const Pool2dGeometry&, const T*, T*);                       \
-  template void avg_pool2d_backward<T>(const Pool2dGeometry&, const T*, T*);                      \
-  template void plane_mean_forward<T>(std::int64_t, std::int64_t, const T*, T*);                  \
+#define DESCENT_MAX_POOL_INSTANTIATE(T, Index)                                             \
+  template void max_pool2d_forward<T, Index>(const Pool2dGeometry&, const T*, T*, Index*); \
+  template void max_pool2d_backward<T, Index>(const Pool2dGeometry&, const T*, const Index*, T*);
+DESCENT_MAX_POOL_INSTANTIATE(float, std::uint8_t)
+DESCENT_MAX_POOL_INSTANTIATE(float, std::int64_t)
+DESCENT_MAX_POOL_INSTANTIATE(double, std::uint8_t)
+DESCENT_MAX_POOL_INSTANTIATE(double, std::int64_t)
+#undef DESCENT_MAX_POOL_INSTANTIATE
+
+#define DESCENT_POOL_INSTANTIATE(T)                                              \
+  template void avg_pool2d_forward<T>(const Pool2dGeometry&, const T*, T*);      \
+  template void avg_pool2d_backward<T>(const Pool2dGeometry&, const T*, T*);     \
+  template void plane_mean_forward<T>(std::int64_t, std::int64_t, const T*, T*); \
   template void plane_mean_backward<T>(std::int64_t, std::int64_t, const T*, T*);
 DESCENT_POOL_INSTANTIATE(float)
 DESCENT_POOL_INSTANTIATE(double)
