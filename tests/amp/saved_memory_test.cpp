@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -17,9 +18,11 @@
 #include "descent/kernels/batch_norm.hpp"
 #include "descent/nn/flat.hpp"
 #include "descent/nn/zoo.hpp"
+#include "descent/ops/activation.hpp"
 #include "descent/ops/arith.hpp"
 #include "descent/ops/autocast.hpp"
 #include "descent/ops/conv.hpp"
+#include "descent/ops/linalg.hpp"
 #include "descent/ops/loss.hpp"
 #include "descent/ops/norm.hpp"
 #include "descent/ops/reduce.hpp"
@@ -251,6 +254,52 @@ TEST(MaxPoolSaved, OneBytePerOutputUpTo256PositionsThenI64) {
       // the same sums in the same order, in f32 against f64
       ASSERT_NEAR(dx[i], expected[i], 1e-4 * (1 + std::abs(expected[i])))
           << "window " << k.kernel << " element " << i;
+    }
+  }
+}
+
+// ---- relu's 16-bit copy ----
+
+// The copies autocast_saved makes live as long as the graph that saved them, not as long as
+// the guard: after backward, under the same guard, only the weight's gradient is left. (The
+// relu's copy, (512, 256) bf16, is as large as that gradient: kept, it would show.)
+TEST(AutocastSaved, BackwardFreesTheSixteenBitCopiesWhileTheGuardLives) {
+  Generator gen(31);
+  const Tensor x = randn({512, 256}, gen);
+  Tensor w = randn({256, 256}, gen).set_requires_grad(true);
+  const ops::AutocastGuard autocast(DType::bf16);
+  const std::size_t before = allocator_stats().bytes_in_use;
+  {
+    Tensor loss = ops::sum(ops::linear(ops::relu(ops::linear(x, w)), w));
+    loss.backward();
+  }
+  const std::size_t left = allocator_stats().bytes_in_use - before;
+  EXPECT_GE(left, static_cast<std::size_t>(w.grad().nbytes()));
+  EXPECT_LT(static_cast<double>(left), 1.25 * static_cast<double>(w.grad().nbytes()))
+      << left << " bytes left after backward";
+}
+
+// relu's backward from the 16-bit copy: the gradient where the output is positive, for the
+// values whose sign bits are the subtle ones (+-0, the smallest subnormals, +-Inf, NaN).
+TEST(AutocastSaved, ReluBackwardFromTheSixteenBitCopyPassesExactlyThePositives) {
+  const float inf = std::numeric_limits<float>::infinity();
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const std::vector<float> values = {-0.0f, 0.0f,  1e-40f, -1e-40f, 3e-8f, -3e-8f, 1.0f,
+                                     -1.0f, 3e38f, inf,    -inf,    nan,   -2.5f,  65504.0f};
+  for (DType compute : {DType::bf16, DType::f16}) {
+    Tensor x = empty({static_cast<std::int64_t>(values.size())});
+    std::copy(values.begin(), values.end(), x.data<float>());
+    x.set_requires_grad(true);
+    {
+      const ops::AutocastGuard autocast(compute);
+      ops::relu(x).backward(ones(x.shape()));
+    }
+    // the rounded output's sign decides: fp16 flushes 1e-40 and 3e-8 (below 2^-25) to zero;
+    // bf16 keeps both; values past fp16's range become Inf, still positive
+    const std::vector<double> rounded = x.detach().to(compute).to(DType::f32).to_vector();
+    const std::vector<double> grad = x.grad().to_vector();
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      EXPECT_EQ(grad[i], rounded[i] > 0 ? 1.0 : 0.0) << dtype_name(compute) << " x = " << values[i];
     }
   }
 }

@@ -17,14 +17,15 @@
 namespace descent::ops {
 namespace {
 
-// A rounded copy of an f32 activation, known by the activation's memory (without holding
-// it: the f32 tensor is freed as soon as the forward moves on, the copy lives on in the
-// graph).
+// A rounded copy of an f32 activation, known by the activation's memory. Neither is held:
+// the f32 tensor is freed as soon as the forward moves on, and the copy lives as long as a
+// backward closure saved it (relu's and the next mixed op's), so that backward frees it
+// when those have run, not when the guard goes.
 struct RoundedActivation {
   std::weak_ptr<const Storage> storage;
   const void* data;
   Shape shape;
-  Tensor low;
+  std::weak_ptr<TensorImpl> low;
 };
 
 struct AutocastState {
@@ -77,10 +78,12 @@ void check_weight_low(const char* op, const Tensor& weight_low, const Tensor& we
 // The copy of t that autocast_saved made under this guard, or an undefined tensor.
 Tensor saved_copy(const Tensor& t) {
   for (const RoundedActivation& r : autocast_state.recent) {
-    if (r.data == t.raw_data() && r.shape == t.shape() && r.low.dtype() == autocast_state.dtype &&
-        r.storage.lock() == t.weak_storage().lock()) {
-      return r.low;
+    if (r.data != t.raw_data() || r.shape != t.shape() ||
+        r.storage.lock() != t.weak_storage().lock()) {
+      continue;
     }
+    Tensor low(r.low.lock());
+    if (low.defined() && low.dtype() == autocast_state.dtype) return low;
   }
   return Tensor();
 }
@@ -176,7 +179,7 @@ Tensor autocast_saved(const Tensor& activation) {
   Tensor low = activation.to(state.dtype);
   if (state.recent.size() >= kRecentActivations) state.recent.erase(state.recent.begin());
   state.recent.push_back(
-      {activation.weak_storage(), activation.raw_data(), activation.shape(), low});
+      {activation.weak_storage(), activation.raw_data(), activation.shape(), low.impl_ptr()});
   return low;
 }
 

@@ -68,6 +68,7 @@ Tensor autocast_low_copy(const Tensor& weight);
 // What an op saves of an f32 activation for its backward: under a bf16/f16 guard the
 // activation rounded to 16 bits (and the mixed op it feeds reuses that copy: one 16-bit copy
 // instead of an f32 tensor and a 16-bit one), otherwise the activation itself (detached).
+// The guard does not hold the copy: it is freed when the backward closures that saved it go.
 // ops::relu saves its output so: its backward needs only the sign, which rounding keeps
 // (except fp16's flush of positives below 2^-25 to zero). ops::batch_norm saves its input
 // so: its backward reads x - mean, off by at most |x| u (u = 2^-8 bf16, 2^-11 f16), while
