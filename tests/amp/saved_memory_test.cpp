@@ -258,6 +258,23 @@ TEST(MaxPoolSaved, OneBytePerOutputUpTo256PositionsThenI64) {
   }
 }
 
+// u8, the dtype of those positions, is storage only: one byte per element, and the compute
+// ops refuse it by name.
+TEST(MaxPoolSaved, U8IsAOneByteStorageDtypeThatOpsRefuse) {
+  const Tensor t = empty({2, 3}, DType::u8);
+  EXPECT_EQ(t.nbytes(), 6u);
+  EXPECT_EQ(dtype_name(t.dtype()), "u8");
+  EXPECT_EQ(dtype_size(DType::u8), 1u);
+  EXPECT_FALSE(is_floating(DType::u8));
+  try {
+    ops::relu(t);
+    ADD_FAILURE() << "relu accepted a u8 tensor";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("u8"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(ops::max_pool2d(empty({1, 1, 4, 4}, DType::u8), {.kernel_size = 2}), Error);
+}
+
 // ---- relu's 16-bit copy ----
 
 // The copies autocast_saved makes live as long as the graph that saved them, not as long as
