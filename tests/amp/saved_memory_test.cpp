@@ -1,8 +1,10 @@
 // What the forward keeps for backward under a bf16/f16 autocast guard: batch_norm's 16-bit
 // input (the kernel reading it exactly as the f32 kernel reads the widened copy; the op's
 // gradients within the bound that rounding x allows), max_pool2d's one-byte window
-// positions, and, for the zoo's CNN and ResNet-20, the saved activations at about half of
-// fp32's (the MLP's is in autocast_test.cpp) with gradients close to fp32's.
+// positions (and the u8 dtype that holds them), relu's 16-bit copy (freed by backward, not
+// held by the guard; its sign read from the bits), and, for the zoo's CNN and ResNet-20, the
+// saved activations at about half of fp32's (the MLP's is in autocast_test.cpp) with
+// gradients close to fp32's.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -38,8 +40,10 @@ struct BatchNormCase {
   Tensor x, weight, bias, dy;
   explicit BatchNormCase(std::uint64_t seed, Shape shape = {8, 4, 6, 5}) {
     Generator gen(seed);
-    Shape channel_shape(shape.size(), 1);  // (1, C, 1, 1) or (1, C)
-    channel_shape[1] = shape[1];
+    Shape channel_shape = shape;  // (1, C, 1, 1) or (1, C)
+    for (std::size_t d = 0; d < channel_shape.size(); ++d) {
+      if (d != 1) channel_shape[d] = 1;
+    }
     const Tensor channel_means = ops::add(ops::mul(randn(channel_shape, gen), 4.0), 5.0);
     x = ops::add(ops::mul(randn(shape, gen), 3.0), channel_means);
     weight = randn({shape[1]}, gen);
