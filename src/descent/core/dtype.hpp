@@ -1,6 +1,6 @@
 // Element types. bf16 and f16 are storage types (BFloat16, Half in core/half.hpp:
 // conversions, no arithmetic); f32 and f64 are compute types; i32 and i64 hold labels and
-// indices.
+// indices; u8 holds small indices saved for backward (max_pool2d's position in its window).
 #pragma once
 
 #include <cstddef>
@@ -12,7 +12,7 @@
 
 namespace descent {
 
-enum class DType : std::uint8_t { f32, f64, bf16, f16, i32, i64 };
+enum class DType : std::uint8_t { f32, f64, bf16, f16, i32, i64, u8 };
 
 constexpr std::size_t dtype_size(DType dtype) {
   switch (dtype) {
@@ -28,6 +28,8 @@ constexpr std::size_t dtype_size(DType dtype) {
       return 4;
     case DType::i64:
       return 8;
+    case DType::u8:
+      return 1;
   }
   return 0;
 }
@@ -46,6 +48,8 @@ constexpr std::string_view dtype_name(DType dtype) {
       return "i32";
     case DType::i64:
       return "i64";
+    case DType::u8:
+      return "u8";
   }
   return "?";
 }
@@ -79,6 +83,10 @@ constexpr DType dtype_of<std::int32_t>() {
 template <>
 constexpr DType dtype_of<std::int64_t>() {
   return DType::i64;
+}
+template <>
+constexpr DType dtype_of<std::uint8_t>() {
+  return DType::u8;
 }
 
 }  // namespace descent

@@ -11,13 +11,46 @@
 #include "descent/kernels/batch_norm.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
+#include <cstdint>
+
+#include "descent/core/half.hpp"
 
 namespace descent::kernels {
 namespace {
 
 constexpr std::int64_t kParallelThreshold = 32768;
 constexpr std::int64_t kRowBlock = 64;
+
+// The saved input as a number: exact for every X (f32, f64, and the 16-bit copies, whose
+// widening to f32 is exact). Both 16-bit ones are branch-free, so that the loops reading
+// them vectorize as the f32 ones do (and give the f32 kernel's result on the widened x).
+inline double widen(float v) {
+  return v;
+}
+inline double widen(double v) {
+  return v;
+}
+inline double widen(BFloat16 v) {
+  return float_from_bf16_bits(v.bits);
+}
+// f16: the exponent and mantissa moved to f32's places read as 2^(e - 127) 1.m (or, for a
+// subnormal, as an f32 subnormal), which times 2^112 is the f16 value 2^(e - 15) 1.m,
+// exactly; Inf and NaN (e = 31) take f32's all-ones exponent, a NaN made quiet: the bits of
+// core/half.hpp's float_from_f16_bits for all 65536 inputs. Selected by masks, not a
+// branch, so that the loops still vectorize.
+inline double widen(Half v) {
+  const std::uint32_t bits = v.bits;
+  const std::uint32_t magnitude = (bits & 0x7FFFu) << 13;
+  const std::uint32_t sign = (bits & 0x8000u) << 16;
+  const std::uint32_t finite =
+      std::bit_cast<std::uint32_t>(std::bit_cast<float>(magnitude) * 0x1p112f);
+  const std::uint32_t special_mask = 0u - static_cast<std::uint32_t>(magnitude >= 0x0F800000u);
+  const std::uint32_t quiet = static_cast<std::uint32_t>(magnitude > 0x0F800000u) << 22;
+  const std::uint32_t special = magnitude | 0x7F800000u | quiet;
+  return std::bit_cast<float>((special & special_mask) | (finite & ~special_mask) | sign);
+}
 
 // Runs body(c0, c1) over blocks of channels, in parallel.
 template <typename F>
@@ -63,19 +96,19 @@ void channel_sums(const BatchNormGeometry& g, const T* v, std::int64_t c0, std::
 }
 
 // sum_dy[c - c0] = sum of dy, sum_dy_xmu[c - c0] = sum of dy * (x - mean[c]), one pass.
-template <typename T>
-void gradient_sums(const BatchNormGeometry& g, const T* dy, const T* x, const T* mean,
+template <typename T, typename X>
+void gradient_sums(const BatchNormGeometry& g, const T* dy, const X* x, const T* mean,
                    std::int64_t c0, std::int64_t c1, double* sum_dy, double* sum_dy_xmu) {
   if (g.S == 1) {
     std::fill(sum_dy, sum_dy + (c1 - c0), 0.0);
     std::fill(sum_dy_xmu, sum_dy_xmu + (c1 - c0), 0.0);
     for (std::int64_t n = 0; n < g.N; ++n) {
       const T* dy_row = dy + n * g.C;
-      const T* x_row = x + n * g.C;
+      const X* x_row = x + n * g.C;
 #pragma omp simd
       for (std::int64_t c = c0; c < c1; ++c) {
         sum_dy[c - c0] += double(dy_row[c]);
-        sum_dy_xmu[c - c0] += double(dy_row[c]) * (double(x_row[c]) - double(mean[c]));
+        sum_dy_xmu[c - c0] += double(dy_row[c]) * (widen(x_row[c]) - double(mean[c]));
       }
     }
     return;
@@ -87,18 +120,18 @@ void gradient_sums(const BatchNormGeometry& g, const T* dy, const T* x, const T*
   double total_dy_xmu = 0;
   for (std::int64_t n = 0; n < g.N; ++n) {
     const T* dy_segment = dy + (n * g.C + c0) * g.S;
-    const T* x_segment = x + (n * g.C + c0) * g.S;
+    const X* x_segment = x + (n * g.C + c0) * g.S;
     std::int64_t s = 0;
     for (; s + kSumLanes <= g.S; s += kSumLanes) {
 #pragma omp simd
       for (int k = 0; k < kSumLanes; ++k) {
         partial_dy[k] += double(dy_segment[s + k]);
-        partial_dy_xmu[k] += double(dy_segment[s + k]) * (double(x_segment[s + k]) - mu);
+        partial_dy_xmu[k] += double(dy_segment[s + k]) * (widen(x_segment[s + k]) - mu);
       }
     }
     for (; s < g.S; ++s) {
       total_dy += double(dy_segment[s]);
-      total_dy_xmu += double(dy_segment[s]) * (double(x_segment[s]) - mu);
+      total_dy_xmu += double(dy_segment[s]) * (widen(x_segment[s]) - mu);
     }
   }
   for (int k = 0; k < kSumLanes; ++k) {
@@ -135,8 +168,8 @@ void channel_affine(const BatchNormGeometry& g, const T* in, std::int64_t c0, st
 }
 
 // dx = dy * scale + (x - mean) * coef + shift per channel (indexed by c - c0).
-template <typename T>
-void training_dx(const BatchNormGeometry& g, const T* dy, const T* x, std::int64_t c0,
+template <typename T, typename X>
+void training_dx(const BatchNormGeometry& g, const T* dy, const X* x, std::int64_t c0,
                  std::int64_t c1, const T* mean, const T* scale, const T* coef, const T* shift,
                  T* dx) {
   if (g.S == 1) {
@@ -145,7 +178,8 @@ void training_dx(const BatchNormGeometry& g, const T* dy, const T* x, std::int64
 #pragma omp simd
       for (std::int64_t c = c0; c < c1; ++c) {
         const std::int64_t k = c - c0;
-        dx[row + c] = dy[row + c] * scale[k] + (x[row + c] - mean[k]) * coef[k] + shift[k];
+        dx[row + c] =
+            dy[row + c] * scale[k] + (T(widen(x[row + c])) - mean[k]) * coef[k] + shift[k];
       }
     }
     return;
@@ -154,7 +188,8 @@ void training_dx(const BatchNormGeometry& g, const T* dy, const T* x, std::int64
     const std::int64_t base = (n * g.C + c0) * g.S;
 #pragma omp simd
     for (std::int64_t s = 0; s < g.S; ++s) {
-      dx[base + s] = dy[base + s] * scale[0] + (x[base + s] - mean[0]) * coef[0] + shift[0];
+      dx[base + s] =
+          dy[base + s] * scale[0] + (T(widen(x[base + s])) - mean[0]) * coef[0] + shift[0];
     }
   }
 }
@@ -221,8 +256,8 @@ void batch_norm_forward_eval(const BatchNormGeometry& g, const T* x, const T* we
   });
 }
 
-template <typename T>
-void batch_norm_backward(const BatchNormGeometry& g, const T* dy, const T* x, const T* weight,
+template <typename T, typename X>
+void batch_norm_backward(const BatchNormGeometry& g, const T* dy, const X* x, const T* weight,
                          const T* mean, const T* invstd, bool training, T* dx, T* dweight,
                          T* dbias) {
   const double M = static_cast<double>(g.N * g.S);
@@ -269,10 +304,16 @@ void batch_norm_backward(const BatchNormGeometry& g, const T* dy, const T* x, co
                                                T*);                                                \
   template void batch_norm_forward_eval<T>(const BatchNormGeometry&, const T*, const T*, const T*, \
                                            const T*, const T*, double, T*, T*, T*);                \
-  template void batch_norm_backward<T>(const BatchNormGeometry&, const T*, const T*, const T*,     \
-                                       const T*, const T*, bool, T*, T*, T*);
+  template void batch_norm_backward<T, T>(const BatchNormGeometry&, const T*, const T*, const T*,  \
+                                          const T*, const T*, bool, T*, T*, T*);
 DESCENT_BATCH_NORM_INSTANTIATE(float)
 DESCENT_BATCH_NORM_INSTANTIATE(double)
 #undef DESCENT_BATCH_NORM_INSTANTIATE
+template void batch_norm_backward<float, BFloat16>(const BatchNormGeometry&, const float*,
+                                                   const BFloat16*, const float*, const float*,
+                                                   const float*, bool, float*, float*, float*);
+template void batch_norm_backward<float, Half>(const BatchNormGeometry&, const float*, const Half*,
+                                               const float*, const float*, const float*, bool,
+                                               float*, float*, float*);
 
 }  // namespace descent::kernels

@@ -10,10 +10,13 @@
 //
 // weight/bias (C) may be null (no affine); running_mean/running_var may be null; the
 // outputs dx/dweight/dbias may be null when not wanted. f32 and f64 are instantiated;
-// sums are accumulated in double.
+// sums are accumulated in double. The backward also reads x saved in 16 bits (mixed
+// precision: T = float, X = BFloat16 or Half), widening each element as it goes.
 #pragma once
 
 #include <cstdint>
+
+#include "descent/core/half.hpp"
 
 namespace descent::kernels {
 
@@ -45,9 +48,11 @@ void batch_norm_forward_eval(const BatchNormGeometry& g, const T* x, const T* we
                              T* invstd);
 
 // Gradients from the saved mean/invstd. In training, dx is the full batch-norm backward
-// (the statistics depend on x); in evaluation, dx = dy * weight * invstd.
-template <typename T>
-void batch_norm_backward(const BatchNormGeometry& g, const T* dy, const T* x, const T* weight,
+// (the statistics depend on x); in evaluation, dx = dy * weight * invstd. x is the forward's
+// input, in T or (T = float) as its bf16/f16 rounding: the result is then exactly that of
+// the T kernel on the widened x; mean and invstd are the forward's, from the unrounded x.
+template <typename T, typename X = T>
+void batch_norm_backward(const BatchNormGeometry& g, const T* dy, const X* x, const T* weight,
                          const T* mean, const T* invstd, bool training, T* dx, T* dweight,
                          T* dbias);
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <type_traits>
 
@@ -287,6 +288,26 @@ Tensor softmax_impl(const Tensor& x, std::int64_t dim, const char* op) {
       });
 }
 
+// relu's backward from its output saved in 16 bits (bf16 or f16) and an f32 gradient: y > 0
+// when y's bits, read as an integer, lie in [1, +Inf's bits] (zeros are 0 and 0x8000,
+// negatives and NaNs above +Inf). No f32 copy of y, which would be as large as the gradient.
+Tensor relu_grad_16_bit(const Tensor& grad, const Tensor& saved) {
+  DESCENT_CHECK(grad.dtype() == DType::f32 && grad.numel() == saved.numel(),
+                "relu backward: expected an f32 gradient of ", saved.numel(), " elements, got ",
+                shape_str(grad.shape()), " ", dtype_name(grad.dtype()));
+  const std::uint16_t inf_bits = saved.dtype() == DType::bf16 ? 0x7F80u : 0x7C00u;
+  Tensor gx = empty_like(grad);
+  const float* pg = grad.data<float>();
+  const auto* py = static_cast<const std::uint16_t*>(saved.raw_data());
+  float* pd = gx.data<float>();
+  const std::int64_t n = grad.numel();
+#pragma omp parallel for simd if (parallel : n > kParallelThreshold)
+  for (std::int64_t i = 0; i < n; ++i) {
+    pd[i] = static_cast<std::uint16_t>(py[i] - 1u) < inf_bits ? pg[i] : 0.0f;
+  }
+  return gx;
+}
+
 }  // namespace
 
 Tensor relu(const Tensor& x) {
@@ -294,8 +315,10 @@ Tensor relu(const Tensor& x) {
   // under autocast, the output is saved in 16 bits (the sign is all backward needs)
   return autograd::record(
       "relu", out, {x}, [saved = autocast_saved(out)](const Tensor& grad, const autograd::Node&) {
-        const Tensor y = saved.dtype() == grad.dtype() ? saved : saved.to(grad.dtype());
-        return autograd::Grads{map_grad(grad, y, "relu backward",
+        if (saved.dtype() == DType::bf16 || saved.dtype() == DType::f16) {
+          return autograd::Grads{relu_grad_16_bit(grad, saved)};
+        }
+        return autograd::Grads{map_grad(grad, saved, "relu backward",
                                         []<typename T>(T g, T v) { return v > T(0) ? g : T(0); })};
       });
 }

@@ -18,14 +18,15 @@
 namespace descent::ops {
 namespace {
 
-// A rounded copy of an f32 activation, known by the activation's memory (without holding
-// it: the f32 tensor is freed as soon as the forward moves on, the copy lives on in the
-// graph).
+// A rounded copy of an f32 activation, known by the activation's memory. Neither is held:
+// the f32 tensor is freed as soon as the forward moves on, and the copy lives as long as a
+// backward closure saved it (relu's and the next mixed op's), so that backward frees it
+// when those have run, not when the guard goes.
 struct RoundedActivation {
   std::weak_ptr<const Storage> storage;
   const void* data = nullptr;
   Shape shape;
-  Tensor low;
+  std::weak_ptr<TensorImpl> low;
 };
 
 struct AutocastState {
@@ -78,10 +79,12 @@ void check_weight_low(const char* op, const Tensor& weight_low, const Tensor& we
 // The copy of t that autocast_saved made under this guard, or an undefined tensor.
 Tensor saved_copy(const Tensor& t) {
   for (const RoundedActivation& r : autocast_state.recent) {
-    if (r.data == t.raw_data() && r.shape == t.shape() && r.low.dtype() == autocast_state.dtype &&
-        r.storage.lock() == t.weak_storage().lock()) {
-      return r.low;
+    if (r.data != t.raw_data() || r.shape != t.shape() ||
+        r.storage.lock() != t.weak_storage().lock()) {
+      continue;
     }
+    Tensor low(r.low.lock());
+    if (low.defined() && low.dtype() == autocast_state.dtype) return low;
   }
   return Tensor();
 }
@@ -176,7 +179,7 @@ Tensor autocast_saved(const Tensor& activation) {
   if (Tensor low = saved_copy(activation); low.defined()) return low;
   Tensor low = activation.to(state.dtype);
   state.recent[state.next] = {activation.weak_storage(), activation.raw_data(), activation.shape(),
-                              low};
+                              low.impl_ptr()};
   state.next = (state.next + 1) % state.recent.size();
   return low;
 }

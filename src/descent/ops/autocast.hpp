@@ -16,8 +16,11 @@
 //   Tensor y = ops::linear_mixed(x, weight, bias, DType::f16);
 //
 // Under a guard with compute = bf16 or f16, ops::linear, ops::matmul and ops::conv2d with
-// f32 operands run as the *_mixed ops below; f64 and the other ops are not affected (batch
-// norm, softmax, cross-entropy, reductions and the loss stay f32, as in PyTorch).
+// f32 operands run as the *_mixed ops below; f64 and the other ops compute as without a
+// guard (batch norm, softmax, cross-entropy, reductions and the loss stay f32, as in
+// PyTorch). What the forward saves for backward is 16-bit where rounding it costs little:
+// the mixed ops' inputs, relu's output and batch_norm's input (autocast_saved);
+// max_pool2d keeps one byte per output in any mode.
 //
 // The mixed ops. Forward: the inputs are rounded to `compute` (nearest even); every product
 // and sum is f32; the output is f32. The inputs saved for backward are the rounded copies:
@@ -65,8 +68,11 @@ Tensor autocast_low_copy(const Tensor& weight);
 // What an op saves of an f32 activation for its backward: under a bf16/f16 guard the
 // activation rounded to 16 bits (and the mixed op it feeds reuses that copy: one 16-bit copy
 // instead of an f32 tensor and a 16-bit one), otherwise the activation itself (detached).
+// The guard does not hold the copy: it is freed when the backward closures that saved it go.
 // ops::relu saves its output so: its backward needs only the sign, which rounding keeps
-// (except fp16's flush of positives below 2^-25 to zero).
+// (except fp16's flush of positives below 2^-25 to zero). ops::batch_norm saves its input
+// so: its backward reads x - mean, off by at most |x| u (u = 2^-8 bf16, 2^-11 f16), while
+// the statistics come from the f32 x.
 Tensor autocast_saved(const Tensor& activation);
 
 // ---- underflow and overflow of the gradients rounded to 16 bits ----

@@ -6,10 +6,13 @@
 #include "descent/ops/norm.hpp"
 
 #include <algorithm>
+#include <type_traits>
+#include <utility>
 
 #include "descent/autograd/autograd.hpp"
 #include "descent/kernels/batch_norm.hpp"
 #include "descent/kernels/layer_norm.hpp"
+#include "descent/ops/autocast.hpp"
 
 namespace descent::ops {
 namespace {
@@ -30,6 +33,17 @@ void check_optional(const Tensor& t, const char* name, const Shape& shape, const
 template <typename T>
 T* data_or_null(const Tensor& t) {
   return t.defined() ? t.data<T>() : nullptr;
+}
+
+// Calls fn.template operator()<X>() with X the C++ type of x as batch_norm saved it: T, or
+// for T = float its bf16/f16 rounding.
+template <typename T, typename Fn>
+void dispatch_saved(DType saved, Fn&& fn) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (saved == DType::bf16) return fn.template operator()<BFloat16>();
+    if (saved == DType::f16) return fn.template operator()<Half>();
+  }
+  fn.template operator()<T>();
 }
 
 }  // namespace
@@ -81,22 +95,28 @@ Tensor batch_norm(const Tensor& x, Tensor running_mean, Tensor running_var, cons
           running_var.data<T>(), options.eps, out.data<T>(), mean.data<T>(), invstd.data<T>());
     }
   });
-  return autograd::record(
-      "batch_norm", out, {x, weight, bias},
-      [x = x.detach(), weight = weight.defined() ? weight.detach() : Tensor(), mean, invstd, g,
-       training = options.training](const Tensor& grad, const autograd::Node& node) {
-        autograd::Grads grads(3);
-        if (node.needs_grad(0)) grads[0] = empty_like(x);
-        if (node.needs_grad(1)) grads[1] = empty_like(weight);
-        if (node.needs_grad(2)) grads[2] = empty(mean.shape(), mean.dtype());
-        dispatch_float(grad.dtype(), "batch_norm backward", [&]<typename T>() {
-          kernels::batch_norm_backward<T>(g, grad.data<T>(), x.data<T>(), data_or_null<T>(weight),
-                                          mean.data<T>(), invstd.data<T>(), training,
-                                          data_or_null<T>(grads[0]), data_or_null<T>(grads[1]),
-                                          data_or_null<T>(grads[2]));
-        });
-        return grads;
+  // What the backward reads of x: x itself, or under a bf16/f16 autocast guard (with x f32)
+  // its 16-bit rounding, half the memory; the statistics above came from the f32 x, and the
+  // backward's arithmetic stays f32 (see kernels::batch_norm_backward)
+  const Tensor x_saved = autocast_saved(x);
+  auto backward = [x_saved, weight = weight.defined() ? weight.detach() : Tensor(), mean, invstd, g,
+                   shape = x.shape(),
+                   training = options.training](const Tensor& grad, const autograd::Node& node) {
+    autograd::Grads grads(3);
+    if (node.needs_grad(0)) grads[0] = empty(shape, mean.dtype());
+    if (node.needs_grad(1)) grads[1] = empty_like(weight);
+    if (node.needs_grad(2)) grads[2] = empty(mean.shape(), mean.dtype());
+    dispatch_float(grad.dtype(), "batch_norm backward", [&]<typename T>() {
+      dispatch_saved<T>(x_saved.dtype(), [&]<typename X>() {
+        kernels::batch_norm_backward<T, X>(g, grad.data<T>(), x_saved.data<X>(),
+                                           data_or_null<T>(weight), mean.data<T>(),
+                                           invstd.data<T>(), training, data_or_null<T>(grads[0]),
+                                           data_or_null<T>(grads[1]), data_or_null<T>(grads[2]));
       });
+    });
+    return grads;
+  };
+  return autograd::record("batch_norm", out, {x, weight, bias}, std::move(backward));
 }
 
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight,
