@@ -3,6 +3,8 @@
 #include <atomic>
 #include <cmath>
 
+#include "descent/core/parallel.hpp"
+
 namespace descent::autograd {
 namespace {
 
@@ -22,7 +24,7 @@ void add_into(Tensor& dst, const Tensor& src) {
   dispatch_float(dst.dtype(), "backward (accumulate)", [&]<typename T>() {
     T* d = dst.data<T>();
     const T* s = src.data<T>();
-#pragma omp parallel for simd if (parallel : n > 65536)
+#pragma omp parallel for simd if (parallel : n > kParallelElements)
     for (std::int64_t i = 0; i < n; ++i) d[i] += s[i];
   });
 }
@@ -61,7 +63,7 @@ bool all_finite(const Tensor& t) {
     const T* p = t.data<T>();
     const std::int64_t n = t.numel();
     bool finite = true;
-#pragma omp parallel for reduction(&& : finite) if (n > 65536)
+#pragma omp parallel for reduction(&& : finite) if (n > kParallelElements)
     for (std::int64_t i = 0; i < n; ++i) finite = finite && std::isfinite(p[i]);
     return finite;
   });

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "descent/core/allocator.hpp"
+#include "descent/core/parallel.hpp"
 #include "descent/core/pool.hpp"
 
 namespace descent {
@@ -66,6 +67,8 @@ double load_any(DType dtype, const void* data, std::int64_t i) {
       return load<std::int32_t>(data, i);
     case DType::i64:
       return load<std::int64_t>(data, i);
+    case DType::u8:
+      return load<std::uint8_t>(data, i);
     default:
       break;
   }
@@ -91,6 +94,9 @@ void store_any(DType dtype, void* data, std::int64_t i, double value) {
       return;
     case DType::i64:
       static_cast<std::int64_t*>(data)[i] = static_cast<std::int64_t>(value);
+      return;
+    case DType::u8:
+      static_cast<std::uint8_t*>(data)[i] = static_cast<std::uint8_t>(value);
       return;
     default:
       break;
@@ -205,13 +211,13 @@ Tensor& Tensor::fill_(double value) {
     case DType::f32: {
       float* p = data<float>();
       const float v = static_cast<float>(value);
-#pragma omp parallel for simd if (parallel : n > 65536)
+#pragma omp parallel for simd if (parallel : n > kParallelElements)
       for (std::int64_t i = 0; i < n; ++i) p[i] = v;
       break;
     }
     case DType::f64: {
       double* p = data<double>();
-#pragma omp parallel for simd if (parallel : n > 65536)
+#pragma omp parallel for simd if (parallel : n > kParallelElements)
       for (std::int64_t i = 0; i < n; ++i) p[i] = value;
       break;
     }
@@ -222,7 +228,7 @@ Tensor& Tensor::fill_(double value) {
       const std::uint16_t bits =
           dtype() == DType::bf16 ? bf16_bits_from_float(narrowed) : f16_bits_from_float(narrowed);
       auto* p = static_cast<std::uint16_t*>(raw_data());
-#pragma omp parallel for simd if (n > 65536)
+#pragma omp parallel for simd if (n > kParallelElements)
       for (std::int64_t i = 0; i < n; ++i) p[i] = bits;
       break;
     }
@@ -308,7 +314,8 @@ Tensor empty(const Shape& shape, DType dtype) {
   impl->shape = shape;
   impl->numel = shape_numel(shape);
   impl->dtype = dtype;
-  impl->storage = std::allocate_shared<Storage>(pool::Allocator<Storage>(), impl->numel * dtype_size(dtype));
+  impl->storage =
+      std::allocate_shared<Storage>(pool::Allocator<Storage>(), impl->numel * dtype_size(dtype));
   return Tensor(std::move(impl));
 }
 

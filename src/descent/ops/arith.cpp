@@ -4,11 +4,12 @@
 #include <vector>
 
 #include "descent/autograd/autograd.hpp"
+#include "descent/core/parallel.hpp"
 
 namespace descent::ops {
 namespace {
 
-constexpr std::int64_t kParallelThreshold = 32768;
+constexpr std::int64_t kParallelThreshold = kParallelElements;  // core/parallel.hpp
 // Loops use `parallel for simd if (parallel : ...)`: a plain `if` on the combined construct
 // also applies to its simd part (OpenMP 5.0) and leaves small tensors unvectorized.
 

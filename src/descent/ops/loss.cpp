@@ -6,6 +6,7 @@
 #include <type_traits>
 
 #include "descent/autograd/autograd.hpp"
+#include "descent/core/parallel.hpp"
 #include "descent/kernels/vmath.hpp"
 #include "descent/ops/arith.hpp"
 #include "descent/ops/reduce.hpp"
@@ -13,7 +14,7 @@
 namespace descent::ops {
 namespace {
 
-constexpr std::int64_t kParallelThreshold = 32768;
+constexpr std::int64_t kParallelThreshold = kParallelElements;  // core/parallel.hpp
 
 // Checks input (N, C) against target (N) of class indices and returns the targets as i64
 // (the same storage when they already are). Every label must be in [0, C) or ignore_index.

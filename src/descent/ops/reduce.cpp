@@ -10,13 +10,14 @@
 #include <limits>
 
 #include "descent/autograd/autograd.hpp"
+#include "descent/core/parallel.hpp"
 #include "descent/ops/arith.hpp"
 #include "descent/ops/shape.hpp"
 
 namespace descent::ops {
 namespace {
 
-constexpr std::int64_t kParallelThreshold = 32768;
+constexpr std::int64_t kParallelThreshold = kParallelElements;  // core/parallel.hpp
 // Loops use `parallel for simd if (parallel : ...)`: a plain `if` on the combined construct
 // also applies to its simd part (OpenMP 5.0) and leaves small tensors unvectorized.
 // A long row is summed in chunks of this many elements (vectorized in T), whose partial sums

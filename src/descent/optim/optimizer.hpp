@@ -81,6 +81,7 @@
 #include <utility>
 #include <vector>
 
+#include "descent/core/parallel.hpp"
 #include "descent/core/tensor.hpp"
 
 namespace descent::optim {
@@ -266,7 +267,7 @@ std::vector<ParamGroup<Options>> weight_decay_groups(const std::vector<Tensor>& 
 
 namespace detail {
 
-constexpr std::int64_t kParallelThreshold = 32768;
+constexpr std::int64_t kParallelThreshold = kParallelElements;  // core/parallel.hpp
 
 template <typename Rule>
 constexpr std::size_t kept_count() {

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 
+#include "descent/core/parallel.hpp"
 #include "descent/core/dtype.hpp"
 #include "descent/core/error.hpp"
 #include "descent/core/tensor.hpp"
@@ -12,7 +13,7 @@ namespace descent::ops::detail {
 // Tensors above this many elements are split over OpenMP threads. Loops use `parallel for
 // simd if (parallel : ...)`: a plain `if` on the combined construct also applies to its
 // simd part (OpenMP 5.0) and leaves small tensors unvectorized.
-constexpr std::int64_t kParallelThreshold = 32768;
+constexpr std::int64_t kParallelThreshold = kParallelElements;  // core/parallel.hpp
 
 inline void check_float(const Tensor& x, const char* op) {
   DESCENT_CHECK(x.dtype() == DType::f32 || x.dtype() == DType::f64, op,
