@@ -69,6 +69,15 @@ bool all_finite(const Tensor& t) {
   });
 }
 
+Tensor Node::accumulation_buffer(std::size_t input) const {
+  if (!needs_grad(input) || g_anomaly_enabled) return Tensor();
+  const Tensor& leaf = inputs[input];
+  if (leaf.grad_fn() || !leaf.impl().grad) return Tensor();
+  Tensor buffer(leaf.impl().grad);  // the same handle: the engine recognizes it
+  if (buffer.shape() != leaf.shape() || buffer.dtype() != leaf.dtype()) return Tensor();
+  return buffer;
+}
+
 bool should_record(std::initializer_list<const Tensor*> inputs) {
   if (!g_grad_enabled) return false;
   for (const Tensor* t : inputs) {
@@ -213,6 +222,7 @@ void Tensor::backward(const Tensor& gradient, bool retain_graph) const {
         slot = slot.defined() ? autograd::sum_of(slot, g) : std::move(g);
       } else {
         TensorImpl& leaf = input.impl();
+        if (g.impl_ptr() == leaf.grad) continue;  // added in place (Node::accumulation_buffer)
         if (leaf.grad) {
           Tensor existing(leaf.grad);
           autograd::add_into(existing, g);

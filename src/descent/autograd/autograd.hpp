@@ -145,6 +145,13 @@ struct Node {
   bool needs_grad(std::size_t input) const {
     return input < inputs.size() && inputs[input].defined();
   }
+  // For a backward function: the gradient buffer of input `input` when that input is a leaf
+  // already holding a gradient of its own shape and dtype (a model's flat gradient buffer
+  // gives every parameter one), so that the backward can add its gradient into it in place
+  // (say, a GEMM with beta = 1) and return this same tensor for the input; the engine then
+  // adds nothing. An undefined tensor otherwise, and in anomaly mode (which checks each op's
+  // own gradient).
+  Tensor accumulation_buffer(std::size_t input) const;
 
   // Bookkeeping of Tensor::backward (not for ops): the walk that last visited this node and
   // the gradient summed for its output so far.

@@ -275,10 +275,14 @@ Tensor linear_mixed(const Tensor& x, const Tensor& weight, const Tensor& bias, D
             grads[0] = as_input_dtype(gx, x_dtype);
           }
           if (node.needs_grad(1)) {
-            // dW = dy^T x   (out, rows) @ (rows, in)
-            Tensor gw = empty({out_features, in}, DType::f32);
+            // dW = dy^T x   (out, rows) @ (rows, in), added straight into an f32 weight's
+            // gradient buffer when it has one (the master weights' flat buffer)
+            Tensor gw = node.accumulation_buffer(1);
+            if (gw.defined() && gw.dtype() != DType::f32) gw = Tensor();
+            const float beta = gw.defined() ? 1.0f : 0.0f;
+            if (!gw.defined()) gw = empty({out_features, in}, DType::f32);
             kernels::gemm(true, false, out_features, in, rows, 1.0f, dy_low.data<L>(), out_features,
-                          x_low.data<L>(), in, 0.0f, gw.data<float>(), in);
+                          x_low.data<L>(), in, beta, gw.data<float>(), in);
             grads[1] = gw;
           }
         });

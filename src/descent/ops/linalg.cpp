@@ -172,10 +172,13 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
             grads[0] = gx;
           }
           if (node.needs_grad(1)) {
-            // dW = dy^T @ x   (out, rows) @ (rows, in)
-            Tensor gw = empty(weight.shape(), weight.dtype());
+            // dW = dy^T @ x   (out, rows) @ (rows, in), added straight into the weight's
+            // gradient buffer when it has one (no temporary, no separate accumulation pass)
+            Tensor gw = node.accumulation_buffer(1);
+            const T beta = gw.defined() ? T(1) : T(0);
+            if (!gw.defined()) gw = empty(weight.shape(), weight.dtype());
             kernels::gemm(true, false, out_features, in, rows, T(1), pg, out_features, x.data<T>(),
-                          in, T(0), gw.data<T>(), in);
+                          in, beta, gw.data<T>(), in);
             grads[1] = gw;
           }
           if (node.needs_grad(2)) {
