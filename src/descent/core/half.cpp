@@ -10,6 +10,7 @@
 #include <algorithm>
 
 #include "descent/core/error.hpp"
+#include "descent/core/parallel.hpp"
 
 namespace descent {
 namespace {
@@ -187,9 +188,11 @@ void check_isa(HalfIsa isa) {
 // Blocks of 16K elements over OpenMP threads; each block is one kernel call.
 template <typename Src, typename Dst, typename Kernel>
 void run_blocked(const Src* src, Dst* dst, std::int64_t n, Kernel kernel) {
-  constexpr std::int64_t kBlock = 16384;
+  // blocks of 4096 and threads above kParallelElements: a batch-128 layer's 32768 values
+  // (rounded for each mixed GEMM) are split over two threads
+  constexpr std::int64_t kBlock = 4096;
   const std::int64_t blocks = (n + kBlock - 1) / kBlock;
-#pragma omp parallel for schedule(static) if (n > 4 * kBlock)
+#pragma omp parallel for schedule(static) if (n > kParallelElements)
   for (std::int64_t b = 0; b < blocks; ++b) {
     const std::int64_t begin = b * kBlock;
     kernel(src + begin, dst + begin, std::min(kBlock, n - begin));
