@@ -19,21 +19,14 @@ namespace fs = std::filesystem;
 using testing::CliOptions;
 using testing::CliResult;
 using testing::describe;
+using testing::read_file;
+using testing::read_json;
 using testing::run_cli;
 using testing::TempDir;
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
 
 void write_file(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary);
   out << text;
-}
-
-nlohmann::json read_json(const std::string& path) {
-  return nlohmann::json::parse(read_file(path));
 }
 
 // A quick run: 400 spirals, 7 steps of 64 per epoch, one thread.

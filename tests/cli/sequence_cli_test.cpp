@@ -17,13 +17,9 @@ namespace {
 namespace fs = std::filesystem;
 using testing::CliResult;
 using testing::describe;
+using testing::read_json;
 using testing::run_cli;
 using testing::TempDir;
-
-nlohmann::json read_json(const fs::path& path) {
-  std::ifstream in(path);
-  return nlohmann::json::parse(in);
-}
 
 TEST(SequenceCli, AddingTrainsAnLstmByMseAndEvalReadsTheCheckpoint) {
   TempDir dir;

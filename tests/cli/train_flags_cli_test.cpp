@@ -18,17 +18,10 @@ namespace {
 namespace fs = std::filesystem;
 using testing::CliResult;
 using testing::describe;
+using testing::read_file;
+using testing::read_json;
 using testing::run_cli;
 using testing::TempDir;
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-nlohmann::json read_json(const std::string& path) {
-  return nlohmann::json::parse(read_text(path));
-}
 
 std::vector<nlohmann::json> read_records(const std::string& path) {
   std::vector<nlohmann::json> out;
@@ -180,11 +173,11 @@ TEST(TrainFlags, NoDoctorSilencesTheDoctor) {
   const CliResult on = run_cli(quick(dir.file("on"), with({})));
   ASSERT_EQ(on.status, 0) << describe(on);
   EXPECT_NE(on.err.find("descent: doctor: "), std::string::npos) << describe(on);
-  EXPECT_NE(read_text(dir.file("on") + "/metrics.jsonl").find("\"diagnosis\""), std::string::npos);
+  EXPECT_NE(read_file(dir.file("on") + "/metrics.jsonl").find("\"diagnosis\""), std::string::npos);
   const CliResult off = run_cli(quick(dir.file("off"), with({"--no-doctor"})));
   ASSERT_EQ(off.status, 0) << describe(off);
   EXPECT_EQ(off.err, "") << describe(off);
-  EXPECT_EQ(read_text(dir.file("off") + "/metrics.jsonl").find("\"diagnosis\""), std::string::npos);
+  EXPECT_EQ(read_file(dir.file("off") + "/metrics.jsonl").find("\"diagnosis\""), std::string::npos);
 }
 
 // Resumed in a new process, a run with an average of the weights, accumulation and value

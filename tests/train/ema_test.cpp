@@ -15,11 +15,7 @@ namespace {
 
 using testing::bitwise_equal;
 using testing::error_of;
-
-std::shared_ptr<nn::Module> model_of(const std::string& spec, std::uint64_t seed = 1) {
-  Generator gen(seed);
-  return nn::build_model(nn::ModelSpec::parse(spec), gen);
-}
+using testing::model_of;
 
 // One SGD step on random data (the BN model's running statistics move too).
 void train_step(nn::Module& model, optim::Optimizer& optimizer, std::uint64_t seed) {

@@ -16,12 +16,8 @@ namespace descent::train {
 namespace {
 
 using testing::error_of;
+using testing::model_of;
 using testing::TempDir;
-
-std::shared_ptr<nn::Module> model_of(const std::string& spec, std::uint64_t seed = 1) {
-  Generator gen(seed);
-  return nn::build_model(nn::ModelSpec::parse(spec), gen);
-}
 
 struct SequenceRun {
   std::shared_ptr<nn::Module> model;

@@ -18,11 +18,7 @@ namespace descent::train {
 namespace {
 
 using testing::error_of;
-
-std::shared_ptr<nn::Module> model_of(const std::string& spec, std::uint64_t seed = 1) {
-  Generator gen(seed);
-  return nn::build_model(nn::ModelSpec::parse(spec), gen);
-}
+using testing::model_of;
 
 const data::TensorDataset& blobs() {
   static const data::TensorDataset set =

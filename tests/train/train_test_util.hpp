@@ -9,14 +9,22 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "descent/core/error.hpp"
 #include "descent/core/tensor.hpp"
+#include "descent/nn/zoo.hpp"
 #include "temp_dir.hpp"
 
 namespace descent::testing {
+
+// A zoo model ("mlp", "cnn", "lstm:8", ...) with its parameters drawn from `seed`.
+inline std::shared_ptr<nn::Module> model_of(const std::string& spec, std::uint64_t seed = 1) {
+  Generator gen(seed);
+  return nn::build_model(nn::ModelSpec::parse(spec), gen);
+}
 
 inline void write_file(const std::string& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary);

@@ -21,16 +21,12 @@ namespace descent::train {
 namespace {
 
 using testing::error_of;
+using testing::model_of;
 using testing::TempDir;
 
 std::shared_ptr<const data::TensorDataset> blobs(std::int64_t samples, std::uint64_t seed = 4) {
   return std::make_shared<const data::TensorDataset>(data::make_blobs(
       {.samples = samples, .features = 2, .classes = 3, .cluster_std = 1.5, .seed = seed}));
-}
-
-std::shared_ptr<nn::Module> model_of(const std::string& spec, std::uint64_t seed = 1) {
-  Generator gen(seed);
-  return nn::build_model(nn::ModelSpec::parse(spec), gen);
 }
 
 // Everything a run is: the model, its optimizer, its loader and the trainer over them.

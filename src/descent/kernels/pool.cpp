@@ -105,6 +105,31 @@ bool max_pool2x2_forward(const Pool2dGeometry& g, const T* x, T* y, Index* argma
   return true;
 }
 
+// Max pooling's backward over every plane: zero dx, then add each dy at the input position
+// position_of(o, k) of output o's saved window position k. The positions are computed a
+// chunk at a time in `Position` (a vectorized pass: the loads do not wait on the scatter),
+// then scattered.
+template <typename Position, typename T, typename Index, typename PositionOf>
+void scatter_to_positions(const Pool2dGeometry& g, const T* dy, const Index* argmax, T* dx,
+                          PositionOf position_of) {
+  const std::int64_t in_plane = g.H * g.W;
+  const std::int64_t out_plane = g.OH * g.OW;
+#pragma omp parallel for if (g.planes * (in_plane + out_plane) > kParallelThreshold)
+  for (std::int64_t p = 0; p < g.planes; ++p) {
+    T* grad_in = dx + p * in_plane;
+    const T* grad_out = dy + p * out_plane;
+    const Index* index = argmax + p * out_plane;
+    std::fill(grad_in, grad_in + in_plane, T(0));
+    Position position[kScatterChunk];
+    for (std::int64_t o0 = 0; o0 < out_plane; o0 += kScatterChunk) {
+      const std::int64_t count = std::min(kScatterChunk, out_plane - o0);
+#pragma omp simd
+      for (std::int64_t i = 0; i < count; ++i) position[i] = position_of(o0 + i, index[o0 + i]);
+      for (std::int64_t i = 0; i < count; ++i) grad_in[position[i]] += grad_out[o0 + i];
+    }
+  }
+}
+
 // Its backward: zero dx, then add each dy at 2 oh W + 2 ow + (k / 2) W + k % 2 for its saved
 // position k, the positions computed in int32 a chunk at a time (a vectorized pass), then
 // scattered. Against the former scatter through saved i64 plane positions (conv_bench, best
@@ -128,23 +153,9 @@ bool max_pool2x2_backward(const Pool2dGeometry& g, const T* dy, const Index* arg
     }
   }
   const std::int32_t* corner = corners.data();
-#pragma omp parallel for if (g.planes * (in_plane + out_plane) > kParallelThreshold)
-  for (std::int64_t p = 0; p < g.planes; ++p) {
-    T* grad_in = dx + p * in_plane;
-    const T* grad_out = dy + p * out_plane;
-    const Index* index = argmax + p * out_plane;
-    std::fill(grad_in, grad_in + in_plane, T(0));
-    std::int32_t position[kScatterChunk];
-    for (std::int64_t o0 = 0; o0 < out_plane; o0 += kScatterChunk) {
-      const std::int64_t count = std::min(kScatterChunk, out_plane - o0);
-#pragma omp simd
-      for (std::int64_t i = 0; i < count; ++i) {
-        const std::int32_t k = index[o0 + i];
-        position[i] = corner[o0 + i] + (k >> 1) * W + (k & 1);
-      }
-      for (std::int64_t i = 0; i < count; ++i) grad_in[position[i]] += grad_out[o0 + i];
-    }
-  }
+  scatter_to_positions<std::int32_t>(
+      g, dy, argmax, dx,
+      [corner, W](std::int64_t o, std::int32_t k) { return corner[o] + (k >> 1) * W + (k & 1); });
   return true;
 }
 
@@ -195,7 +206,6 @@ void max_pool2d_forward(const Pool2dGeometry& g, const T* x, T* y, Index* argmax
 template <typename T, typename Index>
 void max_pool2d_backward(const Pool2dGeometry& g, const T* dy, const Index* argmax, T* dx) {
   if (max_pool2x2_backward(g, dy, argmax, dx)) return;
-  const std::int64_t in_plane = g.H * g.W;
   const std::int64_t out_plane = g.OH * g.OW;
   // corners[o] = plane position of output o's window corner (before the plane when padded),
   // offsets[k] = that of window element k = (kh, kw) from the corner; kept across calls
@@ -211,22 +221,9 @@ void max_pool2d_backward(const Pool2dGeometry& g, const T* dy, const Index* argm
   for (std::int64_t k = 0; k < g.KH * g.KW; ++k) offsets[k] = (k / g.KW) * g.W + k % g.KW;
   const std::int64_t* corner = corners.data();
   const std::int64_t* offset = offsets.data();
-#pragma omp parallel for if (g.planes * (in_plane + out_plane) > kParallelThreshold)
-  for (std::int64_t p = 0; p < g.planes; ++p) {
-    T* grad_in = dx + p * in_plane;
-    const T* grad_out = dy + p * out_plane;
-    const Index* index = argmax + p * out_plane;
-    std::fill(grad_in, grad_in + in_plane, T(0));
-    // the input positions first, a chunk at a time (a vectorized pass: the loads of the
-    // two tables do not wait on the scatter), then the scatter
-    std::int64_t position[kScatterChunk];
-    for (std::int64_t o0 = 0; o0 < out_plane; o0 += kScatterChunk) {
-      const std::int64_t count = std::min(kScatterChunk, out_plane - o0);
-#pragma omp simd
-      for (std::int64_t i = 0; i < count; ++i) position[i] = corner[o0 + i] + offset[index[o0 + i]];
-      for (std::int64_t i = 0; i < count; ++i) grad_in[position[i]] += grad_out[o0 + i];
-    }
-  }
+  scatter_to_positions<std::int64_t>(
+      g, dy, argmax, dx,
+      [corner, offset](std::int64_t o, std::int64_t k) { return corner[o] + offset[k]; });
 }
 
 template <typename T>
