@@ -31,6 +31,10 @@ const Shape3 kShapes[] = {
     {"fc1 dW 256x784x128", true, false, 256, 784, 128},
     {"fc2 fwd 128x256x256", false, true, 128, 256, 256},
     {"fc2 dX 128x256x256", false, false, 128, 256, 256},
+    {"fc2 dW 256x256x128", true, false, 256, 256, 128},
+    {"fc3 fwd 128x10x256", false, true, 128, 10, 256},
+    {"fc3 dX 128x256x10", false, false, 128, 256, 10},
+    {"fc3 dW 10x256x128", true, false, 10, 256, 128},
     {"square 1024", false, true, 1024, 1024, 1024},
 };
 
@@ -84,8 +88,20 @@ void BM_gemm_f32(benchmark::State& state) {
   });
 }
 
+void BM_gemm_bf16_dot(benchmark::State& state) {
+  if (!descent::kernels::gemm16_path_available(descent::kernels::Gemm16Path::dot)) {
+    state.SkipWithError("no AVX-512-BF16 on this CPU");
+    return;
+  }
+  run_gemm(state, [](const Shape3& s, Operands& op, std::int64_t lda, std::int64_t ldb) {
+    descent::kernels::gemm(s.trans_a, s.trans_b, s.M, s.N, s.K, 1.0f, op.a16.data(), lda,
+                           op.b16.data(), ldb, 0.0f, op.c.data(), s.N,
+                           descent::kernels::Gemm16Path::dot);
+  });
+}
+
 void BM_gemm_bf16_onednn(benchmark::State& state) {
-  if (descent::kernels::bf16_gemm_path() != descent::kernels::Gemm16Path::native) {
+  if (!descent::kernels::gemm16_path_available(descent::kernels::Gemm16Path::native)) {
     state.SkipWithError("no native bf16 matmul on this CPU");
     return;
   }
@@ -115,6 +131,7 @@ constexpr int kShapeCount = sizeof(kShapes) / sizeof(kShapes[0]);
 // Wall-clock rates: the GEMMs and conversions run on OpenMP threads, which the main
 // thread's CPU time does not count.
 BENCHMARK(BM_gemm_f32)->DenseRange(0, kShapeCount - 1)->UseRealTime();
+BENCHMARK(BM_gemm_bf16_dot)->DenseRange(0, kShapeCount - 1)->UseRealTime();
 BENCHMARK(BM_gemm_bf16_onednn)->DenseRange(0, kShapeCount - 1)->UseRealTime();
 BENCHMARK(BM_gemm_bf16_widen)->DenseRange(0, kShapeCount - 1)->UseRealTime();
 BENCHMARK(BM_gemm_f16_widen)->DenseRange(0, kShapeCount - 1)->UseRealTime();

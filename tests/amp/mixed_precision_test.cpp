@@ -3,6 +3,7 @@
 // operands; fp16's underflow and overflow and what loss scaling does to them; the precision
 // policy, master weights, a small training run per precision, and bad input.
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <cmath>
 #include <cstdio>
@@ -41,6 +42,15 @@ const GemmCase kGemmCases[] = {
     {true, true, 33, 17, 65, 3, 0.5f, -2.0f},    // odd sizes, strided, alpha and beta
     {false, false, 1, 1, 1, 0, 1.0f, 0.0f},
     {false, true, 5, 7, 0, 1, 1.0f, 1.0f},  // K = 0: C = beta C
+    // the AVX-512-BF16 kernel's edges: odd K read in place and packed, ragged tiles (M not a
+    // multiple of 8, N of 16 or 32), more than one 16-pair transpose block, a thread split
+    // by rows (N <= 32) and by panels
+    {false, true, 131, 100, 47, 1, 1.0f, 0.0f},
+    {false, false, 9, 33, 35, 2, 2.0f, 0.5f},
+    {true, false, 130, 31, 257, 0, 1.0f, 1.0f},
+    {true, true, 17, 65, 3, 5, -1.0f, 0.0f},
+    {false, true, 128, 10, 256, 0, 1.0f, 0.0f},  // the MLP's fc3
+    {true, false, 10, 256, 128, 0, 1.0f, 1.0f},  // its dW
 };
 
 template <typename L>
@@ -87,20 +97,95 @@ TEST(Gemm16, EveryPathMatchesF64OnRoundedOperands) {
     SCOPED_TRACE(testing::Message() << c.trans_a << c.trans_b << " " << c.M << "x" << c.N << "x"
                                     << c.K << " pad " << c.pad);
     check_gemm<BFloat16>(c, kernels::bf16_gemm_path(), false);
-    check_gemm<BFloat16>(c, kernels::Gemm16Path::widen, true);
+    for (const auto path :
+         {kernels::Gemm16Path::native, kernels::Gemm16Path::dot, kernels::Gemm16Path::widen}) {
+      SCOPED_TRACE(kernels::gemm16_path_name(path));
+      if (!kernels::gemm16_path_available(path)) continue;
+      const int threads = omp_get_max_threads();
+      for (int t : {1, 2}) {  // one thread, and the work split between two
+        SCOPED_TRACE(testing::Message() << t << " threads");
+        omp_set_num_threads(t);
+        check_gemm<BFloat16>(c, path, true);
+      }
+      omp_set_num_threads(threads);
+    }
     check_gemm<Half>(c, kernels::Gemm16Path::widen, false);
   }
 }
 
-TEST(Gemm16, NativeBf16IsUsedWhereTheCpuHasIt) {
-  // oneDNN's native bf16 matmul exists wherever AVX-512 does
-  if (cpu_half_isa() >= HalfIsa::avx512) {
-    EXPECT_EQ(kernels::bf16_gemm_path(), kernels::Gemm16Path::native);
+template <typename L>
+void check_gemm_bias(kernels::Gemm16Path path, bool use_path, int threads) {
+  // x (M, K) @ w (N, K)^T + b, C with padded rows; both sizes ragged for every tile shape
+  const std::int64_t M = 37, N = 70, K = 33, ldc = N + 3;
+  Generator gen(12);
+  const Tensor x = randn({M, K}, gen).to(dtype_of<L>());
+  const Tensor w = randn({N, K}, gen).to(dtype_of<L>());
+  const Tensor b = randn({N}, gen);
+  Tensor out = full({M * ldc}, 7.0f);
+  const int before = omp_get_max_threads();
+  omp_set_num_threads(threads);
+  if constexpr (std::is_same_v<L, BFloat16>) {
+    if (use_path) {
+      kernels::gemm_bias(false, true, M, N, K, x.data<L>(), K, w.data<L>(), K, b.data<float>(),
+                         out.data<float>(), ldc, path);
+    } else {
+      kernels::gemm_bias(false, true, M, N, K, x.data<L>(), K, w.data<L>(), K, b.data<float>(),
+                         out.data<float>(), ldc);
+    }
   } else {
-    EXPECT_THROW(kernels::gemm(false, false, 1, 1, 1, 1.0f, static_cast<const BFloat16*>(nullptr),
-                               1, static_cast<const BFloat16*>(nullptr), 1, 0.0f, nullptr, 1,
-                               kernels::Gemm16Path::native),
-                 Error);
+    kernels::gemm_bias(false, true, M, N, K, x.data<L>(), K, w.data<L>(), K, b.data<float>(),
+                       out.data<float>(), ldc);
+  }
+  omp_set_num_threads(before);
+  const auto xv = x.to_vector(), wv = w.to_vector(), bv = b.to_vector(), ov = out.to_vector();
+  for (std::int64_t i = 0; i < M; ++i) {
+    for (std::int64_t j = 0; j < N; ++j) {
+      double sum = bv[j], magnitude = std::abs(bv[j]);
+      for (std::int64_t k = 0; k < K; ++k) {
+        sum += xv[i * K + k] * wv[j * K + k];
+        magnitude += std::abs(xv[i * K + k] * wv[j * K + k]);
+      }
+      ASSERT_NEAR(ov[i * ldc + j], sum, 1e-5 * magnitude + 1e-6) << i << ", " << j;
+    }
+    for (std::int64_t j = N; j < ldc; ++j) ASSERT_EQ(ov[i * ldc + j], 7.0f);
+  }
+}
+
+TEST(Gemm16, BiasIsAddedToEveryRowOnEveryPath) {
+  for (const auto path :
+       {kernels::Gemm16Path::native, kernels::Gemm16Path::dot, kernels::Gemm16Path::widen}) {
+    if (!kernels::gemm16_path_available(path)) continue;
+    for (int threads : {1, 2}) {
+      SCOPED_TRACE(testing::Message()
+                   << kernels::gemm16_path_name(path) << ", " << threads << " threads");
+      check_gemm_bias<BFloat16>(path, true, threads);
+    }
+  }
+  check_gemm_bias<Half>(kernels::Gemm16Path::widen, false, 2);
+  float c = 0;
+  const BFloat16 one(1.0f);
+  EXPECT_THROW(kernels::gemm_bias(false, true, 1, 1, 1, &one, 1, &one, 1, nullptr, &c, 1), Error);
+}
+
+TEST(Gemm16, NativeBf16IsUsedWhereTheCpuHasIt) {
+  // oneDNN's native bf16 matmul exists wherever AVX-512 does; descent's kernel where
+  // AVX-512-BF16 does, and then it is the default
+  EXPECT_EQ(kernels::gemm16_path_available(kernels::Gemm16Path::native),
+            cpu_half_isa() >= HalfIsa::avx512);
+  EXPECT_EQ(kernels::gemm16_path_available(kernels::Gemm16Path::dot),
+            cpu_half_isa() >= HalfIsa::avx512_bf16);
+  EXPECT_TRUE(kernels::gemm16_path_available(kernels::Gemm16Path::widen));
+  EXPECT_EQ(kernels::bf16_gemm_path(),
+            cpu_half_isa() >= HalfIsa::avx512_bf16 ? kernels::Gemm16Path::dot
+            : cpu_half_isa() >= HalfIsa::avx512    ? kernels::Gemm16Path::native
+                                                   : kernels::Gemm16Path::widen);
+  for (const auto path : {kernels::Gemm16Path::native, kernels::Gemm16Path::dot}) {
+    if (!kernels::gemm16_path_available(path)) {
+      EXPECT_THROW(
+          kernels::gemm(false, false, 1, 1, 1, 1.0f, static_cast<const BFloat16*>(nullptr), 1,
+                        static_cast<const BFloat16*>(nullptr), 1, 0.0f, nullptr, 1, path),
+          Error);
+    }
   }
   float c = 0;
   const BFloat16 one(1.0f);

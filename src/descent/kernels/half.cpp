@@ -14,6 +14,8 @@
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include "descent/core/error.hpp"
+#include "descent/core/parallel.hpp"
+#include "descent/kernels/bf16_dot.hpp"
 #include "descent/kernels/gemm.hpp"
 #include "descent/kernels/onednn_run.hpp"
 #include "descent/kernels/workspace.hpp"
@@ -102,14 +104,14 @@ std::shared_ptr<Plan> plan(bool trans_a, bool trans_b, std::int64_t M, std::int6
   return slot;
 }
 
-Gemm16Path detect_bf16_path() {
+bool detect_onednn_native() {
   try {
     const auto pd = make_pd(false, false, 16, 16, 16, 1.0f, 16, 16, 0.0f, 16);
     const std::string implementation = pd.impl_info_str();
     // "ref:..." is oneDNN's slow reference loop: widening to f32 beats it
-    return implementation.rfind("ref", 0) == 0 ? Gemm16Path::widen : Gemm16Path::native;
+    return implementation.rfind("ref", 0) != 0;
   } catch (const dnnl::error&) {
-    return Gemm16Path::widen;
+    return false;
   }
 }
 
@@ -140,14 +142,42 @@ void check_dims(const char* op, std::int64_t M, std::int64_t N, std::int64_t K) 
   DESCENT_CHECK(M >= 0 && N >= 0 && K >= 0, op, ": negative size M=", M, " N=", N, " K=", K);
 }
 
+void fill_bias_rows(const float* bias, std::int64_t M, std::int64_t N, float* C, std::int64_t ldc) {
+#pragma omp parallel for if (M * N > kParallelElements)
+  for (std::int64_t r = 0; r < M; ++r) std::copy(bias, bias + N, C + r * ldc);
+}
+
 }  // namespace
 
 const char* gemm16_path_name(Gemm16Path path) {
-  return path == Gemm16Path::native ? "onednn-bf16" : "widen-f32";
+  switch (path) {
+    case Gemm16Path::native:
+      return "onednn-bf16";
+    case Gemm16Path::dot:
+      return "avx512-bf16";
+    case Gemm16Path::widen:
+      return "widen-f32";
+  }
+  return "?";
+}
+
+bool gemm16_path_available(Gemm16Path path) {
+  static const bool onednn_native = detect_onednn_native();
+  switch (path) {
+    case Gemm16Path::native:
+      return onednn_native;
+    case Gemm16Path::dot:
+      return bf16_dot_available();
+    case Gemm16Path::widen:
+      return true;
+  }
+  return false;
 }
 
 Gemm16Path bf16_gemm_path() {
-  static const Gemm16Path path = detect_bf16_path();
+  static const Gemm16Path path = gemm16_path_available(Gemm16Path::dot)      ? Gemm16Path::dot
+                                 : gemm16_path_available(Gemm16Path::native) ? Gemm16Path::native
+                                                                             : Gemm16Path::widen;
   return path;
 }
 
@@ -155,11 +185,15 @@ void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64
           const BFloat16* A, std::int64_t lda, const BFloat16* B, std::int64_t ldb, float beta,
           float* C, std::int64_t ldc, Gemm16Path path) {
   check_dims("gemm (bf16)", M, N, K);
-  DESCENT_CHECK(path == Gemm16Path::widen || bf16_gemm_path() == Gemm16Path::native,
-                "gemm (bf16): oneDNN has no native bf16 matmul on this CPU; use the widen path");
+  DESCENT_CHECK(gemm16_path_available(path), "gemm (bf16): the ", gemm16_path_name(path),
+                " path does not run on this CPU; use ", gemm16_path_name(bf16_gemm_path()));
   if (M == 0 || N == 0) return;
   if (path == Gemm16Path::widen || K == 0) {
     gemm_widened(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+  if (path == Gemm16Path::dot) {
+    gemm_bf16_dot(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
   const std::shared_ptr<Plan> p = plan(trans_a, trans_b, M, N, K, alpha, lda, ldb, beta, ldc);
@@ -188,6 +222,30 @@ void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64
   check_dims("gemm (f16)", M, N, K);
   if (M == 0 || N == 0) return;
   gemm_widened(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void gemm_bias(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K,
+               const BFloat16* A, std::int64_t lda, const BFloat16* B, std::int64_t ldb,
+               const float* bias, float* C, std::int64_t ldc, Gemm16Path path) {
+  check_dims("gemm_bias (bf16)", M, N, K);
+  DESCENT_CHECK(bias != nullptr, "gemm_bias (bf16): no bias given");
+  if (M == 0 || N == 0) return;
+  if (path == Gemm16Path::dot && K > 0 && gemm16_path_available(path)) {
+    gemm_bf16_dot(trans_a, trans_b, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, ldc, bias);
+    return;
+  }
+  fill_bias_rows(bias, M, N, C, ldc);
+  gemm(trans_a, trans_b, M, N, K, 1.0f, A, lda, B, ldb, 1.0f, C, ldc, path);
+}
+
+void gemm_bias(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K,
+               const Half* A, std::int64_t lda, const Half* B, std::int64_t ldb, const float* bias,
+               float* C, std::int64_t ldc) {
+  check_dims("gemm_bias (f16)", M, N, K);
+  DESCENT_CHECK(bias != nullptr, "gemm_bias (f16): no bias given");
+  if (M == 0 || N == 0) return;
+  fill_bias_rows(bias, M, N, C, ldc);
+  gemm(trans_a, trans_b, M, N, K, 1.0f, A, lda, B, ldb, 1.0f, C, ldc);
 }
 
 }  // namespace descent::kernels

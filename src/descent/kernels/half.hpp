@@ -6,11 +6,13 @@
 //   // x (N, in) and w (out, in) in bf16; y (N, out) in f32
 //   kernels::gemm(false, true, N, out, in, 1.0f, x, in, w, in, 0.0f, y, out);
 //
-// bf16 runs oneDNN's matmul primitive (its brgemm kernels use AVX-512-BF16's vdpbf16ps),
-// one primitive per shape, built on first use and cached. Where oneDNN has no native bf16
-// kernel (a CPU without AVX-512), and for f16 (these CPUs have no f16 dot product), A and B
-// are widened to f32 (exactly) in scratch memory and go to the f32 GEMM: the same result up
-// to the order of the f32 sums, at f32 speed. Arguments are as kernels::gemm's (gemm.hpp).
+// bf16 runs, by default, descent's own AVX-512-BF16 kernel (kernels/bf16_dot.hpp) where the
+// CPU has the instructions; else oneDNN's matmul primitive (its brgemm kernels), one
+// primitive per shape, built on first use and cached, where oneDNN has a native bf16 kernel.
+// Where neither exists (a CPU without AVX-512), and for f16 (these CPUs have no f16 dot
+// product), A and B are widened to f32 (exactly) in scratch memory and go to the f32 GEMM:
+// the same result up to the order of the f32 sums, at f32 speed. Arguments are as
+// kernels::gemm's (gemm.hpp).
 #pragma once
 
 #include <cstdint>
@@ -21,19 +23,33 @@ namespace descent::kernels {
 
 enum class Gemm16Path : std::uint8_t {
   native,  // oneDNN bf16 matmul
+  dot,     // descent's AVX-512-BF16 kernel
   widen,   // widen to f32, then the f32 GEMM
 };
 const char* gemm16_path_name(Gemm16Path path);
-// native when oneDNN has a native bf16 matmul on this CPU (checked once).
+// Whether `path` runs natively on this CPU (widen always does; checked once).
+bool gemm16_path_available(Gemm16Path path);
+// The default: dot where available, else native, else widen (chosen by measurement:
+// bench/RESULTS.md, "bf16 GEMM").
 Gemm16Path bf16_gemm_path();
 
-// `path` forces the widening path (tests, benchmarks); asking for native where it is not
-// available throws Error.
+// `path` forces a path (tests, benchmarks); asking for one that is not available on this
+// CPU throws Error.
 void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, float alpha,
           const BFloat16* A, std::int64_t lda, const BFloat16* B, std::int64_t ldb, float beta,
           float* C, std::int64_t ldc, Gemm16Path path = bf16_gemm_path());
 void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, float alpha,
           const Half* A, std::int64_t lda, const Half* B, std::int64_t ldb, float beta, float* C,
           std::int64_t ldc);
+
+// C = op(A) @ op(B) + bias, `bias` (N values) added to every row of C: a linear layer's
+// forward. The dot path adds the bias as it stores C (one pass); the others fill C with the
+// bias rows first, then accumulate the GEMM into it.
+void gemm_bias(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K,
+               const BFloat16* A, std::int64_t lda, const BFloat16* B, std::int64_t ldb,
+               const float* bias, float* C, std::int64_t ldc, Gemm16Path path = bf16_gemm_path());
+void gemm_bias(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K,
+               const Half* A, std::int64_t lda, const Half* B, std::int64_t ldb, const float* bias,
+               float* C, std::int64_t ldc);
 
 }  // namespace descent::kernels

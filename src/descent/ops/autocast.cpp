@@ -246,19 +246,14 @@ Tensor linear_mixed(const Tensor& x, const Tensor& weight, const Tensor& bias, D
   const Tensor w_low = low_weight(weight, weight_low, compute);
   Tensor out = empty(out_shape, DType::f32);  // (rows, out)
   float* po = out.data<float>();
-  float beta = 0.0f;
-  if (bias.defined()) {
-    // start C from the bias rows, then C += x W^T
-    const float* pb = bias.data<float>();
-#pragma omp parallel for if (rows * out_features > 32768)
-    for (std::int64_t r = 0; r < rows; ++r) {
-      for (std::int64_t j = 0; j < out_features; ++j) po[r * out_features + j] = pb[j];
-    }
-    beta = 1.0f;
-  }
   dispatch_low(compute, [&]<typename L>() {
-    kernels::gemm(false, true, rows, out_features, in, 1.0f, x_low.data<L>(), in, w_low.data<L>(),
-                  in, beta, po, out_features);
+    if (bias.defined()) {  // x W^T + b
+      kernels::gemm_bias(false, true, rows, out_features, in, x_low.data<L>(), in, w_low.data<L>(),
+                         in, bias.data<float>(), po, out_features);
+    } else {
+      kernels::gemm(false, true, rows, out_features, in, 1.0f, x_low.data<L>(), in, w_low.data<L>(),
+                    in, 0.0f, po, out_features);
+    }
   });
   return autograd::record(
       "linear_mixed", out, {x, weight, bias},

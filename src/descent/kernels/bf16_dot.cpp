@@ -1,0 +1,322 @@
+#include "descent/kernels/bf16_dot.hpp"
+
+// GCC 12's AVX-512 intrinsics initialise their "undefined" operands from themselves and
+// then warn about it when inlined (GCC bug 105593, fixed in 13); the warning is noise here.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "descent/core/error.hpp"
+#include "descent/kernels/workspace.hpp"
+
+#define DESCENT_BF16_DOT __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+
+namespace descent::kernels {
+namespace {
+
+using u16 = std::uint16_t;
+using u32 = std::uint32_t;
+
+constexpr int kMR = 8;                  // rows of a C tile
+constexpr int kNV = 2;                  // 16-lane vectors across a C tile
+constexpr std::int64_t kNR = 16 * kNV;  // columns of a C tile and of a packed panel
+// Below this many multiply-adds a call stays on one thread.
+constexpr std::int64_t kParallelMacs = std::int64_t{1} << 19;
+
+std::int64_t ceil_div(std::int64_t a, std::int64_t b) {
+  return (a + b - 1) / b;
+}
+
+// ---- packing: a panel is kp_count rows of kNR words, word j of row kp holding the pair
+// (X[2kp][j], X[2kp+1][j]) (low half first), zero past the matrix ----
+
+// X stored (K, cols) with row stride ld: rows 2kp and 2kp+1 interleaved; columns
+// [col0, col0 + width), width <= kNR.
+DESCENT_BF16_DOT void pack_interleaved(const u16* x, std::int64_t ld, std::int64_t K,
+                                       std::int64_t col0, std::int64_t width, std::int64_t kp_count,
+                                       u32* panel) {
+  alignas(64) static constexpr u16 kLow[32] = {0,  32, 1,  33, 2,  34, 3,  35, 4,  36, 5,
+                                               37, 6,  38, 7,  39, 8,  40, 9,  41, 10, 42,
+                                               11, 43, 12, 44, 13, 45, 14, 46, 15, 47};
+  alignas(64) static constexpr u16 kHigh[32] = {16, 48, 17, 49, 18, 50, 19, 51, 20, 52, 21,
+                                                53, 22, 54, 23, 55, 24, 56, 25, 57, 26, 58,
+                                                27, 59, 28, 60, 29, 61, 30, 62, 31, 63};
+  const __m512i low = _mm512_load_si512(kLow);
+  const __m512i high = _mm512_load_si512(kHigh);
+  const __mmask32 mask = width >= 32 ? ~__mmask32{0} : (__mmask32{1} << width) - 1;
+  for (std::int64_t kp = 0; kp < kp_count; ++kp) {
+    const u16* r0 = x + 2 * kp * ld + col0;
+    const __m512i v0 = _mm512_maskz_loadu_epi16(mask, r0);
+    const __m512i v1 =
+        2 * kp + 1 < K ? _mm512_maskz_loadu_epi16(mask, r0 + ld) : _mm512_setzero_si512();
+    _mm512_storeu_si512(panel + kp * kNR, _mm512_permutex2var_epi16(v0, low, v1));
+    _mm512_storeu_si512(panel + kp * kNR + 16, _mm512_permutex2var_epi16(v0, high, v1));
+  }
+}
+
+// r[i] holds row i of a 16x16 matrix of words; afterwards r[i] holds column i.
+DESCENT_BF16_DOT inline void transpose16(__m512i r[16]) {
+  __m512i t[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+  }
+  // s[4i + c], 128-bit lane L: rows 4i..4i+3 of column 4L + c
+  __m512i s[16];
+  for (int i = 0; i < 4; ++i) {
+    s[4 * i] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
+    s[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
+    s[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
+    s[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+  }
+  for (int c = 0; c < 4; ++c) {
+    const __m512i u0 = _mm512_shuffle_i32x4(s[c], s[4 + c], 0x44);
+    const __m512i u1 = _mm512_shuffle_i32x4(s[c], s[4 + c], 0xEE);
+    const __m512i u2 = _mm512_shuffle_i32x4(s[8 + c], s[12 + c], 0x44);
+    const __m512i u3 = _mm512_shuffle_i32x4(s[8 + c], s[12 + c], 0xEE);
+    r[c] = _mm512_shuffle_i32x4(u0, u2, 0x88);
+    r[4 + c] = _mm512_shuffle_i32x4(u0, u2, 0xDD);
+    r[8 + c] = _mm512_shuffle_i32x4(u1, u3, 0x88);
+    r[12 + c] = _mm512_shuffle_i32x4(u1, u3, 0xDD);
+  }
+}
+
+// X stored (cols, K) with row stride ld (X^T is the matrix packed): the words (k-pairs) of
+// each stored row become a column of the panel, 16x16 words at a time; columns
+// [col0, col0 + width), width <= kNR.
+DESCENT_BF16_DOT void pack_transposed(const u16* x, std::int64_t ld, std::int64_t K,
+                                      std::int64_t col0, std::int64_t width, std::int64_t kp_count,
+                                      u32* panel) {
+  for (std::int64_t kp0 = 0; kp0 < kp_count; kp0 += 16) {
+    const std::int64_t values = std::min<std::int64_t>(32, K - 2 * kp0);  // bf16 per row
+    const __mmask32 mask = values >= 32 ? ~__mmask32{0} : (__mmask32{1} << values) - 1;
+    const std::int64_t kps = std::min<std::int64_t>(16, kp_count - kp0);
+    for (std::int64_t half = 0; half < kNR / 16; ++half) {
+      __m512i r[16];
+      for (std::int64_t j = 0; j < 16; ++j) {
+        const std::int64_t col = 16 * half + j;
+        r[j] = col < width ? _mm512_maskz_loadu_epi16(mask, x + (col0 + col) * ld + 2 * kp0)
+                           : _mm512_setzero_si512();
+      }
+      transpose16(r);
+      for (std::int64_t c = 0; c < kps; ++c) {
+        _mm512_storeu_si512(panel + (kp0 + c) * kNR + 16 * half, r[c]);
+      }
+    }
+  }
+}
+
+// ---- the tile: C[0:MR, 0:16*NV] (last vector masked) = alpha * A B + beta * C (+ bias) ----
+
+struct TileA {
+  const u16* a;  // pair (row i, kp) at a + i * row_stride + kp * kp_stride (bf16 units)
+  std::int64_t row_stride, kp_stride;
+  std::int64_t full_pairs;  // k-pairs whose both halves may be read
+  bool odd_tail;            // one more k whose pair has only its low half (K odd, A in place)
+};
+
+template <int MR, int NV>
+DESCENT_BF16_DOT void tile(const TileA& A, const u32* panel, float* c, std::int64_t ldc,
+                           float alpha, float beta, const float* bias, __mmask16 last) {
+  // every loop unrolled, so that the accumulators live in registers throughout
+  __m512 acc[MR][NV];
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i) {
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
+  }
+  const u16* a = A.a;
+  const u32* b = panel;
+  const std::int64_t pairs = A.full_pairs + (A.odd_tail ? 1 : 0);
+  for (std::int64_t kp = 0; kp < pairs; ++kp, a += A.kp_stride, b += kNR) {
+    __m512bh bv[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) bv[v] = (__m512bh)_mm512_loadu_si512(b + 16 * v);
+    const bool half = kp == A.full_pairs;  // the odd tail: only the low half exists
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+      u32 pair;
+      if (half) [[unlikely]] {
+        pair = a[i * A.row_stride];
+      } else {
+        std::memcpy(&pair, a + i * A.row_stride, sizeof pair);
+      }
+      const __m512bh av = (__m512bh)_mm512_set1_epi32(static_cast<int>(pair));
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_dpbf16_ps(acc[i][v], av, bv[v]);
+    }
+  }
+  const __m512 alpha_v = _mm512_set1_ps(alpha);
+  const __m512 beta_v = _mm512_set1_ps(beta);
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i) {
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {
+      float* p = c + i * ldc + 16 * v;
+      const __mmask16 m = v == NV - 1 ? last : __mmask16{0xFFFF};
+      __m512 r = _mm512_mul_ps(alpha_v, acc[i][v]);
+      // beta == 0 never reads C (it may hold NaN), as BLAS
+      if (beta != 0.0f) r = _mm512_fmadd_ps(beta_v, _mm512_maskz_loadu_ps(m, p), r);
+      if (bias != nullptr) r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(m, bias + 16 * v));
+      _mm512_mask_storeu_ps(p, m, r);
+    }
+  }
+}
+
+using TileFn = void (*)(const TileA&, const u32*, float*, std::int64_t, float, float, const float*,
+                        __mmask16);
+
+template <int MR>
+constexpr TileFn tile_for(int nv) {
+  return nv == 1 ? &tile<MR, 1> : &tile<MR, 2>;
+}
+
+TileFn tile_fn(std::int64_t rows, std::int64_t vectors) {
+  static_assert(kMR == 8 && kNV == 2);
+  const int nv = static_cast<int>(vectors);
+  switch (rows) {
+    case 1:
+      return tile_for<1>(nv);
+    case 2:
+      return tile_for<2>(nv);
+    case 3:
+      return tile_for<3>(nv);
+    case 4:
+      return tile_for<4>(nv);
+    case 5:
+      return tile_for<5>(nv);
+    case 6:
+      return tile_for<6>(nv);
+    case 7:
+      return tile_for<7>(nv);
+    default:
+      return tile_for<8>(nv);
+  }
+}
+
+struct Problem {
+  bool trans_a, trans_b;
+  std::int64_t M, N, K, kp_count;
+  float alpha;
+  const u16* A;
+  std::int64_t lda;
+  const u16* B;
+  std::int64_t ldb;
+  float beta;
+  const float* bias;  // or null
+  float* C;
+  std::int64_t ldc;
+};
+
+std::int64_t panel_words(const Problem& p) {
+  return p.kp_count * kNR;
+}
+
+void pack_b_panel(const Problem& p, std::int64_t panel, u32* packed_b) {
+  const std::int64_t n0 = panel * kNR;
+  const std::int64_t width = std::min(kNR, p.N - n0);
+  u32* dst = packed_b + panel * panel_words(p);
+  if (p.trans_b) {
+    pack_transposed(p.B, p.ldb, p.K, n0, width, p.kp_count, dst);
+  } else {
+    pack_interleaved(p.B, p.ldb, p.K, n0, width, p.kp_count, dst);
+  }
+}
+
+void pack_a_panel(const Problem& p, std::int64_t panel, u32* packed_a) {
+  const std::int64_t m0 = panel * kNR;
+  pack_interleaved(p.A, p.lda, p.K, m0, std::min(kNR, p.M - m0), p.kp_count,
+                   packed_a + panel * panel_words(p));
+}
+
+// C rows [m0, m1) against B panels [panel0, panel1); packed_a (trans_a) holds at least the
+// panels of those rows.
+void compute(const Problem& p, std::int64_t m0, std::int64_t m1, std::int64_t panel0,
+             std::int64_t panel1, const u32* packed_a, const u32* packed_b) {
+  for (std::int64_t panel = panel0; panel < panel1; ++panel) {
+    const std::int64_t n0 = panel * kNR;
+    const std::int64_t width = std::min(kNR, p.N - n0);
+    const std::int64_t vectors = ceil_div(width, 16);
+    const std::int64_t rest = width - 16 * (vectors - 1);
+    const __mmask16 last = static_cast<__mmask16>(rest >= 16 ? 0xFFFF : (1u << rest) - 1);
+    const u32* b = packed_b + panel * panel_words(p);
+    for (std::int64_t m = m0; m < m1; m += kMR) {
+      const std::int64_t rows = std::min<std::int64_t>(kMR, m1 - m);
+      TileA a;
+      if (p.trans_a) {
+        a = {reinterpret_cast<const u16*>(packed_a + (m / kNR) * panel_words(p) + m % kNR), 2,
+             2 * kNR, p.kp_count, false};
+      } else {
+        a = {p.A + m * p.lda, p.lda, 2, p.K / 2, p.K % 2 == 1};
+      }
+      tile_fn(rows, vectors)(a, b, p.C + m * p.ldc + n0, p.ldc, p.alpha, p.beta,
+                             p.bias == nullptr ? nullptr : p.bias + n0, last);
+    }
+  }
+}
+
+bool detect() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16");
+}
+
+}  // namespace
+
+bool bf16_dot_available() {
+  static const bool available = detect();
+  return available;
+}
+
+void gemm_bf16_dot(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K,
+                   float alpha, const BFloat16* A, std::int64_t lda, const BFloat16* B,
+                   std::int64_t ldb, float beta, float* C, std::int64_t ldc, const float* bias) {
+  DESCENT_CHECK(bf16_dot_available(), "gemm (bf16): this CPU lacks AVX-512-BF16");
+  DESCENT_CHECK(M >= 0 && N >= 0 && K >= 0, "gemm (bf16): negative size M=", M, " N=", N, " K=", K);
+  if (M == 0 || N == 0) return;
+  const Problem p{trans_a, trans_b,
+                  M,       N,
+                  K,       ceil_div(K, 2),
+                  alpha,   reinterpret_cast<const u16*>(A),
+                  lda,     reinterpret_cast<const u16*>(B),
+                  ldb,     beta,
+                  bias,    C,
+                  ldc};
+  const std::int64_t a_panels = trans_a ? ceil_div(M, kNR) : 0;
+  const std::int64_t b_panels = ceil_div(N, kNR);
+  const std::int64_t tiles = ceil_div(M, kMR);
+  const int threads = M * N * K >= kParallelMacs ? omp_get_max_threads() : 1;
+  // B's panels go to the threads that use them; with fewer panels than threads, every
+  // thread takes all panels and a share of C's rows (whole tiles). Each thread packs what it
+  // uses into its own part of the workspace (A, when packed, whole or its rows; B, its
+  // panels, or all of them when C is split by rows): no thread waits for another.
+  const bool split_n = b_panels >= threads;
+  Workspace<u32> packed_a(threads * a_panels * panel_words(p));
+  Workspace<u32> packed_b((split_n ? 1 : threads) * b_panels * panel_words(p));
+  auto run = [&](std::int64_t t, std::int64_t nt) {
+    const std::int64_t panel0 = split_n ? b_panels * t / nt : 0;
+    const std::int64_t panel1 = split_n ? b_panels * (t + 1) / nt : b_panels;
+    const std::int64_t m0 = split_n ? 0 : std::min(M, tiles * t / nt * kMR);
+    const std::int64_t m1 = split_n ? M : std::min(M, tiles * (t + 1) / nt * kMR);
+    u32* own_a = packed_a.get() + t * a_panels * panel_words(p);
+    u32* own_b = packed_b.get() + (split_n ? 0 : t * b_panels * panel_words(p));
+    if (m1 > m0) {
+      for (std::int64_t panel = m0 / kNR; panel < std::min(a_panels, ceil_div(m1, kNR)); ++panel) {
+        pack_a_panel(p, panel, own_a);
+      }
+    }
+    for (std::int64_t panel = panel0; panel < panel1; ++panel) pack_b_panel(p, panel, own_b);
+    compute(p, m0, m1, panel0, panel1, own_a, own_b);
+  };
+  if (threads == 1) {
+    run(0, 1);
+    return;
+  }
+#pragma omp parallel num_threads(threads)
+  run(omp_get_thread_num(), omp_get_num_threads());
+}
+
+}  // namespace descent::kernels
