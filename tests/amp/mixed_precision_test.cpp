@@ -167,6 +167,61 @@ TEST(Gemm16, BiasIsAddedToEveryRowOnEveryPath) {
   EXPECT_THROW(kernels::gemm_bias(false, true, 1, 1, 1, &one, 1, &one, 1, nullptr, &c, 1), Error);
 }
 
+TEST(Gemm16, ABatchGivesWhatItsGemmsGiveOneByOne) {
+  // a linear layer's dX and dW, and a forward with a bias: the split between threads crosses
+  // from one GEMM to the next; every tile sums in the same order however the work is split,
+  // so the dot path's batch is bit-identical to its single calls
+  Generator gen(13);
+  const std::int64_t rows = 96, in = 200, out = 75;
+  const Tensor dy = randn({rows, out}, gen).to(DType::bf16);
+  const Tensor w = randn({out, in}, gen).to(DType::bf16);
+  const Tensor x = randn({rows, in}, gen).to(DType::bf16);
+  const Tensor bias = randn({out}, gen);
+  const Tensor gw0 = randn({out, in}, gen);
+  auto run = [&](bool batch, kernels::Gemm16Path path) {
+    Tensor gx = full({rows, in}, 3.0f), gw = gw0.clone(), y = full({rows, out}, 5.0f);
+    const std::array<kernels::GemmBf16, 3> gemms = {{
+        {false, false, rows, in, out, 1.0f, dy.data<BFloat16>(), out, w.data<BFloat16>(), in, 0.0f,
+         gx.data<float>(), in},
+        {true, false, out, in, rows, 0.5f, dy.data<BFloat16>(), out, x.data<BFloat16>(), in, 1.0f,
+         gw.data<float>(), in},
+        {false, true, rows, out, in, 1.0f, x.data<BFloat16>(), in, w.data<BFloat16>(), in, 0.0f,
+         y.data<float>(), out, bias.data<float>()},
+    }};
+    if (batch) {
+      kernels::gemm(gemms, path);
+    } else {
+      for (const kernels::GemmBf16& g : gemms) kernels::gemm(std::span(&g, 1), path);
+    }
+    return std::array<std::vector<double>, 3>{gx.to_vector(), gw.to_vector(), y.to_vector()};
+  };
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(1);
+  const auto reference = run(false, kernels::Gemm16Path::widen);
+  for (const auto path :
+       {kernels::Gemm16Path::native, kernels::Gemm16Path::dot, kernels::Gemm16Path::widen}) {
+    if (!kernels::gemm16_path_available(path)) continue;
+    for (int t : {1, 2}) {
+      SCOPED_TRACE(testing::Message()
+                   << kernels::gemm16_path_name(path) << ", " << t << " threads");
+      omp_set_num_threads(t);
+      const auto one_by_one = run(false, path);
+      const auto together = run(true, path);
+      for (std::size_t k = 0; k < 3; ++k) {
+        ASSERT_EQ(together[k].size(), reference[k].size());
+        for (std::size_t i = 0; i < together[k].size(); ++i) {
+          if (path == kernels::Gemm16Path::dot) {
+            ASSERT_EQ(together[k][i], one_by_one[k][i]);
+          }
+          ASSERT_NEAR(together[k][i], reference[k][i], 1e-4 * (1 + std::abs(reference[k][i])))
+              << "GEMM " << k << " element " << i;
+        }
+      }
+    }
+  }
+  omp_set_num_threads(threads);
+}
+
 TEST(Gemm16, NativeBf16IsUsedWhereTheCpuHasIt) {
   // oneDNN's native bf16 matmul exists wherever AVX-512 does; descent's kernel where
   // AVX-512-BF16 does, and then it is the default

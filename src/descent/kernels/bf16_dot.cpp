@@ -7,6 +7,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 
 #include "descent/core/error.hpp"
@@ -197,7 +198,9 @@ TileFn tile_fn(std::int64_t rows, std::int64_t vectors) {
   }
 }
 
-struct Problem {
+// One GEMM of a batch, with its share of the workspace: per thread, a copy of the panels
+// of A (when packed) and of B that the thread packs for itself.
+struct Job {
   bool trans_a, trans_b;
   std::int64_t M, N, K, kp_count;
   float alpha;
@@ -209,52 +212,93 @@ struct Problem {
   const float* bias;  // or null
   float* C;
   std::int64_t ldc;
+  std::int64_t a_panels, b_panels, tiles;
+  std::int64_t item_cost;  // k-pairs of one item (8 rows of C against one panel), + its store
+  std::int64_t workspace;  // offset of its part, in words
+  std::int64_t panel_words() const { return kp_count * kNR; }
+  std::int64_t items() const { return b_panels * tiles; }
+  std::int64_t words_per_thread() const { return (a_panels + b_panels) * panel_words(); }
 };
 
-std::int64_t panel_words(const Problem& p) {
-  return p.kp_count * kNR;
+Job job_of(const GemmBf16& g) {
+  Job j{g.trans_a, g.trans_b,
+        g.M,       g.N,
+        g.K,       ceil_div(g.K, 2),
+        g.alpha,   reinterpret_cast<const u16*>(g.A),
+        g.lda,     reinterpret_cast<const u16*>(g.B),
+        g.ldb,     g.beta,
+        g.bias,    g.C,
+        g.ldc,     0,
+        0,         0,
+        0,         0};
+  j.a_panels = g.trans_a ? ceil_div(g.M, kNR) : 0;
+  j.b_panels = ceil_div(g.N, kNR);
+  j.tiles = ceil_div(g.M, kMR);
+  j.item_cost = j.kp_count + 4;
+  return j;
 }
 
-void pack_b_panel(const Problem& p, std::int64_t panel, u32* packed_b) {
+void pack_b_panel(const Job& j, std::int64_t panel, u32* packed_b) {
   const std::int64_t n0 = panel * kNR;
-  const std::int64_t width = std::min(kNR, p.N - n0);
-  u32* dst = packed_b + panel * panel_words(p);
-  if (p.trans_b) {
-    pack_transposed(p.B, p.ldb, p.K, n0, width, p.kp_count, dst);
+  const std::int64_t width = std::min(kNR, j.N - n0);
+  u32* dst = packed_b + panel * j.panel_words();
+  if (j.trans_b) {
+    pack_transposed(j.B, j.ldb, j.K, n0, width, j.kp_count, dst);
   } else {
-    pack_interleaved(p.B, p.ldb, p.K, n0, width, p.kp_count, dst);
+    pack_interleaved(j.B, j.ldb, j.K, n0, width, j.kp_count, dst);
   }
 }
 
-void pack_a_panel(const Problem& p, std::int64_t panel, u32* packed_a) {
+void pack_a_panel(const Job& j, std::int64_t panel, u32* packed_a) {
   const std::int64_t m0 = panel * kNR;
-  pack_interleaved(p.A, p.lda, p.K, m0, std::min(kNR, p.M - m0), p.kp_count,
-                   packed_a + panel * panel_words(p));
+  pack_interleaved(j.A, j.lda, j.K, m0, std::min(kNR, j.M - m0), j.kp_count,
+                   packed_a + panel * j.panel_words());
 }
 
-// C rows [m0, m1) against B panels [panel0, panel1); packed_a (trans_a) holds at least the
-// panels of those rows.
-void compute(const Problem& p, std::int64_t m0, std::int64_t m1, std::int64_t panel0,
-             std::int64_t panel1, const u32* packed_a, const u32* packed_b) {
-  for (std::int64_t panel = panel0; panel < panel1; ++panel) {
-    const std::int64_t n0 = panel * kNR;
-    const std::int64_t width = std::min(kNR, p.N - n0);
-    const std::int64_t vectors = ceil_div(width, 16);
-    const std::int64_t rest = width - 16 * (vectors - 1);
-    const __mmask16 last = static_cast<__mmask16>(rest >= 16 ? 0xFFFF : (1u << rest) - 1);
-    const u32* b = packed_b + panel * panel_words(p);
-    for (std::int64_t m = m0; m < m1; m += kMR) {
-      const std::int64_t rows = std::min<std::int64_t>(kMR, m1 - m);
-      TileA a;
-      if (p.trans_a) {
-        a = {reinterpret_cast<const u16*>(packed_a + (m / kNR) * panel_words(p) + m % kNR), 2,
-             2 * kNR, p.kp_count, false};
-      } else {
-        a = {p.A + m * p.lda, p.lda, 2, p.K / 2, p.K % 2 == 1};
-      }
-      tile_fn(rows, vectors)(a, b, p.C + m * p.ldc + n0, p.ldc, p.alpha, p.beta,
-                             p.bias == nullptr ? nullptr : p.bias + n0, last);
+// C rows [m0, m1) against one panel of B.
+void compute(const Job& j, std::int64_t m0, std::int64_t m1, std::int64_t panel,
+             const u32* packed_a, const u32* packed_b) {
+  const std::int64_t n0 = panel * kNR;
+  const std::int64_t width = std::min(kNR, j.N - n0);
+  const std::int64_t vectors = ceil_div(width, 16);
+  const std::int64_t rest = width - 16 * (vectors - 1);
+  const __mmask16 last = static_cast<__mmask16>(rest >= 16 ? 0xFFFF : (1u << rest) - 1);
+  const u32* b = packed_b + panel * j.panel_words();
+  const float* bias = j.bias == nullptr ? nullptr : j.bias + n0;
+  for (std::int64_t m = m0; m < m1; m += kMR) {
+    const std::int64_t rows = std::min<std::int64_t>(kMR, m1 - m);
+    TileA a;
+    if (j.trans_a) {
+      a = {reinterpret_cast<const u16*>(packed_a + (m / kNR) * j.panel_words() + m % kNR), 2,
+           2 * kNR, j.kp_count, false};
+    } else {
+      a = {j.A + m * j.lda, j.lda, 2, j.K / 2, j.K % 2 == 1};
     }
+    tile_fn(rows, vectors)(a, b, j.C + m * j.ldc + n0, j.ldc, j.alpha, j.beta, bias, last);
+  }
+}
+
+// Items [item0, item1) of a job, panel by panel: whole panels, and at the ends part of one.
+// The thread packs what they use into its own workspace: those panels of B, and the panels
+// of A (when packed) that their rows need.
+void run_items(const Job& j, std::int64_t item0, std::int64_t item1, u32* own) {
+  if (item0 >= item1) return;
+  u32* own_a = own;
+  u32* own_b = own + j.a_panels * j.panel_words();
+  const std::int64_t panel0 = item0 / j.tiles;
+  const std::int64_t panel1 = (item1 - 1) / j.tiles + 1;
+  const bool one_panel = panel1 - panel0 == 1;
+  const std::int64_t rows0 = one_panel ? item0 % j.tiles * kMR : 0;
+  const std::int64_t rows1 = one_panel ? std::min(j.M, ((item1 - 1) % j.tiles + 1) * kMR) : j.M;
+  for (std::int64_t panel = rows0 / kNR; panel < std::min(j.a_panels, ceil_div(rows1, kNR));
+       ++panel) {
+    pack_a_panel(j, panel, own_a);
+  }
+  for (std::int64_t panel = panel0; panel < panel1; ++panel) {
+    pack_b_panel(j, panel, own_b);
+    const std::int64_t tile0 = panel == panel0 ? item0 % j.tiles : 0;
+    const std::int64_t tile1 = panel == panel1 - 1 ? (item1 - 1) % j.tiles + 1 : j.tiles;
+    compute(j, tile0 * kMR, std::min(j.M, tile1 * kMR), panel, own_a, own_b);
   }
 }
 
@@ -264,6 +308,8 @@ bool detect() {
          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16");
 }
 
+constexpr std::size_t kMaxBatch = 8;
+
 }  // namespace
 
 bool bf16_dot_available() {
@@ -271,45 +317,43 @@ bool bf16_dot_available() {
   return available;
 }
 
-void gemm_bf16_dot(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K,
-                   float alpha, const BFloat16* A, std::int64_t lda, const BFloat16* B,
-                   std::int64_t ldb, float beta, float* C, std::int64_t ldc, const float* bias) {
+void gemm_bf16_dot(std::span<const GemmBf16> gemms) {
   DESCENT_CHECK(bf16_dot_available(), "gemm (bf16): this CPU lacks AVX-512-BF16");
-  DESCENT_CHECK(M >= 0 && N >= 0 && K >= 0, "gemm (bf16): negative size M=", M, " N=", N, " K=", K);
-  if (M == 0 || N == 0) return;
-  const Problem p{trans_a, trans_b,
-                  M,       N,
-                  K,       ceil_div(K, 2),
-                  alpha,   reinterpret_cast<const u16*>(A),
-                  lda,     reinterpret_cast<const u16*>(B),
-                  ldb,     beta,
-                  bias,    C,
-                  ldc};
-  const std::int64_t a_panels = trans_a ? ceil_div(M, kNR) : 0;
-  const std::int64_t b_panels = ceil_div(N, kNR);
-  const std::int64_t tiles = ceil_div(M, kMR);
-  const int threads = M * N * K >= kParallelMacs ? omp_get_max_threads() : 1;
-  // B's panels go to the threads that use them; with fewer panels than threads, every
-  // thread takes all panels and a share of C's rows (whole tiles). Each thread packs what it
-  // uses into its own part of the workspace (A, when packed, whole or its rows; B, its
-  // panels, or all of them when C is split by rows): no thread waits for another.
-  const bool split_n = b_panels >= threads;
-  Workspace<u32> packed_a(threads * a_panels * panel_words(p));
-  Workspace<u32> packed_b((split_n ? 1 : threads) * b_panels * panel_words(p));
+  DESCENT_CHECK(gemms.size() <= kMaxBatch, "gemm (bf16): at most ", kMaxBatch,
+                " GEMMs in a batch, got ", gemms.size());
+  // The jobs' items, weighted by their k-pairs, are dealt out to the threads in equal runs
+  // of cost, in order: a thread's run may cover the end of one job and the start of the next.
+  std::array<Job, kMaxBatch> jobs;
+  std::size_t count = 0;
+  std::int64_t macs = 0, cost = 0, words = 0;
+  for (const GemmBf16& g : gemms) {
+    DESCENT_CHECK(g.M >= 0 && g.N >= 0 && g.K >= 0, "gemm (bf16): negative size M=", g.M,
+                  " N=", g.N, " K=", g.K);
+    if (g.M == 0 || g.N == 0) continue;
+    Job& j = jobs[count++];
+    j = job_of(g);
+    macs += g.M * g.N * g.K;
+    cost += j.items() * j.item_cost;
+    j.workspace = words;
+    words += j.words_per_thread();
+  }
+  if (count == 0) return;
+  const int threads = macs >= kParallelMacs ? omp_get_max_threads() : 1;
+  Workspace<u32> workspace(threads * words);
   auto run = [&](std::int64_t t, std::int64_t nt) {
-    const std::int64_t panel0 = split_n ? b_panels * t / nt : 0;
-    const std::int64_t panel1 = split_n ? b_panels * (t + 1) / nt : b_panels;
-    const std::int64_t m0 = split_n ? 0 : std::min(M, tiles * t / nt * kMR);
-    const std::int64_t m1 = split_n ? M : std::min(M, tiles * (t + 1) / nt * kMR);
-    u32* own_a = packed_a.get() + t * a_panels * panel_words(p);
-    u32* own_b = packed_b.get() + (split_n ? 0 : t * b_panels * panel_words(p));
-    if (m1 > m0) {
-      for (std::int64_t panel = m0 / kNR; panel < std::min(a_panels, ceil_div(m1, kNR)); ++panel) {
-        pack_a_panel(p, panel, own_a);
+    const std::int64_t lo = cost * t / nt, hi = cost * (t + 1) / nt;
+    std::int64_t start = 0;  // the job's first cost unit
+    for (std::size_t k = 0; k < count; ++k) {
+      const Job& j = jobs[k];
+      const std::int64_t end = start + j.items() * j.item_cost;
+      if (lo < end && hi > start) {
+        // item i is this thread's when its first cost unit, start + i * item_cost, is in [lo, hi)
+        const std::int64_t item0 = std::max<std::int64_t>(0, ceil_div(lo - start, j.item_cost));
+        const std::int64_t item1 = std::min(j.items(), ceil_div(hi - start, j.item_cost));
+        run_items(j, item0, item1, workspace.get() + t * words + j.workspace);
       }
+      start = end;
     }
-    for (std::int64_t panel = panel0; panel < panel1; ++panel) pack_b_panel(p, panel, own_b);
-    compute(p, m0, m1, panel0, panel1, own_a, own_b);
   };
   if (threads == 1) {
     run(0, 1);
@@ -317,6 +361,13 @@ void gemm_bf16_dot(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, s
   }
 #pragma omp parallel num_threads(threads)
   run(omp_get_thread_num(), omp_get_num_threads());
+}
+
+void gemm_bf16_dot(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K,
+                   float alpha, const BFloat16* A, std::int64_t lda, const BFloat16* B,
+                   std::int64_t ldb, float beta, float* C, std::int64_t ldc, const float* bias) {
+  const GemmBf16 g{trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias};
+  gemm_bf16_dot(std::span<const GemmBf16>(&g, 1));
 }
 
 }  // namespace descent::kernels

@@ -15,16 +15,23 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 #include "descent/core/half.hpp"
+#include "descent/kernels/half.hpp"
 
 namespace descent::kernels {
 
 // True when the CPU has AVX-512 (F, BW, VL) and AVX-512-BF16 (checked once).
 bool bf16_dot_available();
 
-// Throws Error where bf16_dot_available() is false. `bias` (N values, or null) is added to
-// every row of C in the same pass: C = alpha * op(A) op(B) + beta * C + bias.
+// Independent GEMMs (at most 8) in one parallel region, their work split evenly between
+// the threads (kernels::gemm's batch form, half.hpp). Throws Error where
+// bf16_dot_available() is false.
+void gemm_bf16_dot(std::span<const GemmBf16> gemms);
+
+// One GEMM. Throws Error where bf16_dot_available() is false. `bias` (N values, or null) is added
+// to every row of C in the same pass: C = alpha * op(A) op(B) + beta * C + bias.
 void gemm_bf16_dot(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K,
                    float alpha, const BFloat16* A, std::int64_t lda, const BFloat16* B,
                    std::int64_t ldb, float beta, float* C, std::int64_t ldc,

@@ -142,9 +142,18 @@ void check_dims(const char* op, std::int64_t M, std::int64_t N, std::int64_t K) 
   DESCENT_CHECK(M >= 0 && N >= 0 && K >= 0, op, ": negative size M=", M, " N=", N, " K=", K);
 }
 
-void fill_bias_rows(const float* bias, std::int64_t M, std::int64_t N, float* C, std::int64_t ldc) {
+// C = beta * C + bias in every row (beta 0: C is not read), before a GEMM with beta 1.
+void start_from_bias(const float* bias, float beta, std::int64_t M, std::int64_t N, float* C,
+                     std::int64_t ldc) {
 #pragma omp parallel for if (M * N > kParallelElements)
-  for (std::int64_t r = 0; r < M; ++r) std::copy(bias, bias + N, C + r * ldc);
+  for (std::int64_t r = 0; r < M; ++r) {
+    float* row = C + r * ldc;
+    if (beta == 0.0f) {
+      std::copy(bias, bias + N, row);
+    } else {
+      for (std::int64_t j = 0; j < N; ++j) row[j] = beta * row[j] + bias[j];
+    }
+  }
 }
 
 }  // namespace
@@ -224,6 +233,29 @@ void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64
   gemm_widened(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
+void gemm(std::span<const GemmBf16> gemms, Gemm16Path path) {
+  DESCENT_CHECK(gemm16_path_available(path), "gemm (bf16): the ", gemm16_path_name(path),
+                " path does not run on this CPU; use ", gemm16_path_name(bf16_gemm_path()));
+  bool together = path == Gemm16Path::dot;
+  for (const GemmBf16& g : gemms) {
+    check_dims("gemm (bf16)", g.M, g.N, g.K);
+    together = together && g.K > 0;
+  }
+  if (together) {
+    gemm_bf16_dot(gemms);
+    return;
+  }
+  for (const GemmBf16& g : gemms) {
+    float beta = g.beta;
+    if (g.bias != nullptr && g.M > 0 && g.N > 0) {
+      start_from_bias(g.bias, g.beta, g.M, g.N, g.C, g.ldc);
+      beta = 1.0f;
+    }
+    gemm(g.trans_a, g.trans_b, g.M, g.N, g.K, g.alpha, g.A, g.lda, g.B, g.ldb, beta, g.C, g.ldc,
+         path);
+  }
+}
+
 void gemm_bias(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K,
                const BFloat16* A, std::int64_t lda, const BFloat16* B, std::int64_t ldb,
                const float* bias, float* C, std::int64_t ldc, Gemm16Path path) {
@@ -234,7 +266,7 @@ void gemm_bias(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::
     gemm_bf16_dot(trans_a, trans_b, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, ldc, bias);
     return;
   }
-  fill_bias_rows(bias, M, N, C, ldc);
+  start_from_bias(bias, 0.0f, M, N, C, ldc);
   gemm(trans_a, trans_b, M, N, K, 1.0f, A, lda, B, ldb, 1.0f, C, ldc, path);
 }
 
@@ -244,7 +276,7 @@ void gemm_bias(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::
   check_dims("gemm_bias (f16)", M, N, K);
   DESCENT_CHECK(bias != nullptr, "gemm_bias (f16): no bias given");
   if (M == 0 || N == 0) return;
-  fill_bias_rows(bias, M, N, C, ldc);
+  start_from_bias(bias, 0.0f, M, N, C, ldc);
   gemm(trans_a, trans_b, M, N, K, 1.0f, A, lda, B, ldb, 1.0f, C, ldc);
 }
 

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 #include "descent/core/half.hpp"
 
@@ -41,6 +42,27 @@ void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64
 void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, float alpha,
           const Half* A, std::int64_t lda, const Half* B, std::int64_t ldb, float beta, float* C,
           std::int64_t ldc);
+
+// One GEMM of a batch: C = alpha * op(A) @ op(B) + beta * C (+ bias, N values added to
+// every row, when not null), arguments as above.
+struct GemmBf16 {
+  bool trans_a, trans_b;
+  std::int64_t M, N, K;
+  float alpha;
+  const BFloat16* A;
+  std::int64_t lda;
+  const BFloat16* B;
+  std::int64_t ldb;
+  float beta;
+  float* C;
+  std::int64_t ldc;
+  const float* bias = nullptr;
+};
+// Independent GEMMs (no C overlaps another GEMM's operands; at most 8), such as a linear
+// layer's dX and dW in its backward. The dot path runs them in one parallel region, their
+// work split evenly between the threads (one fork and join, and each thread on whole
+// tiles); the others run them one after the other.
+void gemm(std::span<const GemmBf16> gemms, Gemm16Path path = bf16_gemm_path());
 
 // C = op(A) @ op(B) + bias, `bias` (N values) added to every row of C: a linear layer's
 // forward. The dot path adds the bias as it stores C (one pass); the others fill C with the

@@ -261,26 +261,63 @@ Tensor linear_mixed(const Tensor& x, const Tensor& weight, const Tensor& bias, D
           const Tensor& grad, const autograd::Node& node) {
         autograd::Grads grads(3);
         const Tensor dy_low = rounded_gradient(grad, compute);  // (rows, out)
+        // dx = dy W   (rows, out) @ (out, in)
+        Tensor gx = node.needs_grad(0) ? empty(x_shape, DType::f32) : Tensor();
+        // dW = dy^T x   (out, rows) @ (rows, in), added straight into an f32 weight's
+        // gradient buffer when it has one (the master weights' flat buffer)
+        Tensor gw = node.needs_grad(1) ? node.accumulation_buffer(1) : Tensor();
+        if (gw.defined() && gw.dtype() != DType::f32) gw = Tensor();
+        const float w_beta = gw.defined() ? 1.0f : 0.0f;
+        if (node.needs_grad(1) && !gw.defined()) gw = empty({out_features, in}, DType::f32);
         dispatch_low(compute, [&]<typename L>() {
-          if (node.needs_grad(0)) {
-            // dx = dy W   (rows, out) @ (out, in)
-            Tensor gx = empty(x_shape, DType::f32);
-            kernels::gemm(false, false, rows, in, out_features, 1.0f, dy_low.data<L>(),
-                          out_features, w_low.data<L>(), in, 0.0f, gx.data<float>(), in);
-            grads[0] = as_input_dtype(gx, x_dtype);
-          }
-          if (node.needs_grad(1)) {
-            // dW = dy^T x   (out, rows) @ (rows, in), added straight into an f32 weight's
-            // gradient buffer when it has one (the master weights' flat buffer)
-            Tensor gw = node.accumulation_buffer(1);
-            if (gw.defined() && gw.dtype() != DType::f32) gw = Tensor();
-            const float beta = gw.defined() ? 1.0f : 0.0f;
-            if (!gw.defined()) gw = empty({out_features, in}, DType::f32);
-            kernels::gemm(true, false, out_features, in, rows, 1.0f, dy_low.data<L>(), out_features,
-                          x_low.data<L>(), in, beta, gw.data<float>(), in);
-            grads[1] = gw;
+          if constexpr (std::is_same_v<L, BFloat16>) {
+            // both in one batch: one parallel region, the work split evenly
+            std::array<kernels::GemmBf16, 2> gemms;
+            std::size_t count = 0;
+            if (gx.defined()) {
+              gemms[count++] = {false,
+                                false,
+                                rows,
+                                in,
+                                out_features,
+                                1.0f,
+                                dy_low.data<L>(),
+                                out_features,
+                                w_low.data<L>(),
+                                in,
+                                0.0f,
+                                gx.data<float>(),
+                                in};
+            }
+            if (gw.defined()) {
+              gemms[count++] = {true,
+                                false,
+                                out_features,
+                                in,
+                                rows,
+                                1.0f,
+                                dy_low.data<L>(),
+                                out_features,
+                                x_low.data<L>(),
+                                in,
+                                w_beta,
+                                gw.data<float>(),
+                                in};
+            }
+            kernels::gemm(std::span<const kernels::GemmBf16>(gemms.data(), count));
+          } else {
+            if (gx.defined()) {
+              kernels::gemm(false, false, rows, in, out_features, 1.0f, dy_low.data<L>(),
+                            out_features, w_low.data<L>(), in, 0.0f, gx.data<float>(), in);
+            }
+            if (gw.defined()) {
+              kernels::gemm(true, false, out_features, in, rows, 1.0f, dy_low.data<L>(),
+                            out_features, x_low.data<L>(), in, w_beta, gw.data<float>(), in);
+            }
           }
         });
+        if (gx.defined()) grads[0] = as_input_dtype(gx, x_dtype);
+        if (gw.defined()) grads[1] = gw;
         if (node.needs_grad(2)) {
           // db = column sums of dy, in f32
           grads[2] = sum_to(grad.view_of(0, {rows, out_features}), {out_features});
