@@ -199,10 +199,14 @@ int run(const Args& args) {
   const double data_seconds = monotonic_seconds() - data_begin;
 
   // Mixed precision as the Trainer runs it: autocast on a 16-bit copy of the f32 master
-  // weights, refreshed after each step; fp16 scales the loss (GradScaler).
+  // weights, which the optimizer rounds into the copy as it updates them; fp16 scales the
+  // loss (GradScaler).
   const descent::amp::PrecisionPolicy policy{descent::amp::parse_precision(args.precision)};
   std::optional<descent::amp::MasterWeights> low;
-  if (policy.is_low_precision()) low.emplace(flat.params, policy.compute_dtype());
+  if (policy.is_low_precision()) {
+    low.emplace(flat.params, policy.compute_dtype());
+    opt->write_low_copy(low->master(), low->copy());  // rounded in the update's pass
+  }
   descent::amp::GradScaler scaler(policy.scaler_options());
 
   std::int64_t next = 0;
@@ -229,7 +233,6 @@ int run(const Args& args) {
     scaler.scale(loss).backward();
     scaler.step(*opt);
     scaler.update();
-    if (low) low->refresh();
     return loss.item();
   };
 
@@ -278,8 +281,9 @@ int run(const Args& args) {
       "\"system_allocs_per_step\": %.2f, \"step_peak_mb\": %.2f, "
       "\"loss_first\": %.6f, \"loss_last\": %.6f}\n",
       args.model.c_str(), args.optimizer.c_str(), args.threads, args.precision.c_str(),
-      static_cast<long long>(args.batch), args.steps, args.batch / median, args.batch / p10, samples / wall,
-      samples / cpu, usage.ru_maxrss / 1024.0, startup, first_step, news_per_step, system_per_step,
+      static_cast<long long>(args.batch), args.steps, args.batch / median, args.batch / p10,
+      samples / wall, samples / cpu, usage.ru_maxrss / 1024.0, startup, first_step, news_per_step,
+      system_per_step,
       (static_cast<double>(descent::allocator_stats().peak_bytes_in_use) -
        static_cast<double>(resting_bytes)) /
           (1024.0 * 1024.0),

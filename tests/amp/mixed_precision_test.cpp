@@ -20,6 +20,8 @@
 #include "descent/ops/linalg.hpp"
 #include "descent/ops/loss.hpp"
 #include "descent/ops/reduce.hpp"
+#include "descent/optim/adam.hpp"
+#include "descent/optim/lamb.hpp"
 #include "descent/optim/sgd.hpp"
 #include "rounded_reference.hpp"
 
@@ -375,6 +377,48 @@ TEST(Policy, MasterWeightsRefreshAndViews) {
   EXPECT_THROW(MasterWeights(master.to(DType::f64), DType::bf16), Error);
   EXPECT_THROW(MasterWeights(master, DType::f32), Error);
   EXPECT_THROW(MasterWeights(Tensor(), DType::bf16), Error);
+}
+
+// The optimizer's own rounding pass (write_low_copy) leaves the copy exactly as refresh()
+// after the step would: one-pass rules and a two-pass one (LAMB), parameters below and above
+// the parallel threshold and the 2048-value block, bf16 and f16; a parameter outside the
+// master buffer is not written.
+TEST(Policy, TheOptimizerWritesTheCopyAsRefreshWould) {
+  for (DType compute : {DType::bf16, DType::f16}) {
+    for (int which = 0; which < 3; ++which) {
+      SCOPED_TRACE(testing::Message() << dtype_name(compute) << " optimizer " << which);
+      Generator gen(5);
+      const std::int64_t big = 3 * kParallelElements + 2049, small = 77;
+      Tensor master = randn({big + small}, gen);
+      std::vector<Tensor> params = {master.view_of(0, {big}), master.view_of(big, {small}),
+                                    randn({9}, gen)};  // the last one lies outside master
+      for (Tensor& p : params) {
+        p.set_requires_grad(true);
+        p.set_grad(randn(p.shape(), gen));
+      }
+      std::unique_ptr<optim::Optimizer> opt;
+      if (which == 0) opt = std::make_unique<optim::SGD>(params, optim::SGDOptions{0.1, 0.9});
+      if (which == 1) opt = std::make_unique<optim::Adam>(params, optim::AdamOptions{0.01});
+      if (which == 2) opt = std::make_unique<optim::LAMB>(params, optim::LAMBOptions{0.01});
+      MasterWeights low(master, compute);
+      EXPECT_FALSE(opt->writes_low_copy());
+      opt->write_low_copy(master, low.copy());
+      EXPECT_TRUE(opt->writes_low_copy());
+      const std::vector<double> outside_before = params[2].to_vector();
+      for (int step = 0; step < 3; ++step) {
+        opt->step();
+        EXPECT_EQ(low.copy().to_vector(), master.to(compute).to_vector()) << "step " << step;
+      }
+      EXPECT_NE(params[2].to_vector(), outside_before);  // stepped, and no copy to write
+      opt->write_low_copy(Tensor(), Tensor());
+      EXPECT_FALSE(opt->writes_low_copy());
+      opt->step();
+      EXPECT_NE(low.copy().to_vector(), master.to(compute).to_vector());  // stale again
+      EXPECT_THROW(opt->write_low_copy(master, master), Error);
+      EXPECT_THROW(opt->write_low_copy(master, low.copy().view_of(0, {big})), Error);
+      EXPECT_THROW(opt->write_low_copy(master.to(DType::f64), low.copy()), Error);
+    }
+  }
 }
 
 // A linear regression y = x w*^T + b* trained with the policy's recipe: the 16-bit runs

@@ -273,4 +273,28 @@ void convert(const BFloat16* src, float* dst, std::int64_t n, HalfIsa isa) {
   }
 }
 
+void convert_serial(const float* src, BFloat16* dst, std::int64_t n) {
+  switch (cpu_half_isa()) {
+    case HalfIsa::scalar:
+      return f32_to_bf16_scalar(src, dst, n);
+    case HalfIsa::avx2:
+      return f32_to_bf16_avx2(src, dst, n);
+    case HalfIsa::avx512:
+      return f32_to_bf16_avx512(src, dst, n);
+    case HalfIsa::avx512_bf16:
+      return f32_to_bf16_avx512_bf16(src, dst, n);
+  }
+}
+void convert_serial(const float* src, Half* dst, std::int64_t n) {
+  switch (cpu_half_isa()) {
+    case HalfIsa::scalar:
+      return f32_to_f16_scalar(src, dst, n);
+    case HalfIsa::avx2:
+      return f32_to_f16_avx2(src, dst, n);
+    case HalfIsa::avx512:
+    case HalfIsa::avx512_bf16:
+      return f32_to_f16_avx512(src, dst, n);
+  }
+}
+
 }  // namespace descent

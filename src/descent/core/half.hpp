@@ -161,5 +161,10 @@ void convert(const float* src, Half* dst, std::int64_t n, HalfIsa isa = cpu_half
 void convert(const Half* src, float* dst, std::int64_t n, HalfIsa isa = cpu_half_isa());
 void convert(const float* src, BFloat16* dst, std::int64_t n, HalfIsa isa = cpu_half_isa());
 void convert(const BFloat16* src, float* dst, std::int64_t n, HalfIsa isa = cpu_half_isa());
+// As convert, with the CPU's best instructions, on the calling thread only: for a caller
+// that already runs one chunk per thread (an optimizer writing the 16-bit copy of the
+// weights it has just updated).
+void convert_serial(const float* src, Half* dst, std::int64_t n);
+void convert_serial(const float* src, BFloat16* dst, std::int64_t n);
 
 }  // namespace descent

@@ -123,6 +123,37 @@ void Optimizer::zero_grad() {
   }
 }
 
+void Optimizer::write_low_copy(const Tensor& master, const Tensor& low) {
+  if (!master.defined()) {
+    low_master_ = Tensor();
+    low_copy_ = Tensor();
+    return;
+  }
+  DESCENT_CHECK(master.dtype() == DType::f32, name(),
+                ": write_low_copy: the master weights must be f32, got ",
+                dtype_name(master.dtype()));
+  DESCENT_CHECK(low.defined() && (low.dtype() == DType::bf16 || low.dtype() == DType::f16) &&
+                    low.shape() == master.shape(),
+                name(), ": write_low_copy: the copy must be bf16 or f16 of shape ",
+                shape_str(master.shape()), ", got ",
+                low.defined() ? shape_str(low.shape()) + " " + std::string(dtype_name(low.dtype()))
+                              : std::string("an undefined tensor"));
+  low_master_ = master;
+  low_copy_ = low;
+}
+
+detail::LowOut Optimizer::low_out(const Tensor& param) const {
+  if (!low_copy_.defined() || param.dtype() != DType::f32 || !param.same_storage(low_master_)) {
+    return {};
+  }
+  const std::ptrdiff_t bytes =
+      static_cast<const char*>(param.raw_data()) - static_cast<const char*>(low_master_.raw_data());
+  const std::int64_t offset = bytes / static_cast<std::ptrdiff_t>(sizeof(float));
+  if (bytes < 0 || offset + param.numel() > low_master_.numel()) return {};
+  if (low_copy_.dtype() == DType::bf16) return {low_copy_.data<BFloat16>() + offset, nullptr};
+  return {nullptr, low_copy_.data<Half>() + offset};
+}
+
 const std::vector<Tensor>& Optimizer::params(std::size_t group) const {
   check_group(name().data(), group);
   return params_[group];

@@ -81,6 +81,7 @@
 #include <utility>
 #include <vector>
 
+#include "descent/core/half.hpp"
 #include "descent/core/parallel.hpp"
 #include "descent/core/tensor.hpp"
 
@@ -205,6 +206,16 @@ void closed_unit_interval(const char* optimizer, const char* field, double value
 void betas(const char* optimizer, const Betas& betas);
 }  // namespace check
 
+namespace detail {
+// Where an update also writes its f32 parameters rounded to 16 bits: element i of the
+// parameter goes to bf16[i] or f16[i]; both null: nowhere.
+struct LowOut {
+  BFloat16* bf16 = nullptr;
+  Half* f16 = nullptr;
+  bool any() const { return bf16 != nullptr || f16 != nullptr; }
+};
+}  // namespace detail
+
 // ---- the type-erased interface ----
 
 class Optimizer {
@@ -240,7 +251,20 @@ class Optimizer {
   // of the same shapes; throws (and changes nothing) otherwise.
   virtual void load_state_dict(const StateDict& dict) = 0;
 
+  // From now on every step also writes each f32 parameter that lies inside `master` (a flat
+  // f32 buffer), rounded to nearest even, into `low` (bf16 or f16, master's shape) at the
+  // same offset, in the update's own pass over the parameter: amp::MasterWeights's copy kept
+  // current without a second pass over the weights. Parameters outside `master` are not
+  // written; an undefined `master` stops it. The caller keeps the copy as it was before the
+  // first step (MasterWeights fills it).
+  void write_low_copy(const Tensor& master, const Tensor& low);
+  bool writes_low_copy() const { return low_copy_.defined(); }
+
  protected:
+  // The low copy's part for `param`, or nowhere.
+  detail::LowOut low_out(const Tensor& param) const;
+  Tensor low_master_, low_copy_;
+
   // Checks the parameter lists: not empty, leaves, f32 or f64, no parameter twice (nor two
   // views that overlap).
   void set_params(const char* optimizer, std::vector<std::vector<Tensor>> groups);
@@ -353,18 +377,38 @@ void update_range(Rule rule, T* param, const T* grad, T grad_scale, std::int64_t
 }
 
 // The update over a whole tensor: in place for a small one (many small parameters pay no
-// thread start), else one contiguous chunk per thread.
+// thread start), else one contiguous chunk per thread. With a low copy to write, each block
+// of the chunk is updated, then rounded into the copy while it is still in L1.
 template <typename Rule, typename T, std::size_t... S>
 void update_pass(const Rule& rule, T* param, const T* grad, T grad_scale, std::int64_t n,
-                 const std::array<T*, sizeof...(S)>& slots, std::index_sequence<S...> seq) {
+                 const std::array<T*, sizeof...(S)>& slots, std::index_sequence<S...> seq,
+                 const LowOut& low = {}) {
+  auto range = [&](std::int64_t begin, std::int64_t end) {
+    if constexpr (std::is_same_v<T, float>) {
+      if (low.any()) {
+        constexpr std::int64_t kBlock = 2048;
+        for (std::int64_t b = begin; b < end; b += kBlock) {
+          const std::int64_t e = std::min(end, b + kBlock);
+          update_range(rule, param, grad, grad_scale, b, e, slots, seq);
+          if (low.bf16 != nullptr) {
+            convert_serial(param + b, low.bf16 + b, e - b);
+          } else {
+            convert_serial(param + b, low.f16 + b, e - b);
+          }
+        }
+        return;
+      }
+    }
+    update_range(rule, param, grad, grad_scale, begin, end, slots, seq);
+  };
   if (n <= kParallelThreshold) {
-    update_range(rule, param, grad, grad_scale, 0, n, slots, seq);
+    range(0, n);
     return;
   }
 #pragma omp parallel
   {
     const auto [begin, end] = chunk(n, omp_get_num_threads(), omp_get_thread_num());
-    update_range(rule, param, grad, grad_scale, begin, end, slots, seq);
+    range(begin, end);
   }
 }
 
@@ -665,7 +709,8 @@ class RuleOptimizer : public Optimizer {
                                                       std::make_index_sequence<kSlots>{});
       rule.finish(sum_a, sum_b);
     }
-    detail::update_pass(rule, p, g, scale, n, slots, std::make_index_sequence<kSlots>{});
+    detail::update_pass(rule, p, g, scale, n, slots, std::make_index_sequence<kSlots>{},
+                        low_out(param));
   }
 
   std::vector<Options> options_;  // per group

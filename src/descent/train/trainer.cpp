@@ -261,7 +261,16 @@ Trainer::Trainer(std::shared_ptr<nn::Module> model, optim::Optimizer& optimizer,
                              amp::PrecisionPolicy{options_.precision}.compute_dtype())
                        : nullptr),
       // one tensor for the norm and value clipping: one pass over the flat gradient buffer
-      pipeline_(optimizer_, pipeline_options(), {model_->flat_parameters().params}) {}
+      pipeline_(optimizer_, pipeline_options(), {model_->flat_parameters().params}) {
+  // the optimizer rounds the weights into the 16-bit copy as it updates them
+  if (low_weights_ != nullptr) {
+    optimizer_.write_low_copy(low_weights_->master(), low_weights_->copy());
+  }
+}
+
+Trainer::~Trainer() {
+  if (low_weights_ != nullptr) optimizer_.write_low_copy(Tensor(), Tensor());
+}
 
 StepPipelineOptions Trainer::pipeline_options() {
   return {
@@ -576,7 +585,9 @@ TrainResult Trainer::fit() {
           if (i < buffers_before.size()) buffer.copy_(buffers_before[i++]);
         }
       }
-      if (low_weights_ != nullptr && outcome.taken) low_weights_->refresh();
+      if (low_weights_ != nullptr && outcome.taken && !optimizer_.writes_low_copy()) {
+        low_weights_->refresh();
+      }
       double underflow = std::nan("");
       if (count_underflow) {
         const ops::RoundingCounts counts = ops::gradient_rounding_counts();

@@ -251,6 +251,8 @@ class Trainer {
 
   TrainResult fit();
 
+  // Stops the optimizer writing this trainer's 16-bit weight copy.
+  ~Trainer();
   Trainer(const Trainer&) = delete;
   Trainer& operator=(const Trainer&) = delete;
 
