@@ -251,6 +251,27 @@ TEST(Gemm16, NativeBf16IsUsedWhereTheCpuHasIt) {
 
 // ---- ops::linear_mixed and ops::matmul_mixed ----
 
+// The bias gradient comes from the same pass that rounds dy; it is sum_to's column sums,
+// bit for bit, over several column blocks split between threads, counting on or off.
+TEST(Autocast, LinearBiasGradientIsTheColumnSumOfItsGradient) {
+  for (DType compute : {DType::bf16, DType::f16}) {
+    for (bool counting : {false, true}) {
+      SCOPED_TRACE(testing::Message() << dtype_name(compute) << " counting " << counting);
+      Generator gen(23);
+      const Tensor x = randn({96, 40}, gen);
+      Tensor w = randn({150, 40}, gen).set_requires_grad(true);
+      Tensor b = randn({150}, gen).set_requires_grad(true);
+      const Tensor upstream = randn({96, 150}, gen);
+      ops::count_gradient_rounding(counting);
+      ops::linear_mixed(x, w, b, compute).backward(upstream);
+      ops::count_gradient_rounding(false);
+      EXPECT_EQ(b.grad().to_vector(), ops::sum_to(upstream, {150}).to_vector());
+      EXPECT_TRUE(w.grad().defined());
+    }
+  }
+  ops::reset_gradient_rounding_counts();
+}
+
 TEST(Autocast, LinearForwardAndBackwardAreF32OpsOnRoundedOperands) {
   for (DType compute : {DType::bf16, DType::f16}) {
     for (bool given_low : {false, true}) {

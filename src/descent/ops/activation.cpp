@@ -308,13 +308,48 @@ Tensor relu_grad_16_bit(const Tensor& grad, const Tensor& saved) {
   return gx;
 }
 
+// Under a bf16/f16 guard, f32 relu writes its output and the output rounded (what backward
+// and the next mixed op read) in one pass: blocks of 2048, each rounded while in L1.
+Tensor relu_and_rounded(const Tensor& x, DType low_dtype, Tensor& low) {
+  Tensor out = empty_like(x);
+  low = empty(x.shape(), low_dtype);
+  const float* px = x.data<float>();
+  float* po = out.data<float>();
+  void* pl = low.raw_data();
+  const std::int64_t n = x.numel();
+  constexpr std::int64_t kBlock = 2048;
+  const std::int64_t blocks = (n + kBlock - 1) / kBlock;
+#pragma omp parallel for if (n > kParallelThreshold)
+  for (std::int64_t b = 0; b < blocks; ++b) {
+    const std::int64_t begin = b * kBlock;
+    const std::int64_t end = std::min(n, begin + kBlock);
+#pragma omp simd
+    for (std::int64_t i = begin; i < end; ++i) po[i] = px[i] > 0.0f ? px[i] : 0.0f;
+    if (low_dtype == DType::bf16) {
+      convert_serial(po + begin, static_cast<BFloat16*>(pl) + begin, end - begin);
+    } else {
+      convert_serial(po + begin, static_cast<Half*>(pl) + begin, end - begin);
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 Tensor relu(const Tensor& x) {
-  Tensor out = map(x, "relu", []<typename T>(T v) { return v > T(0) ? v : T(0); });
+  const DType low_dtype = autocast_dtype();
+  Tensor out, low;
+  if (x.defined() && x.dtype() == DType::f32 &&
+      (low_dtype == DType::bf16 || low_dtype == DType::f16)) {
+    out = relu_and_rounded(x, low_dtype, low);
+  } else {
+    out = map(x, "relu", []<typename T>(T v) { return v > T(0) ? v : T(0); });
+  }
   // under autocast, the output is saved in 16 bits (the sign is all backward needs)
   return autograd::record(
-      "relu", out, {x}, [saved = autocast_saved(out)](const Tensor& grad, const autograd::Node&) {
+      "relu", out, {x},
+      [saved = low.defined() ? autocast_saved(out, low) : autocast_saved(out)](
+          const Tensor& grad, const autograd::Node&) {
         if (saved.dtype() == DType::bf16 || saved.dtype() == DType::f16) {
           return autograd::Grads{relu_grad_16_bit(grad, saved)};
         }

@@ -6,8 +6,11 @@
 #include <array>
 #include <atomic>
 #include <cmath>
+#include <tuple>
+#include <utility>
 
 #include "descent/autograd/autograd.hpp"
+#include "descent/core/parallel.hpp"
 #include "descent/kernels/conv.hpp"
 #include "descent/kernels/half.hpp"
 #include "descent/ops/arith.hpp"
@@ -133,6 +136,39 @@ Tensor rounded_gradient(const Tensor& grad, DType compute) {
   return low;
 }
 
+// A linear layer's incoming gradient (rows, cols) rounded to `compute` and, in the same
+// pass, its column sums (the bias gradient, f32: the same sums, in the same order, as
+// sum_to's). Counting on: the two passes of rounded_gradient and sum_to.
+std::pair<Tensor, Tensor> rounded_gradient_and_column_sums(const Tensor& grad, std::int64_t rows,
+                                                           std::int64_t cols, DType compute) {
+  const Tensor rows_cols = grad.view_of(0, {rows, cols});
+  if (counting.load(std::memory_order_relaxed)) {
+    return {rounded_gradient(grad, compute), sum_to(rows_cols, {cols})};
+  }
+  Tensor low = empty(grad.shape(), compute);
+  Tensor sums = zeros({cols}, DType::f32);
+  const float* g = grad.data<float>();
+  float* ps = sums.data<float>();
+  // blocks of columns across threads, each row of a block rounded, then added in row order
+  constexpr std::int64_t kColumnBlock = 64;
+  const std::int64_t blocks = (cols + kColumnBlock - 1) / kColumnBlock;
+  dispatch_low(compute, [&]<typename L>() {
+    L* pl = low.data<L>();
+#pragma omp parallel for if (rows * cols > kParallelElements)
+    for (std::int64_t b = 0; b < blocks; ++b) {
+      const std::int64_t j0 = b * kColumnBlock;
+      const std::int64_t width = std::min(kColumnBlock, cols - j0);
+      for (std::int64_t r = 0; r < rows; ++r) {
+        const float* row = g + r * cols + j0;
+        convert_serial(row, pl + r * cols + j0, width);
+#pragma omp simd
+        for (std::int64_t j = 0; j < width; ++j) ps[j0 + j] += row[j];
+      }
+    }
+  });
+  return {low, sums};
+}
+
 // An f32 gradient returned in the dtype of the input it belongs to.
 Tensor as_input_dtype(const Tensor& grad, DType dtype) {
   return grad.dtype() == dtype ? grad : grad.to(dtype);
@@ -178,6 +214,18 @@ Tensor autocast_saved(const Tensor& activation) {
   }
   if (Tensor low = saved_copy(activation); low.defined()) return low;
   Tensor low = activation.to(state.dtype);
+  state.recent[state.next] = {activation.weak_storage(), activation.raw_data(), activation.shape(),
+                              low.impl_ptr()};
+  state.next = (state.next + 1) % state.recent.size();
+  return low;
+}
+
+Tensor autocast_saved(const Tensor& activation, const Tensor& low) {
+  AutocastState& state = autocast_state;
+  if (state.dtype == DType::f32 || !activation.defined() || activation.dtype() != DType::f32 ||
+      !low.defined() || low.dtype() != state.dtype || low.shape() != activation.shape()) {
+    return autocast_saved(activation);
+  }
   state.recent[state.next] = {activation.weak_storage(), activation.raw_data(), activation.shape(),
                               low.impl_ptr()};
   state.next = (state.next + 1) % state.recent.size();
@@ -260,7 +308,14 @@ Tensor linear_mixed(const Tensor& x, const Tensor& weight, const Tensor& bias, D
       [x_low, w_low, x_shape = x.shape(), x_dtype = x.dtype(), rows, in, out_features, compute](
           const Tensor& grad, const autograd::Node& node) {
         autograd::Grads grads(3);
-        const Tensor dy_low = rounded_gradient(grad, compute);  // (rows, out)
+        // dy (rows, out) rounded, and the bias gradient (column sums of dy, f32) in its pass
+        Tensor dy_low, db;
+        if (node.needs_grad(2)) {
+          std::tie(dy_low, db) =
+              rounded_gradient_and_column_sums(grad, rows, out_features, compute);
+        } else {
+          dy_low = rounded_gradient(grad, compute);
+        }
         // dx = dy W   (rows, out) @ (out, in)
         Tensor gx = node.needs_grad(0) ? empty(x_shape, DType::f32) : Tensor();
         // dW = dy^T x   (out, rows) @ (rows, in), added straight into an f32 weight's
@@ -320,7 +375,7 @@ Tensor linear_mixed(const Tensor& x, const Tensor& weight, const Tensor& bias, D
         if (gw.defined()) grads[1] = gw;
         if (node.needs_grad(2)) {
           // db = column sums of dy, in f32
-          grads[2] = sum_to(grad.view_of(0, {rows, out_features}), {out_features});
+          grads[2] = db;
         }
         return grads;
       });

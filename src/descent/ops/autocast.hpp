@@ -74,6 +74,11 @@ Tensor autocast_low_copy(const Tensor& weight);
 // so: its backward reads x - mean, off by at most |x| u (u = 2^-8 bf16, 2^-11 f16), while
 // the statistics come from the f32 x.
 Tensor autocast_saved(const Tensor& activation);
+// The same, for an op that has rounded its f32 output itself in the pass that wrote it
+// (`low` is `activation` rounded to the guard's dtype): kept for the next mixed op to reuse,
+// as autocast_saved would, without a second pass. Outside a bf16/f16 guard, or for another
+// dtype, it is autocast_saved(activation).
+Tensor autocast_saved(const Tensor& activation, const Tensor& low);
 
 // ---- underflow and overflow of the gradients rounded to 16 bits ----
 // Counted (over all threads) while enabled: every gradient element a mixed op's backward
