@@ -24,8 +24,7 @@ void add_into(Tensor& dst, const Tensor& src) {
   dispatch_float(dst.dtype(), "backward (accumulate)", [&]<typename T>() {
     T* d = dst.data<T>();
     const T* s = src.data<T>();
-#pragma omp parallel for simd if (parallel : n > kParallelElements)
-    for (std::int64_t i = 0; i < n; ++i) d[i] += s[i];
+    parallel_simd_if(n > kParallelElements, n, [=](std::int64_t i) { d[i] += s[i]; });
   });
 }
 

@@ -13,4 +13,30 @@ namespace descent {
 
 inline constexpr std::int64_t kParallelElements = 8192;
 
+// body(i) for i in [0, n): split over the OpenMP threads (static schedule) when `parallel`
+// is true, else on the calling thread without entering OpenMP. libgomp allocates a team for
+// every parallel region, a one-thread region included (`#pragma omp parallel for if (false)`),
+// and frees it at the region's end: a malloc and a free for each small loop written with an
+// if clause (tests/alloc counts them). parallel_simd_if adds `simd` to both loops (for a body
+// without loops of its own).
+template <typename Body>
+void parallel_for_if(bool parallel, std::int64_t n, Body&& body) {
+  if (parallel) {
+#pragma omp parallel for
+    for (std::int64_t i = 0; i < n; ++i) body(i);
+  } else {
+    for (std::int64_t i = 0; i < n; ++i) body(i);
+  }
+}
+template <typename Body>
+void parallel_simd_if(bool parallel, std::int64_t n, Body&& body) {
+  if (parallel) {
+#pragma omp parallel for simd
+    for (std::int64_t i = 0; i < n; ++i) body(i);
+  } else {
+#pragma omp simd
+    for (std::int64_t i = 0; i < n; ++i) body(i);
+  }
+}
+
 }  // namespace descent

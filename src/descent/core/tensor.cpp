@@ -211,14 +211,12 @@ Tensor& Tensor::fill_(double value) {
     case DType::f32: {
       float* p = data<float>();
       const float v = static_cast<float>(value);
-#pragma omp parallel for simd if (parallel : n > kParallelElements)
-      for (std::int64_t i = 0; i < n; ++i) p[i] = v;
+      parallel_simd_if(n > kParallelElements, n, [=](std::int64_t i) { p[i] = v; });
       break;
     }
     case DType::f64: {
       double* p = data<double>();
-#pragma omp parallel for simd if (parallel : n > kParallelElements)
-      for (std::int64_t i = 0; i < n; ++i) p[i] = value;
+      parallel_simd_if(n > kParallelElements, n, [=](std::int64_t i) { p[i] = value; });
       break;
     }
     case DType::bf16:
@@ -228,8 +226,7 @@ Tensor& Tensor::fill_(double value) {
       const std::uint16_t bits =
           dtype() == DType::bf16 ? bf16_bits_from_float(narrowed) : f16_bits_from_float(narrowed);
       auto* p = static_cast<std::uint16_t*>(raw_data());
-#pragma omp parallel for simd if (n > kParallelElements)
-      for (std::int64_t i = 0; i < n; ++i) p[i] = bits;
+      parallel_simd_if(n > kParallelElements, n, [=](std::int64_t i) { p[i] = bits; });
       break;
     }
     default:

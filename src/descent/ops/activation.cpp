@@ -301,10 +301,10 @@ Tensor relu_grad_16_bit(const Tensor& grad, const Tensor& saved) {
   const auto* py = static_cast<const std::uint16_t*>(saved.raw_data());
   float* pd = gx.data<float>();
   const std::int64_t n = grad.numel();
-#pragma omp parallel for simd if (parallel : n > kParallelThreshold)
-  for (std::int64_t i = 0; i < n; ++i) {
-    pd[i] = static_cast<std::uint16_t>(py[i] - 1u) < inf_bits ? pg[i] : 0.0f;
-  }
+  parallel_simd_if(n > kParallelThreshold, n, [=](std::int64_t i) {
+    const float g = pg[i];  // read unconditionally: the loop vectorizes to a select
+    pd[i] = static_cast<std::uint16_t>(py[i] - 1u) < inf_bits ? g : 0.0f;
+  });
   return gx;
 }
 
@@ -319,8 +319,7 @@ Tensor relu_and_rounded(const Tensor& x, DType low_dtype, Tensor& low) {
   const std::int64_t n = x.numel();
   constexpr std::int64_t kBlock = 2048;
   const std::int64_t blocks = (n + kBlock - 1) / kBlock;
-#pragma omp parallel for if (n > kParallelThreshold)
-  for (std::int64_t b = 0; b < blocks; ++b) {
+  parallel_for_if(n > kParallelThreshold, blocks, [=](std::int64_t b) {
     const std::int64_t begin = b * kBlock;
     const std::int64_t end = std::min(n, begin + kBlock);
 #pragma omp simd
@@ -330,7 +329,7 @@ Tensor relu_and_rounded(const Tensor& x, DType low_dtype, Tensor& low) {
     } else {
       convert_serial(po + begin, static_cast<Half*>(pl) + begin, end - begin);
     }
-  }
+  });
   return out;
 }
 

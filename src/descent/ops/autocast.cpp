@@ -154,8 +154,7 @@ std::pair<Tensor, Tensor> rounded_gradient_and_column_sums(const Tensor& grad, s
   const std::int64_t blocks = (cols + kColumnBlock - 1) / kColumnBlock;
   dispatch_low(compute, [&]<typename L>() {
     L* pl = low.data<L>();
-#pragma omp parallel for if (rows * cols > kParallelElements)
-    for (std::int64_t b = 0; b < blocks; ++b) {
+    parallel_for_if(rows * cols > kParallelElements, blocks, [&](std::int64_t b) {
       const std::int64_t j0 = b * kColumnBlock;
       const std::int64_t width = std::min(kColumnBlock, cols - j0);
       for (std::int64_t r = 0; r < rows; ++r) {
@@ -164,7 +163,7 @@ std::pair<Tensor, Tensor> rounded_gradient_and_column_sums(const Tensor& grad, s
 #pragma omp simd
         for (std::int64_t j = 0; j < width; ++j) ps[j0 + j] += row[j];
       }
-    }
+    });
   });
   return {low, sums};
 }

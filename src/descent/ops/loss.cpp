@@ -117,8 +117,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target,
     const T* z = logits.data<T>();
     const std::int64_t* label = labels.data<std::int64_t>();
     T* row_lse = lse.data<T>();
-#pragma omp parallel for if (N * C > kParallelThreshold)
-    for (std::int64_t i = 0; i < N; ++i) {
+    parallel_for_if(N * C > kParallelThreshold, N, [&](std::int64_t i) {
       const T* row = z + i * C;
       T m = -std::numeric_limits<T>::infinity();
 #pragma omp simd reduction(max : m)
@@ -150,14 +149,14 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target,
       row_lse[i] = m + log_sum;
       if (label[i] == ignore) {
         losses[i] = 0.0;
-        continue;
+        return;
       }
       // lse - z_t
       const double nll = static_cast<double>(log_sum) - (row[label[i]] - m);
       // sum_c (lse - z_c) = C log_sum - sum_c (z_c - m)
       const double smooth = static_cast<double>(C) * log_sum - shifted_sum;
       losses[i] = (1.0 - eps) * nll + (eps / static_cast<double>(C)) * smooth;
-    }
+    });
   });
   Tensor out = reduce_rows(rows, logits.dtype(), options.reduction, valid);
   return autograd::record(
@@ -175,12 +174,11 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target,
           T* pd = gz.data<T>();
           const T off_target = static_cast<T>(eps / static_cast<double>(C));  // eps / C
           const T on_target = static_cast<T>(1.0 - eps);                      // 1 - eps
-#pragma omp parallel for if (N * C > kParallelThreshold)
-          for (std::int64_t i = 0; i < N; ++i) {
+          parallel_for_if(N * C > kParallelThreshold, N, [&](std::int64_t i) {
             T* out_row = pd + i * C;
             if (label[i] == ignore) {
               std::fill(out_row, out_row + C, T(0));
-              continue;
+              return;
             }
             const T* row = pz + i * C;
             const T scale = row_scale(pg, i, reduction, valid);
@@ -191,7 +189,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target,
               out_row[c] = (kernels::vmath::exp(row[c] - shift) - off_target) * scale;
             }
             out_row[label[i]] -= on_target * scale;
-          }
+          });
         });
         return autograd::Grads{gz};
       });
