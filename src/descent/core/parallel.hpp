@@ -18,24 +18,28 @@ inline constexpr std::int64_t kParallelElements = 8192;
 // every parallel region, a one-thread region included (`#pragma omp parallel for if (false)`),
 // and frees it at the region's end: a malloc and a free for each small loop written with an
 // if clause (tests/alloc counts them). parallel_simd_if adds `simd` to both loops (for a body
-// without loops of its own).
+// without loops of its own). Each thread runs its own copy of `body`: its captures are then
+// local values that the vectorizer may load unconditionally, not reads through a pointer to
+// the caller's closure.
 template <typename Body>
-void parallel_for_if(bool parallel, std::int64_t n, Body&& body) {
+void parallel_for_if(bool parallel, std::int64_t n, const Body& body) {
   if (parallel) {
-#pragma omp parallel for
+#pragma omp parallel for firstprivate(body)
     for (std::int64_t i = 0; i < n; ++i) body(i);
   } else {
-    for (std::int64_t i = 0; i < n; ++i) body(i);
+    const Body local = body;
+    for (std::int64_t i = 0; i < n; ++i) local(i);
   }
 }
 template <typename Body>
-void parallel_simd_if(bool parallel, std::int64_t n, Body&& body) {
+void parallel_simd_if(bool parallel, std::int64_t n, const Body& body) {
   if (parallel) {
-#pragma omp parallel for simd
+#pragma omp parallel for simd firstprivate(body)
     for (std::int64_t i = 0; i < n; ++i) body(i);
   } else {
+    const Body local = body;
 #pragma omp simd
-    for (std::int64_t i = 0; i < n; ++i) body(i);
+    for (std::int64_t i = 0; i < n; ++i) local(i);
   }
 }
 

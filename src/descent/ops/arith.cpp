@@ -181,13 +181,13 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
       constexpr std::int64_t kChunk = 4096;
       const std::int64_t chunks = (n + kChunk - 1) / kChunk;
       std::vector<double> partial(static_cast<std::size_t>(chunks));
-#pragma omp parallel for if (n > kParallelThreshold)
-      for (std::int64_t c = 0; c < chunks; ++c) {
+      double* pp = partial.data();
+      parallel_for_if(n > kParallelThreshold, chunks, [=](std::int64_t c) {
         double acc = 0;
         const std::int64_t end = std::min(n, (c + 1) * kChunk);
         for (std::int64_t i = c * kChunk; i < end; ++i) acc += px[i];
-        partial[c] = acc;
-      }
+        pp[c] = acc;
+      });
       double total = 0;
       for (double v : partial) total += v;
       po[0] = static_cast<T>(total);
@@ -201,8 +201,7 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
       constexpr std::int64_t kColumnBlock = 64;
       const std::int64_t rows = n / m;
       const std::int64_t blocks = (m + kColumnBlock - 1) / kColumnBlock;
-#pragma omp parallel for if (n > kParallelThreshold)
-      for (std::int64_t b = 0; b < blocks; ++b) {
+      parallel_for_if(n > kParallelThreshold, blocks, [=](std::int64_t b) {
         const std::int64_t j0 = b * kColumnBlock;
         const std::int64_t j1 = std::min(m, j0 + kColumnBlock);
         for (std::int64_t r = 0; r < rows; ++r) {
@@ -210,7 +209,7 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
 #pragma omp simd
           for (std::int64_t j = j0; j < j1; ++j) po[j] += row[j];
         }
-      }
+      });
       return;
     }
     for (std::int64_t i = 0; i < n; ++i) po[broadcast_offset(i, x.shape(), strides)] += px[i];

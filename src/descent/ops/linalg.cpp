@@ -1,6 +1,7 @@
 #include "descent/ops/linalg.hpp"
 
 #include "descent/autograd/autograd.hpp"
+#include "descent/core/parallel.hpp"
 #include "descent/kernels/gemm.hpp"
 #include "descent/ops/arith.hpp"
 #include "descent/ops/autocast.hpp"
@@ -148,10 +149,9 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     if (bias.defined()) {
       // start C from the bias rows, then C += x @ W^T
       const T* pb = bias.data<T>();
-#pragma omp parallel for if (rows * out_features > 32768)
-      for (std::int64_t r = 0; r < rows; ++r) {
+      parallel_for_if(rows * out_features > 32768, rows, [=](std::int64_t r) {
         for (std::int64_t j = 0; j < out_features; ++j) po[r * out_features + j] = pb[j];
-      }
+      });
       beta = T(1);
     }
     kernels::gemm(false, true, rows, out_features, in, T(1), x.data<T>(), in, weight.data<T>(), in,

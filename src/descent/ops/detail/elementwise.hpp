@@ -3,9 +3,9 @@
 
 #include <cstdint>
 
-#include "descent/core/parallel.hpp"
 #include "descent/core/dtype.hpp"
 #include "descent/core/error.hpp"
+#include "descent/core/parallel.hpp"
 #include "descent/core/tensor.hpp"
 
 namespace descent::ops::detail {
@@ -30,11 +30,9 @@ Tensor map(const Tensor& x, const char* op, F f) {
   dispatch_float(x.dtype(), op, [&]<typename T>() {
     const T* px = x.data<T>();
     T* po = out.data<T>();
-    // Each thread's own copy of f: its captures (leaky_relu's slope) are then local values
-    // the vectorizer may load unconditionally, not reads through a shared pointer.
-    const F local = f;
-#pragma omp parallel for simd if (parallel : n > kParallelThreshold) firstprivate(local)
-    for (std::int64_t i = 0; i < n; ++i) po[i] = local(px[i]);
+    // each thread runs its own copy of f (parallel_simd_if): its captures (leaky_relu's
+    // slope) are local values the vectorizer may load unconditionally
+    parallel_simd_if(n > kParallelThreshold, n, [po, px, f](std::int64_t i) { po[i] = f(px[i]); });
   });
   return out;
 }
@@ -48,9 +46,8 @@ Tensor map_grad(const Tensor& grad, const Tensor& saved, const char* op, F f) {
     const T* pg = grad.data<T>();
     const T* ps = saved.data<T>();
     T* pd = gx.data<T>();
-    const F local = f;  // see map()
-#pragma omp parallel for simd if (parallel : n > kParallelThreshold) firstprivate(local)
-    for (std::int64_t i = 0; i < n; ++i) pd[i] = local(pg[i], ps[i]);
+    parallel_simd_if(n > kParallelThreshold, n,
+                     [pd, pg, ps, f](std::int64_t i) { pd[i] = f(pg[i], ps[i]); });
   });
   return gx;
 }
