@@ -31,7 +31,7 @@ const char* gemm16_path_name(Gemm16Path path);
 // Whether `path` runs natively on this CPU (widen always does; checked once).
 bool gemm16_path_available(Gemm16Path path);
 // The default: dot where available, else native, else widen (chosen by measurement:
-// bench/RESULTS.md, "bf16 GEMM").
+// bench/RESULTS.md, "Session 5: descent's own bf16 GEMM").
 Gemm16Path bf16_gemm_path();
 
 // `path` forces a path (tests, benchmarks); asking for one that is not available on this
