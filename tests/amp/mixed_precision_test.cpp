@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdio>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -116,9 +117,10 @@ TEST(Gemm16, EveryPathMatchesF64OnRoundedOperands) {
 }
 
 template <typename L>
-void check_gemm_bias(kernels::Gemm16Path path, bool use_path, int threads) {
-  // x (M, K) @ w (N, K)^T + b, C with padded rows; both sizes ragged for every tile shape
-  const std::int64_t M = 37, N = 70, K = 33, ldc = N + 3;
+void check_gemm_bias(kernels::Gemm16Path path, int threads) {
+  // x (M, K) @ w (N, K)^T + b, C with padded rows; sizes ragged for every tile shape, K odd,
+  // and enough work (M N K > 2^19) for the dot path to split it between threads
+  const std::int64_t M = 37, N = 70, K = 233, ldc = N + 3;
   Generator gen(12);
   const Tensor x = randn({M, K}, gen).to(dtype_of<L>());
   const Tensor w = randn({N, K}, gen).to(dtype_of<L>());
@@ -127,14 +129,9 @@ void check_gemm_bias(kernels::Gemm16Path path, bool use_path, int threads) {
   const int before = omp_get_max_threads();
   omp_set_num_threads(threads);
   if constexpr (std::is_same_v<L, BFloat16>) {
-    if (use_path) {
-      kernels::gemm_bias(false, true, M, N, K, x.data<L>(), K, w.data<L>(), K, b.data<float>(),
-                         out.data<float>(), ldc, path);
-    } else {
-      kernels::gemm_bias(false, true, M, N, K, x.data<L>(), K, w.data<L>(), K, b.data<float>(),
-                         out.data<float>(), ldc);
-    }
-  } else {
+    kernels::gemm_bias(false, true, M, N, K, x.data<L>(), K, w.data<L>(), K, b.data<float>(),
+                       out.data<float>(), ldc, path);
+  } else {  // f16 has one path: widen
     kernels::gemm_bias(false, true, M, N, K, x.data<L>(), K, w.data<L>(), K, b.data<float>(),
                        out.data<float>(), ldc);
   }
@@ -160,10 +157,10 @@ TEST(Gemm16, BiasIsAddedToEveryRowOnEveryPath) {
     for (int threads : {1, 2}) {
       SCOPED_TRACE(testing::Message()
                    << kernels::gemm16_path_name(path) << ", " << threads << " threads");
-      check_gemm_bias<BFloat16>(path, true, threads);
+      check_gemm_bias<BFloat16>(path, threads);
     }
   }
-  check_gemm_bias<Half>(kernels::Gemm16Path::widen, false, 2);
+  check_gemm_bias<Half>(kernels::Gemm16Path::widen, 2);
   float c = 0;
   const BFloat16 one(1.0f);
   EXPECT_THROW(kernels::gemm_bias(false, true, 1, 1, 1, &one, 1, &one, 1, nullptr, &c, 1), Error);
@@ -222,6 +219,63 @@ TEST(Gemm16, ABatchGivesWhatItsGemmsGiveOneByOne) {
     }
   }
   omp_set_num_threads(threads);
+}
+
+// A leading dimension shorter than the stored row it steps over would read and write the
+// wrong elements: every GEMM entry point refuses it, naming the argument, before touching C.
+TEST(Gemm16, ShortLeadingDimensionsAreRefused) {
+  std::vector<BFloat16> a16(64, BFloat16(1.0f)), b16(64, BFloat16(1.0f));
+  std::vector<Half> ah(64, Half(1.0f)), bh(64, Half(1.0f));
+  std::vector<float> a32(64, 1.0f), b32(64, 1.0f), c(64, 7.0f), bias(8, 0.0f);
+  auto message = [](auto call) {
+    try {
+      call();
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  // A (4, 6) stored with lda 5; A^T stored (6, 4) with lda 3; B (6, 4) with ldb 3; C ldc 3
+  for (const auto path :
+       {kernels::Gemm16Path::native, kernels::Gemm16Path::dot, kernels::Gemm16Path::widen}) {
+    if (!kernels::gemm16_path_available(path)) continue;
+    SCOPED_TRACE(kernels::gemm16_path_name(path));
+    EXPECT_NE(message([&] {
+                kernels::gemm(false, false, 4, 4, 6, 1.0f, a16.data(), 5, b16.data(), 4, 0.0f,
+                              c.data(), 4, path);
+              }).find("lda 5"),
+              std::string::npos);
+    EXPECT_NE(message([&] {
+                kernels::gemm(true, false, 4, 4, 6, 1.0f, a16.data(), 3, b16.data(), 4, 0.0f,
+                              c.data(), 4, path);
+              }).find("lda 3"),
+              std::string::npos);
+    EXPECT_NE(message([&] {
+                kernels::gemm(false, false, 4, 4, 6, 1.0f, a16.data(), 6, b16.data(), 3, 0.0f,
+                              c.data(), 4, path);
+              }).find("ldb 3"),
+              std::string::npos);
+    EXPECT_NE(message([&] {
+                kernels::gemm_bias(false, true, 4, 4, 6, a16.data(), 6, b16.data(), 6, bias.data(),
+                                   c.data(), 3, path);
+              }).find("ldc 3"),
+              std::string::npos);
+    const kernels::GemmBf16 g{false, true,       4, 4,    6,        1.0f, a16.data(),
+                              6,     b16.data(), 5, 0.0f, c.data(), 4};
+    EXPECT_NE(message([&] { kernels::gemm(std::span(&g, 1), path); }).find("ldb 5"),
+              std::string::npos);
+  }
+  EXPECT_NE(message([&] {
+              kernels::gemm(false, false, 4, 4, 6, 1.0f, ah.data(), 5, bh.data(), 4, 0.0f, c.data(),
+                            4);
+            }).find("lda 5"),
+            std::string::npos);
+  EXPECT_NE(message([&] {
+              kernels::gemm(false, false, 4, 4, 6, 1.0f, a32.data(), 5, b32.data(), 4, 0.0f,
+                            c.data(), 4);
+            }).find("lda 5"),
+            std::string::npos);
+  EXPECT_EQ(c, std::vector<float>(64, 7.0f));  // nothing written
 }
 
 TEST(Gemm16, NativeBf16IsUsedWhereTheCpuHasIt) {

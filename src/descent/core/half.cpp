@@ -199,6 +199,38 @@ void run_blocked(const Src* src, Dst* dst, std::int64_t n, Kernel kernel) {
   }
 }
 
+// The f32 -> 16-bit kernel for an instruction set: for convert (in blocks over the
+// threads) and convert_serial (on the calling thread).
+using F32ToF16 = void (*)(const float*, Half*, std::int64_t);
+using F32ToBf16 = void (*)(const float*, BFloat16*, std::int64_t);
+
+F32ToF16 f32_to_f16_kernel(HalfIsa isa) {
+  switch (isa) {
+    case HalfIsa::scalar:
+      return f32_to_f16_scalar;
+    case HalfIsa::avx2:
+      return f32_to_f16_avx2;
+    case HalfIsa::avx512:
+    case HalfIsa::avx512_bf16:
+      return f32_to_f16_avx512;
+  }
+  return f32_to_f16_scalar;
+}
+
+F32ToBf16 f32_to_bf16_kernel(HalfIsa isa) {
+  switch (isa) {
+    case HalfIsa::scalar:
+      return f32_to_bf16_scalar;
+    case HalfIsa::avx2:
+      return f32_to_bf16_avx2;
+    case HalfIsa::avx512:
+      return f32_to_bf16_avx512;
+    case HalfIsa::avx512_bf16:
+      return f32_to_bf16_avx512_bf16;
+  }
+  return f32_to_bf16_scalar;
+}
+
 }  // namespace
 
 const char* half_isa_name(HalfIsa isa) {
@@ -222,15 +254,7 @@ HalfIsa cpu_half_isa() {
 
 void convert(const float* src, Half* dst, std::int64_t n, HalfIsa isa) {
   check_isa(isa);
-  switch (isa) {
-    case HalfIsa::scalar:
-      return run_blocked(src, dst, n, f32_to_f16_scalar);
-    case HalfIsa::avx2:
-      return run_blocked(src, dst, n, f32_to_f16_avx2);
-    case HalfIsa::avx512:
-    case HalfIsa::avx512_bf16:
-      return run_blocked(src, dst, n, f32_to_f16_avx512);
-  }
+  run_blocked(src, dst, n, f32_to_f16_kernel(isa));
 }
 
 void convert(const Half* src, float* dst, std::int64_t n, HalfIsa isa) {
@@ -248,16 +272,7 @@ void convert(const Half* src, float* dst, std::int64_t n, HalfIsa isa) {
 
 void convert(const float* src, BFloat16* dst, std::int64_t n, HalfIsa isa) {
   check_isa(isa);
-  switch (isa) {
-    case HalfIsa::scalar:
-      return run_blocked(src, dst, n, f32_to_bf16_scalar);
-    case HalfIsa::avx2:
-      return run_blocked(src, dst, n, f32_to_bf16_avx2);
-    case HalfIsa::avx512:
-      return run_blocked(src, dst, n, f32_to_bf16_avx512);
-    case HalfIsa::avx512_bf16:
-      return run_blocked(src, dst, n, f32_to_bf16_avx512_bf16);
-  }
+  run_blocked(src, dst, n, f32_to_bf16_kernel(isa));
 }
 
 void convert(const BFloat16* src, float* dst, std::int64_t n, HalfIsa isa) {
@@ -274,27 +289,10 @@ void convert(const BFloat16* src, float* dst, std::int64_t n, HalfIsa isa) {
 }
 
 void convert_serial(const float* src, BFloat16* dst, std::int64_t n) {
-  switch (cpu_half_isa()) {
-    case HalfIsa::scalar:
-      return f32_to_bf16_scalar(src, dst, n);
-    case HalfIsa::avx2:
-      return f32_to_bf16_avx2(src, dst, n);
-    case HalfIsa::avx512:
-      return f32_to_bf16_avx512(src, dst, n);
-    case HalfIsa::avx512_bf16:
-      return f32_to_bf16_avx512_bf16(src, dst, n);
-  }
+  f32_to_bf16_kernel(cpu_half_isa())(src, dst, n);
 }
 void convert_serial(const float* src, Half* dst, std::int64_t n) {
-  switch (cpu_half_isa()) {
-    case HalfIsa::scalar:
-      return f32_to_f16_scalar(src, dst, n);
-    case HalfIsa::avx2:
-      return f32_to_f16_avx2(src, dst, n);
-    case HalfIsa::avx512:
-    case HalfIsa::avx512_bf16:
-      return f32_to_f16_avx512(src, dst, n);
-  }
+  f32_to_f16_kernel(cpu_half_isa())(src, dst, n);
 }
 
 }  // namespace descent

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "descent/core/error.hpp"
+#include "descent/kernels/gemm.hpp"
 #include "descent/kernels/workspace.hpp"
 
 #define DESCENT_BF16_DOT __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
@@ -198,39 +199,25 @@ TileFn tile_fn(std::int64_t rows, std::int64_t vectors) {
   }
 }
 
-// One GEMM of a batch, with its share of the workspace: per thread, a copy of the panels
-// of A (when packed) and of B that the thread packs for itself.
-struct Job {
-  bool trans_a, trans_b;
-  std::int64_t M, N, K, kp_count;
-  float alpha;
-  const u16* A;
-  std::int64_t lda;
-  const u16* B;
-  std::int64_t ldb;
-  float beta;
-  const float* bias;  // or null
-  float* C;
-  std::int64_t ldc;
-  std::int64_t a_panels, b_panels, tiles;
-  std::int64_t item_cost;  // k-pairs of one item (8 rows of C against one panel), + its store
-  std::int64_t workspace;  // offset of its part, in words
+// One GEMM of a batch as given, with what the kernel derives from it and its share of the
+// workspace: per thread, a copy of the panels of A (when packed) and of B that the thread
+// packs for itself.
+struct Job : GemmBf16 {
+  std::int64_t kp_count = 0;  // k-pairs: ceil(K / 2)
+  std::int64_t a_panels = 0, b_panels = 0, tiles = 0;
+  std::int64_t item_cost = 0;  // k-pairs of one item (8 rows of C against one panel), + its store
+  std::int64_t workspace = 0;  // offset of its part, in words
+  const u16* a() const { return reinterpret_cast<const u16*>(A); }
+  const u16* b() const { return reinterpret_cast<const u16*>(B); }
   std::int64_t panel_words() const { return kp_count * kNR; }
   std::int64_t items() const { return b_panels * tiles; }
   std::int64_t words_per_thread() const { return (a_panels + b_panels) * panel_words(); }
 };
 
 Job job_of(const GemmBf16& g) {
-  Job j{g.trans_a, g.trans_b,
-        g.M,       g.N,
-        g.K,       ceil_div(g.K, 2),
-        g.alpha,   reinterpret_cast<const u16*>(g.A),
-        g.lda,     reinterpret_cast<const u16*>(g.B),
-        g.ldb,     g.beta,
-        g.bias,    g.C,
-        g.ldc,     0,
-        0,         0,
-        0,         0};
+  Job j;
+  static_cast<GemmBf16&>(j) = g;
+  j.kp_count = ceil_div(g.K, 2);
   j.a_panels = g.trans_a ? ceil_div(g.M, kNR) : 0;
   j.b_panels = ceil_div(g.N, kNR);
   j.tiles = ceil_div(g.M, kMR);
@@ -243,15 +230,15 @@ void pack_b_panel(const Job& j, std::int64_t panel, u32* packed_b) {
   const std::int64_t width = std::min(kNR, j.N - n0);
   u32* dst = packed_b + panel * j.panel_words();
   if (j.trans_b) {
-    pack_transposed(j.B, j.ldb, j.K, n0, width, j.kp_count, dst);
+    pack_transposed(j.b(), j.ldb, j.K, n0, width, j.kp_count, dst);
   } else {
-    pack_interleaved(j.B, j.ldb, j.K, n0, width, j.kp_count, dst);
+    pack_interleaved(j.b(), j.ldb, j.K, n0, width, j.kp_count, dst);
   }
 }
 
 void pack_a_panel(const Job& j, std::int64_t panel, u32* packed_a) {
   const std::int64_t m0 = panel * kNR;
-  pack_interleaved(j.A, j.lda, j.K, m0, std::min(kNR, j.M - m0), j.kp_count,
+  pack_interleaved(j.a(), j.lda, j.K, m0, std::min(kNR, j.M - m0), j.kp_count,
                    packed_a + panel * j.panel_words());
 }
 
@@ -272,7 +259,7 @@ void compute(const Job& j, std::int64_t m0, std::int64_t m1, std::int64_t panel,
       a = {reinterpret_cast<const u16*>(packed_a + (m / kNR) * j.panel_words() + m % kNR), 2,
            2 * kNR, j.kp_count, false};
     } else {
-      a = {j.A + m * j.lda, j.lda, 2, j.K / 2, j.K % 2 == 1};
+      a = {j.a() + m * j.lda, j.lda, 2, j.K / 2, j.K % 2 == 1};
     }
     tile_fn(rows, vectors)(a, b, j.C + m * j.ldc + n0, j.ldc, j.alpha, j.beta, bias, last);
   }
@@ -327,8 +314,7 @@ void gemm_bf16_dot(std::span<const GemmBf16> gemms) {
   std::size_t count = 0;
   std::int64_t macs = 0, cost = 0, words = 0;
   for (const GemmBf16& g : gemms) {
-    DESCENT_CHECK(g.M >= 0 && g.N >= 0 && g.K >= 0, "gemm (bf16): negative size M=", g.M,
-                  " N=", g.N, " K=", g.K);
+    check_gemm_arguments("gemm (bf16)", g.trans_a, g.trans_b, g.M, g.N, g.K, g.lda, g.ldb, g.ldc);
     if (g.M == 0 || g.N == 0) continue;
     Job& j = jobs[count++];
     j = job_of(g);

@@ -4,6 +4,7 @@
 #include <dnnl.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <exception>
 
 #include "descent/core/error.hpp"
@@ -32,9 +33,24 @@ bool split_by_columns(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N
 
 }  // namespace
 
+void check_gemm_arguments(const char* op, bool trans_a, bool trans_b, std::int64_t M,
+                          std::int64_t N, std::int64_t K, std::int64_t lda, std::int64_t ldb,
+                          std::int64_t ldc) {
+  DESCENT_CHECK(M >= 0 && N >= 0 && K >= 0, op, ": negative size M=", M, " N=", N, " K=", K);
+  const std::int64_t a_row = std::max<std::int64_t>(1, trans_a ? M : K);
+  const std::int64_t b_row = std::max<std::int64_t>(1, trans_b ? K : N);
+  DESCENT_CHECK(lda >= a_row, op, ": lda ", lda, " is shorter than a stored row of A (", a_row,
+                trans_a ? ", A stored (K, M))" : ", A stored (M, K))");
+  DESCENT_CHECK(ldb >= b_row, op, ": ldb ", ldb, " is shorter than a stored row of B (", b_row,
+                trans_b ? ", B stored (N, K))" : ", B stored (K, N))");
+  DESCENT_CHECK(ldc >= std::max<std::int64_t>(1, N), op, ": ldc ", ldc,
+                " is shorter than a row of C (", N, ")");
+}
+
 void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, float alpha,
           const float* A, std::int64_t lda, const float* B, std::int64_t ldb, float beta, float* C,
           std::int64_t ldc) {
+  check_gemm_arguments("gemm", trans_a, trans_b, M, N, K, lda, ldb, ldc);
   if (M == 0 || N == 0) return;
   if (!split_by_columns(trans_a, trans_b, M, N, K)) {
     sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
@@ -62,6 +78,7 @@ void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64
 void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, double alpha,
           const double* A, std::int64_t lda, const double* B, std::int64_t ldb, double beta,
           double* C, std::int64_t ldc) {
+  check_gemm_arguments("gemm (f64)", trans_a, trans_b, M, N, K, lda, ldb, ldc);
   if (M == 0 || N == 0) return;
   cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
               trans_b ? CblasTrans : CblasNoTrans, static_cast<blasint>(M), static_cast<blasint>(N),

@@ -138,10 +138,6 @@ void gemm_widened(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, st
   gemm(trans_a, trans_b, M, N, K, alpha, a32.get(), lda, b32.get(), ldb, beta, C, ldc);
 }
 
-void check_dims(const char* op, std::int64_t M, std::int64_t N, std::int64_t K) {
-  DESCENT_CHECK(M >= 0 && N >= 0 && K >= 0, op, ": negative size M=", M, " N=", N, " K=", K);
-}
-
 // C = beta * C + bias in every row (beta 0: C is not read), before a GEMM with beta 1.
 void start_from_bias(const float* bias, float beta, std::int64_t M, std::int64_t N, float* C,
                      std::int64_t ldc) {
@@ -193,7 +189,7 @@ Gemm16Path bf16_gemm_path() {
 void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, float alpha,
           const BFloat16* A, std::int64_t lda, const BFloat16* B, std::int64_t ldb, float beta,
           float* C, std::int64_t ldc, Gemm16Path path) {
-  check_dims("gemm (bf16)", M, N, K);
+  check_gemm_arguments("gemm (bf16)", trans_a, trans_b, M, N, K, lda, ldb, ldc);
   DESCENT_CHECK(gemm16_path_available(path), "gemm (bf16): the ", gemm16_path_name(path),
                 " path does not run on this CPU; use ", gemm16_path_name(bf16_gemm_path()));
   if (M == 0 || N == 0) return;
@@ -228,7 +224,7 @@ void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64
 void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, float alpha,
           const Half* A, std::int64_t lda, const Half* B, std::int64_t ldb, float beta, float* C,
           std::int64_t ldc) {
-  check_dims("gemm (f16)", M, N, K);
+  check_gemm_arguments("gemm (f16)", trans_a, trans_b, M, N, K, lda, ldb, ldc);
   if (M == 0 || N == 0) return;
   gemm_widened(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
@@ -238,7 +234,7 @@ void gemm(std::span<const GemmBf16> gemms, Gemm16Path path) {
                 " path does not run on this CPU; use ", gemm16_path_name(bf16_gemm_path()));
   bool together = path == Gemm16Path::dot;
   for (const GemmBf16& g : gemms) {
-    check_dims("gemm (bf16)", g.M, g.N, g.K);
+    check_gemm_arguments("gemm (bf16)", g.trans_a, g.trans_b, g.M, g.N, g.K, g.lda, g.ldb, g.ldc);
     together = together && g.K > 0;
   }
   if (together) {
@@ -259,7 +255,7 @@ void gemm(std::span<const GemmBf16> gemms, Gemm16Path path) {
 void gemm_bias(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K,
                const BFloat16* A, std::int64_t lda, const BFloat16* B, std::int64_t ldb,
                const float* bias, float* C, std::int64_t ldc, Gemm16Path path) {
-  check_dims("gemm_bias (bf16)", M, N, K);
+  check_gemm_arguments("gemm_bias (bf16)", trans_a, trans_b, M, N, K, lda, ldb, ldc);
   DESCENT_CHECK(bias != nullptr, "gemm_bias (bf16): no bias given");
   if (M == 0 || N == 0) return;
   if (path == Gemm16Path::dot && K > 0 && gemm16_path_available(path)) {
@@ -273,7 +269,7 @@ void gemm_bias(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::
 void gemm_bias(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K,
                const Half* A, std::int64_t lda, const Half* B, std::int64_t ldb, const float* bias,
                float* C, std::int64_t ldc) {
-  check_dims("gemm_bias (f16)", M, N, K);
+  check_gemm_arguments("gemm_bias (f16)", trans_a, trans_b, M, N, K, lda, ldb, ldc);
   DESCENT_CHECK(bias != nullptr, "gemm_bias (f16): no bias given");
   if (M == 0 || N == 0) return;
   start_from_bias(bias, 0.0f, M, N, C, ldc);
