@@ -1,16 +1,21 @@
-// kernels::gemm (f32) against a double-precision reference, on every transpose combination
-// and at one and two threads: two threads take the column-split path for a linear layer's
-// forward shape (x @ W^T at a small batch), which must give the same products.
+// kernels::gemm (f32) against a double-precision reference: descent's own AVX-512 kernel
+// (f32_dot.hpp) and oneDNN's dnnl_sgemm (what kernels::gemm falls back to), on every
+// transpose combination, ragged tiles, padded leading dimensions, alpha/beta, a bias, batches
+// and at one and two threads.
 #include "descent/kernels/gemm.hpp"
 
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <vector>
 
+#include "descent/core/error.hpp"
 #include "descent/core/rng.hpp"
 #include "descent/core/tensor.hpp"
+#include "descent/kernels/f32_dot.hpp"
 
 namespace descent {
 namespace {
@@ -19,50 +24,181 @@ struct GemmCase {
   bool trans_a;
   bool trans_b;
   std::int64_t M, N, K;
+  std::int64_t pad = 0;  // added to every leading dimension
 };
 
-// C = 0.5 op(A) op(B) + 2 C0, checked element by element against f64 sums.
-void expect_gemm_matches(const GemmCase& c, int threads) {
-  set_num_threads(threads);
-  Generator gen(11);
-  const std::int64_t lda = c.trans_a ? c.M : c.K;
-  const std::int64_t ldb = c.trans_b ? c.K : c.N;
-  const Tensor a = randn({c.M * c.K}, gen);
-  const Tensor b = randn({c.K * c.N}, gen);
-  const Tensor c0 = randn({c.M * c.N}, gen);
-  Tensor out = c0.clone();
-  kernels::gemm(c.trans_a, c.trans_b, c.M, c.N, c.K, 0.5f, a.data<float>(), lda, b.data<float>(),
-                ldb, 2.0f, out.data<float>(), c.N);
-  const float* pa = a.data<float>();
-  const float* pb = b.data<float>();
-  for (std::int64_t i = 0; i < c.M; ++i) {
-    for (std::int64_t j = 0; j < c.N; ++j) {
-      double sum = 0;
-      for (std::int64_t k = 0; k < c.K; ++k) {
-        const double x = c.trans_a ? pa[k * lda + i] : pa[i * lda + k];
-        const double y = c.trans_b ? pb[j * ldb + k] : pb[k * ldb + j];
-        sum += x * y;
+enum class Kernel { dispatch, own };
+
+// Operands for one case, and the check of C = alpha op(A) op(B) + beta C0 (+ bias) against
+// f64 sums.
+struct Problem {
+  GemmCase c;
+  std::int64_t lda, ldb, ldc;
+  std::vector<float> a, b, c0, bias;
+
+  explicit Problem(const GemmCase& gc, std::uint64_t seed = 11) : c(gc) {
+    lda = (c.trans_a ? c.M : c.K) + c.pad;
+    ldb = (c.trans_b ? c.K : c.N) + c.pad;
+    ldc = c.N + c.pad;
+    Generator gen(seed);
+    auto fill = [&](std::int64_t n) {
+      const Tensor t = randn({std::max<std::int64_t>(n, 1)}, gen);
+      return std::vector<float>(t.data<float>(), t.data<float>() + n);
+    };
+    a = fill((c.trans_a ? c.K : c.M) * lda);
+    b = fill((c.trans_b ? c.N : c.K) * ldb);
+    c0 = fill(c.M * ldc);
+    bias = fill(c.N);
+  }
+
+  kernels::GemmF32 gemm(float alpha, float beta, float* out, bool with_bias) const {
+    return {c.trans_a, c.trans_b, c.M, c.N,  c.K, alpha, a.data(),
+            lda,       b.data(),  ldb, beta, out, ldc,   with_bias ? bias.data() : nullptr};
+  }
+
+  void expect_matches(const std::vector<float>& out, float alpha, float beta, bool with_bias,
+                      const std::string& what) const {
+    for (std::int64_t i = 0; i < c.M; ++i) {
+      for (std::int64_t j = 0; j < c.N; ++j) {
+        double sum = 0;
+        for (std::int64_t k = 0; k < c.K; ++k) {
+          const double x = c.trans_a ? a[k * lda + i] : a[i * lda + k];
+          const double y = c.trans_b ? b[j * ldb + k] : b[k * ldb + j];
+          sum += x * y;
+        }
+        double expected = alpha * sum + (beta != 0.0f ? beta * double(c0[i * ldc + j]) : 0.0);
+        if (with_bias) expected += bias[j];
+        ASSERT_NEAR(out[i * ldc + j], expected, 1e-4 * std::sqrt(double(c.K)) + 1e-5)
+            << what << ": M=" << c.M << " N=" << c.N << " K=" << c.K << " trans " << c.trans_a
+            << c.trans_b << " pad " << c.pad << " at (" << i << ", " << j << ")";
       }
-      const double expected = 0.5 * sum + 2.0 * c0.data<float>()[i * c.N + j];
-      ASSERT_NEAR(out.data<float>()[i * c.N + j], expected, 1e-4 * std::sqrt(double(c.K)) + 1e-5)
-          << "M=" << c.M << " N=" << c.N << " K=" << c.K << " trans " << c.trans_a << c.trans_b
-          << " threads " << threads << " at (" << i << ", " << j << ")";
+      // the padding of each row of C is left as it was
+      for (std::int64_t j = c.N; j < ldc; ++j) {
+        ASSERT_EQ(out[i * ldc + j], c0[i * ldc + j]) << what << ": padding of row " << i;
+      }
     }
+  }
+};
+
+void run(Kernel kernel, std::span<const kernels::GemmF32> gemms) {
+  if (kernel == Kernel::own) {
+    kernels::gemm_f32_dot(gemms);
+  } else {
+    kernels::gemm(gemms);
   }
 }
 
-TEST(Gemm, MatchesDoublePrecisionSumsAtOneAndTwoThreads) {
+const GemmCase kCases[] = {
+    {false, true, 128, 256, 200},     // a linear forward (B packed)
+    {false, true, 64, 200, 400, 3},   // ragged panel, padded rows
+    {false, false, 33, 17, 9},        // ragged tiles both ways, one masked vector
+    {true, false, 40, 50, 30, 1},     // a weight gradient (A read by columns)
+    {true, true, 7, 130, 64},         // fewer rows than a tile
+    {false, true, 5, 3, 2},           // tiny
+    {false, false, 128, 256, 10},     // K below one packing block
+    {true, false, 10, 256, 128},      // the MLP's last layer's dW
+    {false, true, 25, 47, 0, 1},      // K = 0: C = beta C (+ bias)
+    {false, false, 300, 70, 700, 5},  // many tiles, two threads split inside a panel
+};
+
+TEST(Gemm, MatchesDoublePrecisionSumsOnEveryPathAtOneAndTwoThreads) {
   const int threads_before = num_threads();
-  const GemmCase cases[] = {
-      {false, true, 128, 256, 200},  // a linear forward: split by columns at two threads
-      {false, true, 64, 200, 400},   // split into 112 and 88 columns
-      {false, false, 33, 17, 9},    {true, false, 40, 50, 30},
-      {true, true, 7, 130, 64},     {false, true, 5, 3, 2},
-  };
-  for (const GemmCase& c : cases) {
-    for (int threads : {1, 2}) expect_gemm_matches(c, threads);
+  for (const Kernel kernel : {Kernel::dispatch, Kernel::own}) {
+    if (kernel == Kernel::own && !kernels::f32_dot_available()) continue;
+    for (const GemmCase& gc : kCases) {
+      const Problem p(gc);
+      for (int threads : {1, 2}) {
+        set_num_threads(threads);
+        for (const bool with_bias : {false, true}) {
+          std::vector<float> out = p.c0;
+          const kernels::GemmF32 g = p.gemm(0.5f, 2.0f, out.data(), with_bias);
+          run(kernel, {&g, 1});
+          p.expect_matches(out, 0.5f, 2.0f, with_bias,
+                           std::string(kernel == Kernel::own ? "own" : "dispatch") + " threads " +
+                               std::to_string(threads) + (with_bias ? " bias" : ""));
+        }
+      }
+    }
   }
   set_num_threads(threads_before);
+}
+
+TEST(Gemm, BetaZeroNeverReadsC) {
+  // as BLAS: with beta = 0, C's old values (NaN here) do not reach the result
+  const Problem p({false, true, 20, 40, 16});
+  std::vector<float> out = p.c0;
+  for (std::int64_t i = 0; i < p.c.M; ++i) {
+    for (std::int64_t j = 0; j < p.c.N; ++j) {
+      out[i * p.ldc + j] = std::numeric_limits<float>::quiet_NaN();
+    }
+  }
+  kernels::gemm(false, true, p.c.M, p.c.N, p.c.K, 1.0f, p.a.data(), p.lda, p.b.data(), p.ldb, 0.0f,
+                out.data(), p.ldc);
+  p.expect_matches(out, 1.0f, 0.0f, false, "beta 0");
+}
+
+TEST(Gemm, LongKFallsBackToOnednnWithTheSameResult) {
+  // beyond the own kernel's K the dispatch takes dnnl_sgemm; the bias still reaches C
+  const Problem p({false, false, 9, 20, 5000});
+  ASSERT_FALSE(kernels::f32_dot_suits(p.c.M, p.c.N, p.c.K));
+  std::vector<float> out = p.c0;
+  kernels::gemm_bias(false, false, p.c.M, p.c.N, p.c.K, p.a.data(), p.lda, p.b.data(), p.ldb,
+                     p.bias.data(), out.data(), p.ldc);
+  p.expect_matches(out, 1.0f, 0.0f, true, "long K");
+}
+
+TEST(Gemm, ABatchGivesWhatItsGemmsGiveOneByOne) {
+  if (!kernels::f32_dot_available()) GTEST_SKIP() << "this CPU lacks AVX-512F";
+  const int threads_before = num_threads();
+  set_num_threads(2);
+  // a linear layer's backward: dX = dY W and dW = dY^T X, and a third of another shape
+  const Problem dx({false, false, 96, 200, 64}, 1);
+  const Problem dw({true, false, 64, 200, 96}, 2);
+  const Problem other({false, true, 13, 33, 70}, 3);
+  std::vector<float> batch_dx = dx.c0, batch_dw = dw.c0, batch_other = other.c0;
+  const kernels::GemmF32 gemms[] = {dx.gemm(1.0f, 0.0f, batch_dx.data(), false),
+                                    dw.gemm(1.0f, 1.0f, batch_dw.data(), false),
+                                    other.gemm(-2.0f, 0.5f, batch_other.data(), true)};
+  kernels::gemm(gemms);
+  std::vector<float> one_dx = dx.c0, one_dw = dw.c0, one_other = other.c0;
+  const kernels::GemmF32 singles[] = {dx.gemm(1.0f, 0.0f, one_dx.data(), false),
+                                      dw.gemm(1.0f, 1.0f, one_dw.data(), false),
+                                      other.gemm(-2.0f, 0.5f, one_other.data(), true)};
+  for (const kernels::GemmF32& g : singles) kernels::gemm({&g, 1});
+  EXPECT_EQ(batch_dx, one_dx);  // bit for bit: the same tiles, whichever thread runs them
+  EXPECT_EQ(batch_dw, one_dw);
+  EXPECT_EQ(batch_other, one_other);
+  other.expect_matches(batch_other, -2.0f, 0.5f, true, "batch");
+  set_num_threads(threads_before);
+}
+
+TEST(Gemm, InsideAParallelRegionEachCallRunsOnItsThread) {
+  // a caller's parallel loop (per-sample im2col convolutions): no nested team, same result
+  const int threads_before = num_threads();
+  set_num_threads(2);
+  const Problem p({false, false, 64, 96, 128});
+  std::vector<std::vector<float>> outs(4, p.c0);
+#pragma omp parallel for
+  for (int s = 0; s < 4; ++s) {
+    kernels::gemm(false, false, p.c.M, p.c.N, p.c.K, 1.0f, p.a.data(), p.lda, p.b.data(), p.ldb,
+                  0.0f, outs[s].data(), p.ldc);
+  }
+  for (const std::vector<float>& out : outs) p.expect_matches(out, 1.0f, 0.0f, false, "nested");
+  set_num_threads(threads_before);
+}
+
+TEST(Gemm, RefusesBadArgumentsWithTheirNames) {
+  const Problem p({false, false, 4, 4, 4});
+  std::vector<float> out = p.c0;
+  EXPECT_THROW(
+      kernels::gemm(false, false, 4, 4, 4, 1.0f, p.a.data(), 3, p.b.data(), 4, 0.0f, out.data(), 4),
+      Error);  // lda shorter than a row of A
+  EXPECT_EQ(out, p.c0);
+  std::vector<kernels::GemmF32> nine(9, p.gemm(1.0f, 0.0f, out.data(), false));
+  EXPECT_THROW(kernels::gemm(nine), Error);
+  EXPECT_THROW(kernels::gemm_bias(false, false, 4, 4, 4, p.a.data(), 4, p.b.data(), 4, nullptr,
+                                  out.data(), 4),
+               Error);
 }
 
 }  // namespace

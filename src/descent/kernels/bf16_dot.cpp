@@ -4,14 +4,15 @@
 // then warn about it when inlined (GCC bug 105593, fixed in 13); the warning is noise here.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
-#include <omp.h>
 
 #include <algorithm>
 #include <array>
 #include <cstring>
 
 #include "descent/core/error.hpp"
+#include "descent/kernels/avx512_gemm.hpp"
 #include "descent/kernels/gemm.hpp"
+#include "descent/kernels/gemm_split.hpp"
 #include "descent/kernels/workspace.hpp"
 
 #define DESCENT_BF16_DOT __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
@@ -28,9 +29,7 @@ constexpr std::int64_t kNR = 16 * kNV;  // columns of a C tile and of a packed p
 // Below this many multiply-adds a call stays on one thread.
 constexpr std::int64_t kParallelMacs = std::int64_t{1} << 19;
 
-std::int64_t ceil_div(std::int64_t a, std::int64_t b) {
-  return (a + b - 1) / b;
-}
+using detail::ceil_div;
 
 // ---- packing: a panel is kp_count rows of kNR words, word j of row kp holding the pair
 // (X[2kp][j], X[2kp+1][j]) (low half first), zero past the matrix ----
@@ -59,33 +58,6 @@ DESCENT_BF16_DOT void pack_interleaved(const u16* x, std::int64_t ld, std::int64
   }
 }
 
-// r[i] holds row i of a 16x16 matrix of words; afterwards r[i] holds column i.
-DESCENT_BF16_DOT inline void transpose16(__m512i r[16]) {
-  __m512i t[16];
-  for (int i = 0; i < 8; ++i) {
-    t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
-    t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
-  }
-  // s[4i + c], 128-bit lane L: rows 4i..4i+3 of column 4L + c
-  __m512i s[16];
-  for (int i = 0; i < 4; ++i) {
-    s[4 * i] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
-    s[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
-    s[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
-    s[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
-  }
-  for (int c = 0; c < 4; ++c) {
-    const __m512i u0 = _mm512_shuffle_i32x4(s[c], s[4 + c], 0x44);
-    const __m512i u1 = _mm512_shuffle_i32x4(s[c], s[4 + c], 0xEE);
-    const __m512i u2 = _mm512_shuffle_i32x4(s[8 + c], s[12 + c], 0x44);
-    const __m512i u3 = _mm512_shuffle_i32x4(s[8 + c], s[12 + c], 0xEE);
-    r[c] = _mm512_shuffle_i32x4(u0, u2, 0x88);
-    r[4 + c] = _mm512_shuffle_i32x4(u0, u2, 0xDD);
-    r[8 + c] = _mm512_shuffle_i32x4(u1, u3, 0x88);
-    r[12 + c] = _mm512_shuffle_i32x4(u1, u3, 0xDD);
-  }
-}
-
 // X stored (cols, K) with row stride ld (X^T is the matrix packed): the words (k-pairs) of
 // each stored row become a column of the panel, 16x16 words at a time; columns
 // [col0, col0 + width), width <= kNR.
@@ -103,7 +75,7 @@ DESCENT_BF16_DOT void pack_transposed(const u16* x, std::int64_t ld, std::int64_
         r[j] = col < width ? _mm512_maskz_loadu_epi16(mask, x + (col0 + col) * ld + 2 * kp0)
                            : _mm512_setzero_si512();
       }
-      transpose16(r);
+      detail::transpose16(r);
       for (std::int64_t c = 0; c < kps; ++c) {
         _mm512_storeu_si512(panel + (kp0 + c) * kNR + 16 * half, r[c]);
       }
@@ -124,12 +96,7 @@ template <int MR, int NV>
 DESCENT_BF16_DOT void tile(const TileA& A, const u32* panel, float* c, std::int64_t ldc,
                            float alpha, float beta, const float* bias, __mmask16 last) {
   // every loop unrolled, so that the accumulators live in registers throughout
-  __m512 acc[MR][NV];
-#pragma GCC unroll 16
-  for (int i = 0; i < MR; ++i) {
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
-  }
+  __m512 acc[MR][NV] = {};  // zeros
   const u16* a = A.a;
   const u32* b = panel;
   const std::int64_t pairs = A.full_pairs + (A.odd_tail ? 1 : 0);
@@ -151,21 +118,7 @@ DESCENT_BF16_DOT void tile(const TileA& A, const u32* panel, float* c, std::int6
       for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_dpbf16_ps(acc[i][v], av, bv[v]);
     }
   }
-  const __m512 alpha_v = _mm512_set1_ps(alpha);
-  const __m512 beta_v = _mm512_set1_ps(beta);
-#pragma GCC unroll 16
-  for (int i = 0; i < MR; ++i) {
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) {
-      float* p = c + i * ldc + 16 * v;
-      const __mmask16 m = v == NV - 1 ? last : __mmask16{0xFFFF};
-      __m512 r = _mm512_mul_ps(alpha_v, acc[i][v]);
-      // beta == 0 never reads C (it may hold NaN), as BLAS
-      if (beta != 0.0f) r = _mm512_fmadd_ps(beta_v, _mm512_maskz_loadu_ps(m, p), r);
-      if (bias != nullptr) r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(m, bias + 16 * v));
-      _mm512_mask_storeu_ps(p, m, r);
-    }
-  }
+  detail::store_tile<MR, NV>(acc, c, ldc, alpha, beta, bias, last);
 }
 
 using TileFn = void (*)(const TileA&, const u32*, float*, std::int64_t, float, float, const float*,
@@ -295,8 +248,6 @@ bool detect() {
          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16");
 }
 
-constexpr std::size_t kMaxBatch = 8;
-
 }  // namespace
 
 bool bf16_dot_available() {
@@ -306,47 +257,18 @@ bool bf16_dot_available() {
 
 void gemm_bf16_dot(std::span<const GemmBf16> gemms) {
   DESCENT_CHECK(bf16_dot_available(), "gemm (bf16): this CPU lacks AVX-512-BF16");
-  DESCENT_CHECK(gemms.size() <= kMaxBatch, "gemm (bf16): at most ", kMaxBatch,
-                " GEMMs in a batch, got ", gemms.size());
-  // The jobs' items, weighted by their k-pairs, are dealt out to the threads in equal runs
-  // of cost, in order: a thread's run may cover the end of one job and the start of the next.
-  std::array<Job, kMaxBatch> jobs;
-  std::size_t count = 0;
-  std::int64_t macs = 0, cost = 0, words = 0;
-  for (const GemmBf16& g : gemms) {
-    check_gemm_arguments("gemm (bf16)", g.trans_a, g.trans_b, g.M, g.N, g.K, g.lda, g.ldb, g.ldc);
-    if (g.M == 0 || g.N == 0) continue;
-    Job& j = jobs[count++];
-    j = job_of(g);
-    macs += g.M * g.N * g.K;
-    cost += j.items() * j.item_cost;
+  detail::Jobs<Job> jobs = detail::make_jobs<Job>("gemm (bf16)", gemms, job_of);
+  std::int64_t words = 0;  // per thread: each job's panels, one after the other
+  for (Job& j : jobs.view()) {
     j.workspace = words;
     words += j.words_per_thread();
   }
-  if (count == 0) return;
-  const int threads = macs >= kParallelMacs ? omp_get_max_threads() : 1;
+  const int threads = detail::gemm_threads(jobs.macs, kParallelMacs);
   Workspace<u32> workspace(threads * words);
-  auto run = [&](std::int64_t t, std::int64_t nt) {
-    const std::int64_t lo = cost * t / nt, hi = cost * (t + 1) / nt;
-    std::int64_t start = 0;  // the job's first cost unit
-    for (std::size_t k = 0; k < count; ++k) {
-      const Job& j = jobs[k];
-      const std::int64_t end = start + j.items() * j.item_cost;
-      if (lo < end && hi > start) {
-        // item i is this thread's when its first cost unit, start + i * item_cost, is in [lo, hi)
-        const std::int64_t item0 = std::max<std::int64_t>(0, ceil_div(lo - start, j.item_cost));
-        const std::int64_t item1 = std::min(j.items(), ceil_div(hi - start, j.item_cost));
-        run_items(j, item0, item1, workspace.get() + t * words + j.workspace);
-      }
-      start = end;
-    }
-  };
-  if (threads == 1) {
-    run(0, 1);
-    return;
-  }
-#pragma omp parallel num_threads(threads)
-  run(omp_get_thread_num(), omp_get_num_threads());
+  detail::run_jobs<Job>(jobs.view(), jobs.cost, threads,
+                        [&](const Job& j, std::int64_t i0, std::int64_t i1, std::int64_t t) {
+                          run_items(j, i0, i1, workspace.get() + t * words + j.workspace);
+                        });
 }
 
 void gemm_bf16_dot(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K,

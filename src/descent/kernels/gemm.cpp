@@ -2,12 +2,12 @@
 
 #include <cblas.h>
 #include <dnnl.h>
-#include <omp.h>
 
 #include <algorithm>
-#include <exception>
 
 #include "descent/core/error.hpp"
+#include "descent/core/parallel.hpp"
+#include "descent/kernels/f32_dot.hpp"
 
 namespace descent::kernels {
 
@@ -22,13 +22,13 @@ void sgemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int6
                 static_cast<int>(status), " for M=", M, " N=", N, " K=", K);
 }
 
-// A linear layer's forward at a small batch, x (M, K) @ W^T with W (N, K): at two threads
-// dnnl_sgemm splits it unevenly; two calls on the two column halves of C, one per thread
-// (oneDNN runs single-threaded inside a parallel region), ran 10-19% faster on the MLP's
-// 128x256x784 and 128x256x256 (and no better elsewhere: bench/RESULTS.md, "Two threads").
-bool split_by_columns(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K) {
-  return !trans_a && trans_b && M <= 512 && N >= 128 && M * N * K >= (1 << 22) &&
-         omp_get_max_threads() == 2 && !omp_in_parallel();
+// C[r][:] += bias, row by row (dnnl_sgemm has no bias).
+void add_bias_rows(std::int64_t M, std::int64_t N, const float* bias, float* C, std::int64_t ldc) {
+  parallel_for_if(M * N > kParallelElements, M, [=](std::int64_t r) {
+    float* row = C + r * ldc;
+#pragma omp simd
+    for (std::int64_t j = 0; j < N; ++j) row[j] += bias[j];
+  });
 }
 
 }  // namespace
@@ -47,32 +47,38 @@ void check_gemm_arguments(const char* op, bool trans_a, bool trans_b, std::int64
                 " is shorter than a row of C (", N, ")");
 }
 
+void gemm(std::span<const GemmF32> gemms) {
+  DESCENT_CHECK(gemms.size() <= 8, "gemm: at most 8 GEMMs in a batch, got ", gemms.size());
+  const bool own = f32_dot_available() &&
+                   std::all_of(gemms.begin(), gemms.end(),
+                               [](const GemmF32& g) { return f32_dot_suits(g.M, g.N, g.K); });
+  if (own) {
+    gemm_f32_dot(gemms);
+    return;
+  }
+  for (const GemmF32& g : gemms) {
+    check_gemm_arguments("gemm", g.trans_a, g.trans_b, g.M, g.N, g.K, g.lda, g.ldb, g.ldc);
+  }
+  for (const GemmF32& g : gemms) {
+    if (g.M == 0 || g.N == 0) continue;
+    sgemm(g.trans_a, g.trans_b, g.M, g.N, g.K, g.alpha, g.A, g.lda, g.B, g.ldb, g.beta, g.C, g.ldc);
+    if (g.bias != nullptr) add_bias_rows(g.M, g.N, g.bias, g.C, g.ldc);
+  }
+}
+
 void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, float alpha,
           const float* A, std::int64_t lda, const float* B, std::int64_t ldb, float beta, float* C,
           std::int64_t ldc) {
-  check_gemm_arguments("gemm", trans_a, trans_b, M, N, K, lda, ldb, ldc);
-  if (M == 0 || N == 0) return;
-  if (!split_by_columns(trans_a, trans_b, M, N, K)) {
-    sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-    return;
-  }
-  const std::int64_t half = (N / 2 + 15) / 16 * 16;  // whole 16-float vectors for thread 0
-  std::exception_ptr failure;
-#pragma omp parallel num_threads(2)
-  {
-    const bool second = omp_get_thread_num() == 1;
-    const std::int64_t first_col = second ? half : 0;
-    const std::int64_t cols = second ? N - half : half;
-    try {
-      // op(B) = B^T: columns first_col.. of op(B) are rows first_col.. of B
-      sgemm(false, true, M, cols, K, alpha, A, lda, B + first_col * ldb, ldb, beta, C + first_col,
-            ldc);
-    } catch (...) {
-#pragma omp critical(descent_gemm_failure)
-      failure = std::current_exception();
-    }
-  }
-  if (failure) std::rethrow_exception(failure);
+  const GemmF32 g{trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc};
+  gemm(std::span<const GemmF32>(&g, 1));
+}
+
+void gemm_bias(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K,
+               const float* A, std::int64_t lda, const float* B, std::int64_t ldb,
+               const float* bias, float* C, std::int64_t ldc) {
+  DESCENT_CHECK(bias != nullptr, "gemm_bias: bias is null");
+  const GemmF32 g{trans_a, trans_b, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, ldc, bias};
+  gemm(std::span<const GemmF32>(&g, 1));
 }
 
 void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, double alpha,

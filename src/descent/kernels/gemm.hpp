@@ -1,10 +1,12 @@
 // GEMM behind one interface: C = alpha * op(A) @ op(B) + beta * C, row-major.
 //
-// f32 goes to oneDNN's dnnl_sgemm, f64 to the CBLAS (OpenBLAS). The choice was measured
-// (bench/gemm_bench.cpp, bench/RESULTS.md) and stays behind this header.
+// f32 goes to descent's own AVX-512 kernel (kernels/f32_dot.hpp) where the CPU has AVX-512F
+// and the shape suits it, else to oneDNN's dnnl_sgemm; f64 to the CBLAS (OpenBLAS). The
+// choice was measured (bench/gemm_bench.cpp, bench/RESULTS.md) and stays behind this header.
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 namespace descent::kernels {
 
@@ -20,6 +22,32 @@ void check_gemm_arguments(const char* op, bool trans_a, bool trans_b, std::int64
 void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, float alpha,
           const float* A, std::int64_t lda, const float* B, std::int64_t ldb, float beta, float* C,
           std::int64_t ldc);
+// One GEMM of a batch: C = alpha * op(A) @ op(B) + beta * C (+ bias, N values added to
+// every row, when not null), arguments as above; A and B hold T (f32 here, bf16 in half.hpp).
+template <typename T>
+struct GemmOf {
+  bool trans_a, trans_b;
+  std::int64_t M, N, K;
+  float alpha;
+  const T* A;
+  std::int64_t lda;
+  const T* B;
+  std::int64_t ldb;
+  float beta;
+  float* C;
+  std::int64_t ldc;
+  const float* bias = nullptr;
+};
+using GemmF32 = GemmOf<float>;
+// Independent GEMMs (at most 8; no C may overlap another's operands) in one call: on
+// descent's own kernel, one parallel region for all of them (a layer's dX and dW).
+void gemm(std::span<const GemmF32> gemms);
+// C = op(A) @ op(B) + bias, bias (N) added to every row in the GEMM's store where the kernel
+// allows (else in a second pass).
+void gemm_bias(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K,
+               const float* A, std::int64_t lda, const float* B, std::int64_t ldb,
+               const float* bias, float* C, std::int64_t ldc);
+
 void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, double alpha,
           const double* A, std::int64_t lda, const double* B, std::int64_t ldb, double beta,
           double* C, std::int64_t ldc);

@@ -19,6 +19,7 @@
 #include <span>
 
 #include "descent/core/half.hpp"
+#include "descent/kernels/gemm.hpp"
 
 namespace descent::kernels {
 
@@ -43,21 +44,8 @@ void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64
           const Half* A, std::int64_t lda, const Half* B, std::int64_t ldb, float beta, float* C,
           std::int64_t ldc);
 
-// One GEMM of a batch: C = alpha * op(A) @ op(B) + beta * C (+ bias, N values added to
-// every row, when not null), arguments as above.
-struct GemmBf16 {
-  bool trans_a, trans_b;
-  std::int64_t M, N, K;
-  float alpha;
-  const BFloat16* A;
-  std::int64_t lda;
-  const BFloat16* B;
-  std::int64_t ldb;
-  float beta;
-  float* C;
-  std::int64_t ldc;
-  const float* bias = nullptr;
-};
+// One GEMM of a batch (gemm.hpp's GemmOf).
+using GemmBf16 = GemmOf<BFloat16>;
 // Independent GEMMs (no C overlaps another GEMM's operands; at most 8), such as a linear
 // layer's dX and dW in its backward. The dot path runs them in one parallel region, their
 // work split evenly between the threads (one fork and join, and each thread on whole

@@ -1,5 +1,9 @@
 #include "descent/ops/linalg.hpp"
 
+#include <array>
+#include <span>
+#include <type_traits>
+
 #include "descent/autograd/autograd.hpp"
 #include "descent/core/parallel.hpp"
 #include "descent/kernels/gemm.hpp"
@@ -145,6 +149,13 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   Tensor out = empty(out_shape, x.dtype());
   dispatch_float(x.dtype(), "linear", [&]<typename T>() {
     T* po = out.data<T>();
+    if constexpr (std::is_same_v<T, float>) {
+      if (bias.defined()) {  // the bias added in the GEMM's store
+        kernels::gemm_bias(false, true, rows, out_features, in, x.data<T>(), in, weight.data<T>(),
+                           in, bias.data<T>(), po, out_features);
+        return;
+      }
+    }
     T beta = T(0);
     if (bias.defined()) {
       // start C from the bias rows, then C += x @ W^T
@@ -164,23 +175,46 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
         autograd::Grads grads(3);
         dispatch_float(grad.dtype(), "linear backward", [&]<typename T>() {
           const T* pg = grad.data<T>();
-          if (node.needs_grad(0)) {
-            // dx = dy @ W   (rows, out) @ (out, in)
-            Tensor gx = empty(x.shape(), x.dtype());
-            kernels::gemm(false, false, rows, in, out_features, T(1), pg, out_features,
-                          weight.data<T>(), in, T(0), gx.data<T>(), in);
-            grads[0] = gx;
-          }
+          Tensor gx, gw;
+          if (node.needs_grad(0)) gx = empty(x.shape(), x.dtype());
+          T beta_w = T(0);
           if (node.needs_grad(1)) {
-            // dW = dy^T @ x   (out, rows) @ (rows, in), added straight into the weight's
-            // gradient buffer when it has one (no temporary, no separate accumulation pass)
-            Tensor gw = node.accumulation_buffer(1);
-            const T beta = gw.defined() ? T(1) : T(0);
+            // dW is added straight into the weight's gradient buffer when it has one (no
+            // temporary, no separate accumulation pass)
+            gw = node.accumulation_buffer(1);
+            if (gw.defined()) beta_w = T(1);
             if (!gw.defined()) gw = empty(weight.shape(), weight.dtype());
-            kernels::gemm(true, false, out_features, in, rows, T(1), pg, out_features, x.data<T>(),
-                          in, beta, gw.data<T>(), in);
-            grads[1] = gw;
           }
+          // dx = dy @ W   (rows, out) @ (out, in);   dW = dy^T @ x   (out, rows) @ (rows, in)
+          if constexpr (std::is_same_v<T, float>) {
+            // both in one call: one parallel region on descent's own kernel
+            std::array<kernels::GemmF32, 2> gemms;
+            std::size_t count = 0;
+            if (gx.defined()) {
+              gemms[count++] = {false, false,        rows,
+                                in,    out_features, 1.0f,
+                                pg,    out_features, weight.data<T>(),
+                                in,    0.0f,         gx.data<T>(),
+                                in};
+            }
+            if (gw.defined()) {
+              gemms[count++] = {true, false,        out_features, in, rows,   1.0f,
+                                pg,   out_features, x.data<T>(),  in, beta_w, gw.data<T>(),
+                                in};
+            }
+            kernels::gemm(std::span<const kernels::GemmF32>(gemms.data(), count));
+          } else {
+            if (gx.defined()) {
+              kernels::gemm(false, false, rows, in, out_features, T(1), pg, out_features,
+                            weight.data<T>(), in, T(0), gx.data<T>(), in);
+            }
+            if (gw.defined()) {
+              kernels::gemm(true, false, out_features, in, rows, T(1), pg, out_features,
+                            x.data<T>(), in, beta_w, gw.data<T>(), in);
+            }
+          }
+          if (gx.defined()) grads[0] = gx;
+          if (gw.defined()) grads[1] = gw;
           if (node.needs_grad(2)) {
             // db = column sums of dy
             grads[2] = sum_to(grad.view_of(0, {rows, out_features}), {out_features});
