@@ -7,12 +7,14 @@
 #include <gtest/gtest.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
 #include <vector>
 
 #include "descent/core/error.hpp"
+#include "descent/core/half.hpp"
 #include "descent/core/rng.hpp"
 #include "descent/core/tensor.hpp"
 #include "descent/kernels/f32_dot.hpp"
@@ -57,7 +59,7 @@ struct Problem {
   }
 
   void expect_matches(const std::vector<float>& out, float alpha, float beta, bool with_bias,
-                      const std::string& what) const {
+                      const std::string& what, bool relu = false) const {
     for (std::int64_t i = 0; i < c.M; ++i) {
       for (std::int64_t j = 0; j < c.N; ++j) {
         double sum = 0;
@@ -68,6 +70,7 @@ struct Problem {
         }
         double expected = alpha * sum + (beta != 0.0f ? beta * double(c0[i * ldc + j]) : 0.0);
         if (with_bias) expected += bias[j];
+        if (relu) expected = std::max(expected, 0.0);
         ASSERT_NEAR(out[i * ldc + j], expected, 1e-4 * std::sqrt(double(c.K)) + 1e-5)
             << what << ": M=" << c.M << " N=" << c.N << " K=" << c.K << " trans " << c.trans_a
             << c.trans_b << " pad " << c.pad << " at (" << i << ", " << j << ")";
@@ -118,6 +121,39 @@ TEST(Gemm, MatchesDoublePrecisionSumsOnEveryPathAtOneAndTwoThreads) {
                                std::to_string(threads) + (with_bias ? " bias" : ""));
         }
       }
+    }
+  }
+  set_num_threads(threads_before);
+}
+
+// relu and the bf16 copy of C in the store: C = max(alpha A B + beta C + bias, 0), and C_low
+// holds exactly C rounded to bf16 (what kernels convert gives), on the own kernel and on
+// oneDNN's (a K too long for the own kernel takes it).
+TEST(Gemm, ReluAndTheBf16CopyOfCInTheStore) {
+  const int threads_before = num_threads();
+  const GemmCase cases[] = {{false, true, 37, 70, 50, 2}, {false, false, 20, 33, 5000}};
+  for (const GemmCase& gc : cases) {
+    const Problem p(gc);
+    for (int threads : {1, 2}) {
+      set_num_threads(threads);
+      std::vector<float> out = p.c0;
+      std::vector<BFloat16> low(p.c.M * p.ldc, BFloat16::from_bits(0x1234));
+      kernels::GemmF32 g = p.gemm(0.5f, 2.0f, out.data(), true);
+      g.relu = true;
+      g.C_low = low.data();
+      kernels::gemm({&g, 1});
+      p.expect_matches(out, 0.5f, 2.0f, true, "relu threads " + std::to_string(threads), true);
+      std::int64_t zeros = 0;
+      for (std::int64_t i = 0; i < p.c.M; ++i) {
+        std::vector<BFloat16> expected(p.c.N);
+        convert(out.data() + i * p.ldc, expected.data(), p.c.N);
+        for (std::int64_t j = 0; j < p.c.N; ++j) {
+          ASSERT_EQ(low[i * p.ldc + j].bits, expected[j].bits) << "row " << i << " col " << j;
+          zeros += out[i * p.ldc + j] == 0.0f;
+        }
+        for (std::int64_t j = p.c.N; j < p.ldc; ++j) ASSERT_EQ(low[i * p.ldc + j].bits, 0x1234);
+      }
+      EXPECT_GT(zeros, p.c.M * p.c.N / 4);  // the relu did cut (random signs)
     }
   }
   set_num_threads(threads_before);

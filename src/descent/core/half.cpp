@@ -9,6 +9,7 @@
 
 #include <algorithm>
 
+#include "descent/core/bf16_simd.hpp"
 #include "descent/core/error.hpp"
 #include "descent/core/parallel.hpp"
 
@@ -114,13 +115,7 @@ __attribute__((target("avx512f"))) void f16_to_f32_avx512(const Half* src, float
 
 // As bf16_round_avx2, sixteen lanes, narrowed to 16 bits.
 __attribute__((target("avx512f"))) __m256i bf16_round_avx512(__m512i x) {
-  const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(x, 16), _mm512_set1_epi32(1));
-  const __m512i bias = _mm512_add_epi32(_mm512_set1_epi32(0x7FFF), lsb);
-  const __m512i rounded = _mm512_srli_epi32(_mm512_add_epi32(x, bias), 16);
-  const __m512i magnitude = _mm512_and_si512(x, _mm512_set1_epi32(0x7FFFFFFF));
-  const __mmask16 is_nan = _mm512_cmpgt_epu32_mask(magnitude, _mm512_set1_epi32(0x7F800000));
-  const __m512i quiet_nan = _mm512_or_si512(_mm512_srli_epi32(x, 16), _mm512_set1_epi32(0x40));
-  return _mm512_cvtepi32_epi16(_mm512_mask_blend_epi32(is_nan, rounded, quiet_nan));
+  return _mm512_cvtepi32_epi16(detail::bf16_round_lanes(x));
 }
 
 __attribute__((target("avx512f"))) void f32_to_bf16_avx512(const float* src, BFloat16* dst,

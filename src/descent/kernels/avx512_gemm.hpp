@@ -10,6 +10,9 @@
 
 #include <cstdint>
 
+#include "descent/core/bf16_simd.hpp"
+#include "descent/core/half.hpp"
+
 namespace descent::kernels::detail {
 
 // r[i] holds row i of a 16x16 matrix of words; afterwards r[i] holds column i.
@@ -39,24 +42,59 @@ __attribute__((target("avx512f"))) inline void transpose16(__m512i r[16]) {
   }
 }
 
-// C[0:MR, 0:16*NV] = alpha * acc + beta * C (+ bias), the last vector of each row masked by
-// `last`. beta == 0 never reads C (it may hold NaN), as BLAS.
+inline std::uint16_t* low_bits(BFloat16* p) {
+  return reinterpret_cast<std::uint16_t*>(p);
+}
+
+// Where a tile of C goes: C = alpha * acc + beta * C (+ bias), then max(., 0) when relu, and
+// the result also rounded to bf16 into `low` (same layout and ldc as C) when not null. The
+// pointers are the tile's: row 0, column 0.
+struct TileStore {
+  float* c;
+  std::int64_t ldc;
+  float alpha, beta;
+  const float* bias;
+  bool relu;
+  std::uint16_t* low;
+  __mmask16 last;  // the columns of the tile's last vector
+};
+
+// The store of the tile at row m, column n0 of a job (a GemmOf): its C, bias, relu and C_low.
+template <typename Job>
+TileStore tile_store(const Job& j, std::int64_t m, std::int64_t n0, __mmask16 last) {
+  return {j.C + m * j.ldc + n0,
+          j.ldc,
+          j.alpha,
+          j.beta,
+          j.bias == nullptr ? nullptr : j.bias + n0,
+          j.relu,
+          j.C_low == nullptr ? nullptr : low_bits(j.C_low) + m * j.ldc + n0,
+          last};
+}
+
+// Stores acc, MR rows of NV vectors, as `to` says. beta == 0 never reads C (it may hold NaN),
+// as BLAS.
 template <int MR, int NV>
 __attribute__((target("avx512f"), always_inline)) inline void store_tile(
-    const __m512 (&acc)[MR][NV], float* c, std::int64_t ldc, float alpha, float beta,
-    const float* bias, __mmask16 last) {
-  const __m512 alpha_v = _mm512_set1_ps(alpha);
-  const __m512 beta_v = _mm512_set1_ps(beta);
+    const __m512 (&acc)[MR][NV], const TileStore& to) {
+  const __m512 alpha_v = _mm512_set1_ps(to.alpha);
+  const __m512 beta_v = _mm512_set1_ps(to.beta);
 #pragma GCC unroll 16
   for (int i = 0; i < MR; ++i) {
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) {
-      float* p = c + i * ldc + 16 * v;
-      const __mmask16 m = v == NV - 1 ? last : __mmask16{0xFFFF};
+      float* p = to.c + i * to.ldc + 16 * v;
+      const __mmask16 m = v == NV - 1 ? to.last : __mmask16{0xFFFF};
       __m512 r = _mm512_mul_ps(alpha_v, acc[i][v]);
-      if (beta != 0.0f) r = _mm512_fmadd_ps(beta_v, _mm512_maskz_loadu_ps(m, p), r);
-      if (bias != nullptr) r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(m, bias + 16 * v));
+      if (to.beta != 0.0f) r = _mm512_fmadd_ps(beta_v, _mm512_maskz_loadu_ps(m, p), r);
+      if (to.bias != nullptr) r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(m, to.bias + 16 * v));
+      if (to.relu) r = _mm512_max_ps(r, _mm512_setzero_ps());
       _mm512_mask_storeu_ps(p, m, r);
+      if (to.low != nullptr) {
+        _mm512_mask_cvtepi32_storeu_epi16(
+            to.low + i * to.ldc + 16 * v, m,
+            descent::detail::bf16_round_lanes(_mm512_castps_si512(r)));
+      }
     }
   }
 }

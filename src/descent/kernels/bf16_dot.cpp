@@ -93,8 +93,7 @@ struct TileA {
 };
 
 template <int MR, int NV>
-DESCENT_BF16_DOT void tile(const TileA& A, const u32* panel, float* c, std::int64_t ldc,
-                           float alpha, float beta, const float* bias, __mmask16 last) {
+DESCENT_BF16_DOT void tile(const TileA& A, const u32* panel, const detail::TileStore& to) {
   // every loop unrolled, so that the accumulators live in registers throughout
   __m512 acc[MR][NV] = {};  // zeros
   const u16* a = A.a;
@@ -118,11 +117,10 @@ DESCENT_BF16_DOT void tile(const TileA& A, const u32* panel, float* c, std::int6
       for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_dpbf16_ps(acc[i][v], av, bv[v]);
     }
   }
-  detail::store_tile<MR, NV>(acc, c, ldc, alpha, beta, bias, last);
+  detail::store_tile<MR, NV>(acc, to);
 }
 
-using TileFn = void (*)(const TileA&, const u32*, float*, std::int64_t, float, float, const float*,
-                        __mmask16);
+using TileFn = void (*)(const TileA&, const u32*, const detail::TileStore&);
 
 template <int MR>
 constexpr TileFn tile_for(int nv) {
@@ -204,7 +202,6 @@ void compute(const Job& j, std::int64_t m0, std::int64_t m1, std::int64_t panel,
   const std::int64_t rest = width - 16 * (vectors - 1);
   const __mmask16 last = static_cast<__mmask16>(rest >= 16 ? 0xFFFF : (1u << rest) - 1);
   const u32* b = packed_b + panel * j.panel_words();
-  const float* bias = j.bias == nullptr ? nullptr : j.bias + n0;
   for (std::int64_t m = m0; m < m1; m += kMR) {
     const std::int64_t rows = std::min<std::int64_t>(kMR, m1 - m);
     TileA a;
@@ -214,7 +211,8 @@ void compute(const Job& j, std::int64_t m0, std::int64_t m1, std::int64_t panel,
     } else {
       a = {j.a() + m * j.lda, j.lda, 2, j.K / 2, j.K % 2 == 1};
     }
-    tile_fn(rows, vectors)(a, b, j.C + m * j.ldc + n0, j.ldc, j.alpha, j.beta, bias, last);
+    const detail::TileStore to = detail::tile_store(j, m, n0, last);
+    tile_fn(rows, vectors)(a, b, to);
   }
 }
 

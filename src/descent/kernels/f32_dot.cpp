@@ -76,8 +76,7 @@ struct Operands {
 };
 
 template <int MR, int NV>
-DESCENT_F32_DOT void tile(const Operands& o, float* c, std::int64_t ldc, float alpha, float beta,
-                          const float* bias, __mmask16 last) {
+DESCENT_F32_DOT void tile(const Operands& o, const detail::TileStore& to) {
   // every loop unrolled, so that the accumulators live in registers throughout
   __m512 acc[MR][NV] = {};  // zeros
   const float* a = o.a;
@@ -87,7 +86,8 @@ DESCENT_F32_DOT void tile(const Operands& o, float* c, std::int64_t ldc, float a
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) {
       // masked: a B read in place may end at the last column
-      bv[v] = v == NV - 1 ? _mm512_maskz_loadu_ps(last, b + 16 * v) : _mm512_loadu_ps(b + 16 * v);
+      bv[v] =
+          v == NV - 1 ? _mm512_maskz_loadu_ps(to.last, b + 16 * v) : _mm512_loadu_ps(b + 16 * v);
     }
 #pragma GCC unroll 16
     for (int i = 0; i < MR; ++i) {
@@ -96,11 +96,10 @@ DESCENT_F32_DOT void tile(const Operands& o, float* c, std::int64_t ldc, float a
       for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(av, bv[v], acc[i][v]);
     }
   }
-  detail::store_tile<MR, NV>(acc, c, ldc, alpha, beta, bias, last);
+  detail::store_tile<MR, NV>(acc, to);
 }
 
-using TileFn = void (*)(const Operands&, float*, std::int64_t, float, float, const float*,
-                        __mmask16);
+using TileFn = void (*)(const Operands&, const detail::TileStore&);
 
 // table[rows - 1][vectors - 1]
 template <std::size_t... R>
@@ -139,12 +138,12 @@ void compute(const Job& j, std::int64_t m0, std::int64_t m1, std::int64_t n0, co
   const std::int64_t vectors = ceil_div(width, 16);
   const std::int64_t rest = width - 16 * (vectors - 1);
   const __mmask16 last = static_cast<__mmask16>(rest >= 16 ? 0xFFFF : (1u << rest) - 1);
-  const float* bias = j.bias == nullptr ? nullptr : j.bias + n0;
   for (std::int64_t m = m0; m < m1; m += j.mr) {
     const std::int64_t rows = std::min(j.mr, m1 - m);
     const Operands o = j.trans_a ? Operands{j.A + m, 1, j.lda, b, b_k, j.K}
                                  : Operands{j.A + m * j.lda, j.lda, 1, b, b_k, j.K};
-    kTiles[rows - 1][vectors - 1](o, j.C + m * j.ldc + n0, j.ldc, j.alpha, j.beta, bias, last);
+    const detail::TileStore to = detail::tile_store(j, m, n0, last);
+    kTiles[rows - 1][vectors - 1](o, to);
   }
 }
 

@@ -47,6 +47,19 @@ void check_gemm_arguments(const char* op, bool trans_a, bool trans_b, std::int64
                 " is shorter than a row of C (", N, ")");
 }
 
+void finish_relu_and_low(std::int64_t M, std::int64_t N, bool relu, float* C, std::int64_t ldc,
+                         BFloat16* C_low) {
+  if (!relu && C_low == nullptr) return;
+  parallel_for_if(M * N > kParallelElements, M, [=](std::int64_t r) {
+    float* row = C + r * ldc;
+    if (relu) {
+#pragma omp simd
+      for (std::int64_t j = 0; j < N; ++j) row[j] = row[j] > 0.0f ? row[j] : 0.0f;
+    }
+    if (C_low != nullptr) convert_serial(row, C_low + r * ldc, N);
+  });
+}
+
 void gemm(std::span<const GemmF32> gemms) {
   DESCENT_CHECK(gemms.size() <= 8, "gemm: at most 8 GEMMs in a batch, got ", gemms.size());
   const bool own = f32_dot_available() &&
@@ -63,6 +76,7 @@ void gemm(std::span<const GemmF32> gemms) {
     if (g.M == 0 || g.N == 0) continue;
     sgemm(g.trans_a, g.trans_b, g.M, g.N, g.K, g.alpha, g.A, g.lda, g.B, g.ldb, g.beta, g.C, g.ldc);
     if (g.bias != nullptr) add_bias_rows(g.M, g.N, g.bias, g.C, g.ldc);
+    finish_relu_and_low(g.M, g.N, g.relu, g.C, g.ldc, g.C_low);
   }
 }
 

@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <span>
 
+#include "descent/core/half.hpp"
+
 namespace descent::kernels {
 
 // op(A) is (M, K), op(B) is (K, N), C is (M, N); lda/ldb/ldc are row strides of the stored
@@ -37,8 +39,25 @@ struct GemmOf {
   float* C;
   std::int64_t ldc;
   const float* bias = nullptr;
+  // C = max(C, 0) after the bias, and C also rounded to bf16 into C_low (same layout and
+  // ldc): in the GEMM's store on descent's own kernels, in a pass over C on the others.
+  bool relu = false;
+  BFloat16* C_low = nullptr;
 };
 using GemmF32 = GemmOf<float>;
+
+// A linear layer's forward as one GEMM: C (rows, out) = x (rows, in) @ w^T (w stored (out,
+// in)) + bias (out values, or null), every matrix contiguous.
+template <typename T>
+GemmOf<T> linear_forward_gemm(const T* x, const T* w, std::int64_t rows, std::int64_t out,
+                              std::int64_t in, const float* bias, float* C) {
+  return {false, true, rows, out, in, 1.0f, x, in, w, in, 0.0f, C, out, bias};
+}
+// GemmOf's relu and C_low as a pass over C (M x N, row stride ldc), for the paths whose
+// kernels do not apply them in their store.
+void finish_relu_and_low(std::int64_t M, std::int64_t N, bool relu, float* C, std::int64_t ldc,
+                         BFloat16* C_low);
+
 // Independent GEMMs (at most 8; no C may overlap another's operands) in one call: on
 // descent's own kernel, one parallel region for all of them (a layer's dX and dW).
 void gemm(std::span<const GemmF32> gemms);

@@ -249,6 +249,7 @@ void gemm(std::span<const GemmBf16> gemms, Gemm16Path path) {
     }
     gemm(g.trans_a, g.trans_b, g.M, g.N, g.K, g.alpha, g.A, g.lda, g.B, g.ldb, beta, g.C, g.ldc,
          path);
+    finish_relu_and_low(g.M, g.N, g.relu, g.C, g.ldc, g.C_low);
   }
 }
 

@@ -42,6 +42,9 @@ class Linear : public Module {
   Linear(std::int64_t in_features, std::int64_t out_features, Generator& gen,
          LinearOptions options = {});
   Tensor forward(const Tensor& x) override;
+  // relu(forward(x)) as one op (ops::linear_relu): Sequential's path for a Linear followed
+  // by a ReLU.
+  Tensor forward_relu(const Tensor& x);
   std::string str() const override;
   Shape summarize(const Shape& input, std::vector<LayerSummary>& rows) const override;
 

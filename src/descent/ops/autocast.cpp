@@ -13,8 +13,10 @@
 #include "descent/core/parallel.hpp"
 #include "descent/kernels/conv.hpp"
 #include "descent/kernels/half.hpp"
+#include "descent/ops/activation.hpp"
 #include "descent/ops/arith.hpp"
 #include "descent/ops/detail/conv.hpp"
+#include "descent/ops/detail/relu_mask.hpp"
 #include "descent/ops/linalg.hpp"
 #include "descent/ops/reduce.hpp"
 
@@ -139,8 +141,22 @@ Tensor rounded_gradient(const Tensor& grad, DType compute) {
 // A linear layer's incoming gradient (rows, cols) rounded to `compute` and, in the same
 // pass, its column sums (the bias gradient, f32: the same sums, in the same order, as
 // sum_to's). Counting on: the two passes of rounded_gradient and sum_to.
+// With `relu_out` (the bf16 output of a relu that followed the layer, fused into it), the
+// gradient is first masked as relu's backward does: zero where that output is not > 0.
 std::pair<Tensor, Tensor> rounded_gradient_and_column_sums(const Tensor& grad, std::int64_t rows,
-                                                           std::int64_t cols, DType compute) {
+                                                           std::int64_t cols, DType compute,
+                                                           const Tensor& relu_out = Tensor()) {
+  if (relu_out.defined() && counting.load(std::memory_order_relaxed)) {
+    // counted as the unfused layers count: the masked gradient is what gets rounded
+    Tensor masked = empty_like(grad);
+    const float* pg = grad.data<float>();
+    const auto* py = static_cast<const std::uint16_t*>(relu_out.raw_data());
+    float* pm = masked.data<float>();
+    for (std::int64_t i = 0; i < grad.numel(); ++i) {
+      pm[i] = detail::relu_passes(py[i], detail::kBf16InfBits) ? pg[i] : 0.0f;
+    }
+    return rounded_gradient_and_column_sums(masked, rows, cols, compute);
+  }
   const Tensor rows_cols = grad.view_of(0, {rows, cols});
   if (counting.load(std::memory_order_relaxed)) {
     return {rounded_gradient(grad, compute), sum_to(rows_cols, {cols})};
@@ -152,13 +168,25 @@ std::pair<Tensor, Tensor> rounded_gradient_and_column_sums(const Tensor& grad, s
   // blocks of columns across threads, each row of a block rounded, then added in row order
   constexpr std::int64_t kColumnBlock = 64;
   const std::int64_t blocks = (cols + kColumnBlock - 1) / kColumnBlock;
+  const auto* mask =
+      relu_out.defined() ? static_cast<const std::uint16_t*>(relu_out.raw_data()) : nullptr;
   dispatch_low(compute, [&]<typename L>() {
     L* pl = low.data<L>();
     parallel_for_if(rows * cols > kParallelElements, blocks, [&](std::int64_t b) {
       const std::int64_t j0 = b * kColumnBlock;
       const std::int64_t width = std::min(kColumnBlock, cols - j0);
+      alignas(64) float masked[kColumnBlock];
       for (std::int64_t r = 0; r < rows; ++r) {
         const float* row = g + r * cols + j0;
+        if (mask != nullptr) {
+          const std::uint16_t* m = mask + r * cols + j0;
+#pragma omp simd
+          for (std::int64_t j = 0; j < width; ++j) {
+            const float v = row[j];  // read unconditionally: the loop vectorizes to a select
+            masked[j] = detail::relu_passes(m[j], detail::kBf16InfBits) ? v : 0.0f;
+          }
+          row = masked;
+        }
         convert_serial(row, pl + r * cols + j0, width);
 #pragma omp simd
         for (std::int64_t j = 0; j < width; ++j) ps[j0 + j] += row[j];
@@ -262,6 +290,103 @@ void reset_gradient_rounding_counts() {
 
 // ---- the mixed ops ----
 
+namespace {
+
+// What linear_mixed and linear_relu_mixed check and derive from their arguments.
+struct MixedLinear {
+  std::int64_t rows, in, out_features;
+  Shape out_shape;
+};
+
+MixedLinear check_mixed_linear(const char* op, const Tensor& x, const Tensor& weight,
+                               const Tensor& bias, DType compute, const Tensor& weight_low) {
+  check_input(op, "x", x, compute);
+  DESCENT_CHECK(weight.defined() && weight.dim() == 2 && weight.dtype() == DType::f32, op,
+                ": expected weight (out, in) f32, got ",
+                weight.defined() ? shape_str(weight.shape()) : "an undefined tensor", " ",
+                weight.defined() ? dtype_name(weight.dtype()) : "");
+  const std::int64_t in = weight.size(1);
+  const std::int64_t out_features = weight.size(0);
+  DESCENT_CHECK(x.dim() >= 1 && x.size(-1) == in, op, ": x ", shape_str(x.shape()),
+                " does not end in the ", in, " features weight ", shape_str(weight.shape()),
+                " expects");
+  if (bias.defined()) {
+    DESCENT_CHECK(bias.shape() == Shape{out_features} && bias.dtype() == DType::f32, op,
+                  ": bias must be (", out_features, ") f32, got ", shape_str(bias.shape()), " ",
+                  dtype_name(bias.dtype()));
+  }
+  check_weight_low(op, weight_low, weight, compute);
+  Shape out_shape = x.shape();
+  out_shape.back() = out_features;
+  return {x.numel() / std::max<std::int64_t>(in, 1), in, out_features, out_shape};
+}
+
+// A mixed linear layer's backward from its gradient rounded (dy_low, (rows, out)) and the
+// bias gradient (db, undefined when not wanted): dx = dy W and dW = dy^T x, the latter added
+// straight into an f32 weight's gradient buffer when it has one (the master weights' flat
+// buffer).
+autograd::Grads mixed_linear_grads(const autograd::Node& node, const Tensor& dy_low,
+                                   const Tensor& db, const Tensor& x_low, const Tensor& w_low,
+                                   const Shape& x_shape, DType x_dtype, const MixedLinear& l,
+                                   DType compute) {
+  autograd::Grads grads(3);
+  const auto [rows, in, out_features, out_shape] = l;
+  Tensor gx = node.needs_grad(0) ? empty(x_shape, DType::f32) : Tensor();
+  Tensor gw = node.needs_grad(1) ? node.accumulation_buffer(1) : Tensor();
+  if (gw.defined() && gw.dtype() != DType::f32) gw = Tensor();
+  const float w_beta = gw.defined() ? 1.0f : 0.0f;
+  if (node.needs_grad(1) && !gw.defined()) gw = empty({out_features, in}, DType::f32);
+  dispatch_low(compute, [&]<typename L>() {
+    if constexpr (std::is_same_v<L, BFloat16>) {
+      // both in one batch: one parallel region, the work split evenly
+      std::array<kernels::GemmBf16, 2> gemms;
+      std::size_t count = 0;
+      if (gx.defined()) {
+        gemms[count++] = {
+            false,        false,           rows, in,   out_features,     1.0f, dy_low.data<L>(),
+            out_features, w_low.data<L>(), in,   0.0f, gx.data<float>(), in};
+      }
+      if (gw.defined()) {
+        gemms[count++] = {true,
+                          false,
+                          out_features,
+                          in,
+                          rows,
+                          1.0f,
+                          dy_low.data<L>(),
+                          out_features,
+                          x_low.data<L>(),
+                          in,
+                          w_beta,
+                          gw.data<float>(),
+                          in};
+      }
+      kernels::gemm(std::span<const kernels::GemmBf16>(gemms.data(), count));
+    } else {
+      if (gx.defined()) {
+        kernels::gemm(false, false, rows, in, out_features, 1.0f, dy_low.data<L>(), out_features,
+                      w_low.data<L>(), in, 0.0f, gx.data<float>(), in);
+      }
+      if (gw.defined()) {
+        kernels::gemm(true, false, out_features, in, rows, 1.0f, dy_low.data<L>(), out_features,
+                      x_low.data<L>(), in, w_beta, gw.data<float>(), in);
+      }
+    }
+  });
+  if (gx.defined()) grads[0] = as_input_dtype(gx, x_dtype);
+  if (gw.defined()) grads[1] = gw;
+  if (node.needs_grad(2)) grads[2] = db;  // column sums of dy, in f32
+  return grads;
+}
+
+// Where linear_relu_mixed runs fused: bf16 on descent's own kernel (its store applies relu
+// and rounds); elsewhere it is relu(linear_mixed(...)).
+bool linear_relu_fuses(DType compute) {
+  return compute == DType::bf16 && kernels::bf16_gemm_path() == kernels::Gemm16Path::dot;
+}
+
+}  // namespace
+
 Tensor linear_mixed(const Tensor& x, const Tensor& weight, const Tensor& bias, DType compute,
                     const Tensor& weight_low) {
   check_compute("linear_mixed", compute);
@@ -269,114 +394,62 @@ Tensor linear_mixed(const Tensor& x, const Tensor& weight, const Tensor& bias, D
     const AutocastGuard off(DType::f32);
     return linear(x, weight, bias);
   }
-  check_input("linear_mixed", "x", x, compute);
-  DESCENT_CHECK(weight.defined() && weight.dim() == 2 && weight.dtype() == DType::f32,
-                "linear_mixed: expected weight (out, in) f32, got ",
-                weight.defined() ? shape_str(weight.shape()) : "an undefined tensor", " ",
-                weight.defined() ? dtype_name(weight.dtype()) : "");
-  const std::int64_t in = weight.size(1);
-  const std::int64_t out_features = weight.size(0);
-  DESCENT_CHECK(x.dim() >= 1 && x.size(-1) == in, "linear_mixed: x ", shape_str(x.shape()),
-                " does not end in the ", in, " features weight ", shape_str(weight.shape()),
-                " expects");
-  if (bias.defined()) {
-    DESCENT_CHECK(bias.shape() == Shape{out_features} && bias.dtype() == DType::f32,
-                  "linear_mixed: bias must be (", out_features, ") f32, got ",
-                  shape_str(bias.shape()), " ", dtype_name(bias.dtype()));
-  }
-  check_weight_low("linear_mixed", weight_low, weight, compute);
-  const std::int64_t rows = x.numel() / std::max<std::int64_t>(in, 1);
-  Shape out_shape = x.shape();
-  out_shape.back() = out_features;
-
+  const MixedLinear l = check_mixed_linear("linear_mixed", x, weight, bias, compute, weight_low);
   const Tensor x_low = rounded(x, compute);  // (rows, in), saved for backward
   const Tensor w_low = low_weight(weight, weight_low, compute);
-  Tensor out = empty(out_shape, DType::f32);  // (rows, out)
+  Tensor out = empty(l.out_shape, DType::f32);  // (rows, out)
   float* po = out.data<float>();
   dispatch_low(compute, [&]<typename L>() {
     if (bias.defined()) {  // x W^T + b
-      kernels::gemm_bias(false, true, rows, out_features, in, x_low.data<L>(), in, w_low.data<L>(),
-                         in, bias.data<float>(), po, out_features);
+      kernels::gemm_bias(false, true, l.rows, l.out_features, l.in, x_low.data<L>(), l.in,
+                         w_low.data<L>(), l.in, bias.data<float>(), po, l.out_features);
     } else {
-      kernels::gemm(false, true, rows, out_features, in, 1.0f, x_low.data<L>(), in, w_low.data<L>(),
-                    in, 0.0f, po, out_features);
+      kernels::gemm(false, true, l.rows, l.out_features, l.in, 1.0f, x_low.data<L>(), l.in,
+                    w_low.data<L>(), l.in, 0.0f, po, l.out_features);
     }
   });
   return autograd::record(
       "linear_mixed", out, {x, weight, bias},
-      [x_low, w_low, x_shape = x.shape(), x_dtype = x.dtype(), rows, in, out_features, compute](
+      [x_low, w_low, x_shape = x.shape(), x_dtype = x.dtype(), l, compute](
           const Tensor& grad, const autograd::Node& node) {
-        autograd::Grads grads(3);
         // dy (rows, out) rounded, and the bias gradient (column sums of dy, f32) in its pass
         Tensor dy_low, db;
         if (node.needs_grad(2)) {
           std::tie(dy_low, db) =
-              rounded_gradient_and_column_sums(grad, rows, out_features, compute);
+              rounded_gradient_and_column_sums(grad, l.rows, l.out_features, compute);
         } else {
           dy_low = rounded_gradient(grad, compute);
         }
-        // dx = dy W   (rows, out) @ (out, in)
-        Tensor gx = node.needs_grad(0) ? empty(x_shape, DType::f32) : Tensor();
-        // dW = dy^T x   (out, rows) @ (rows, in), added straight into an f32 weight's
-        // gradient buffer when it has one (the master weights' flat buffer)
-        Tensor gw = node.needs_grad(1) ? node.accumulation_buffer(1) : Tensor();
-        if (gw.defined() && gw.dtype() != DType::f32) gw = Tensor();
-        const float w_beta = gw.defined() ? 1.0f : 0.0f;
-        if (node.needs_grad(1) && !gw.defined()) gw = empty({out_features, in}, DType::f32);
-        dispatch_low(compute, [&]<typename L>() {
-          if constexpr (std::is_same_v<L, BFloat16>) {
-            // both in one batch: one parallel region, the work split evenly
-            std::array<kernels::GemmBf16, 2> gemms;
-            std::size_t count = 0;
-            if (gx.defined()) {
-              gemms[count++] = {false,
-                                false,
-                                rows,
-                                in,
-                                out_features,
-                                1.0f,
-                                dy_low.data<L>(),
-                                out_features,
-                                w_low.data<L>(),
-                                in,
-                                0.0f,
-                                gx.data<float>(),
-                                in};
-            }
-            if (gw.defined()) {
-              gemms[count++] = {true,
-                                false,
-                                out_features,
-                                in,
-                                rows,
-                                1.0f,
-                                dy_low.data<L>(),
-                                out_features,
-                                x_low.data<L>(),
-                                in,
-                                w_beta,
-                                gw.data<float>(),
-                                in};
-            }
-            kernels::gemm(std::span<const kernels::GemmBf16>(gemms.data(), count));
-          } else {
-            if (gx.defined()) {
-              kernels::gemm(false, false, rows, in, out_features, 1.0f, dy_low.data<L>(),
-                            out_features, w_low.data<L>(), in, 0.0f, gx.data<float>(), in);
-            }
-            if (gw.defined()) {
-              kernels::gemm(true, false, out_features, in, rows, 1.0f, dy_low.data<L>(),
-                            out_features, x_low.data<L>(), in, w_beta, gw.data<float>(), in);
-            }
-          }
-        });
-        if (gx.defined()) grads[0] = as_input_dtype(gx, x_dtype);
-        if (gw.defined()) grads[1] = gw;
-        if (node.needs_grad(2)) {
-          // db = column sums of dy, in f32
-          grads[2] = db;
-        }
-        return grads;
+        return mixed_linear_grads(node, dy_low, db, x_low, w_low, x_shape, x_dtype, l, compute);
+      });
+}
+
+Tensor linear_relu_mixed(const Tensor& x, const Tensor& weight, const Tensor& bias, DType compute,
+                         const Tensor& weight_low) {
+  check_compute("linear_relu_mixed", compute);
+  if (!linear_relu_fuses(compute)) return relu(linear_mixed(x, weight, bias, compute, weight_low));
+  const MixedLinear l =
+      check_mixed_linear("linear_relu_mixed", x, weight, bias, compute, weight_low);
+  const Tensor x_low = rounded(x, compute);  // (rows, in), saved for backward
+  const Tensor w_low = low_weight(weight, weight_low, compute);
+  Tensor out = empty(l.out_shape, DType::f32);   // (rows, out)
+  Tensor out_low = empty(l.out_shape, compute);  // out rounded: the next layer's input
+  // relu(x W^T + b), and its rounded copy, in the GEMM's store
+  kernels::GemmBf16 g = kernels::linear_forward_gemm(
+      x_low.data<BFloat16>(), w_low.data<BFloat16>(), l.rows, l.out_features, l.in,
+      bias.defined() ? bias.data<float>() : nullptr, out.data<float>());
+  g.relu = true;
+  g.C_low = out_low.data<BFloat16>();
+  kernels::gemm(std::span<const kernels::GemmBf16>(&g, 1));
+  return autograd::record(
+      "linear_relu_mixed", out, {x, weight, bias},
+      [x_low, w_low, y_low = autocast_saved(out, out_low), x_shape = x.shape(), x_dtype = x.dtype(),
+       l, compute](const Tensor& grad, const autograd::Node& node) {
+        // dy masked by relu (y > 0) and rounded, and its column sums, in one pass
+        auto [dy_low, db] =
+            rounded_gradient_and_column_sums(grad, l.rows, l.out_features, compute, y_low);
+        if (!node.needs_grad(2)) db = Tensor();
+        return mixed_linear_grads(node, dy_low, db, x_low, w_low, x_shape, x_dtype, l, compute);
       });
 }
 

@@ -103,6 +103,13 @@ void reset_gradient_rounding_counts();
 Tensor linear_mixed(const Tensor& x, const Tensor& weight, const Tensor& bias, DType compute,
                     const Tensor& weight_low = Tensor());
 
+// relu(linear_mixed(x, weight, bias, compute, weight_low)), in one op: with bf16 on descent's
+// own GEMM kernel, the GEMM's store applies the relu and writes the output's bf16 copy (what
+// the next mixed op reads and backward keeps), and backward masks, rounds and sums the
+// gradient in one pass; elsewhere the two ops, composed.
+Tensor linear_relu_mixed(const Tensor& x, const Tensor& weight, const Tensor& bias, DType compute,
+                         const Tensor& weight_low = Tensor());
+
 // a (..., M, K) @ b (..., K, N) or b (K, N), f32 (or already in `compute`), batch dims as
 // ops::matmul; the result is f32.
 Tensor matmul_mixed(const Tensor& a, const Tensor& b, DType compute);
