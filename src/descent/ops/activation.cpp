@@ -234,18 +234,17 @@ template <typename Row, typename Columns>
 void for_each_slice(const DimSplit& split, Row row, Columns columns) {
   const std::int64_t work = split.outer * split.classes * split.inner;
   if (split.inner == 1) {
-#pragma omp parallel for if (work > kParallelThreshold)
-    for (std::int64_t o = 0; o < split.outer; ++o) row(o * split.classes);
+    const bool parallel = work > kParallelThreshold;
+    parallel_for_if(parallel, split.outer, [=](std::int64_t o) { row(o * split.classes); });
     return;
   }
   const std::int64_t blocks = (split.inner + kLanes - 1) / kLanes;
-#pragma omp parallel for if (work > kParallelThreshold)
-  for (std::int64_t task = 0; task < split.outer * blocks; ++task) {
+  parallel_for_if(work > kParallelThreshold, split.outer * blocks, [=](std::int64_t task) {
     const std::int64_t o = task / blocks;
     const std::int64_t j0 = (task % blocks) * kLanes;
     const std::int64_t width = std::min(kLanes, split.inner - j0);
     columns(o * split.classes * split.inner + j0, width);
-  }
+  });
 }
 
 template <bool Log>
@@ -424,12 +423,11 @@ Tensor causal_softmax(const Tensor& x) {
   dispatch_float(x.dtype(), "causal_softmax", [&]<typename T>() {
     const T* px = x.data<T>();
     T* py = out.data<T>();
-#pragma omp parallel for if (x.numel() > kParallelThreshold)
-    for (std::int64_t r = 0; r < rows; ++r) {
+    parallel_for_if(x.numel() > kParallelThreshold, rows, [=](std::int64_t r) {
       const std::int64_t n = seen(r);
       softmax_row<false>(px + r * S, py + r * S, n);
       std::fill(py + r * S + n, py + (r + 1) * S, T(0));
-    }
+    });
   });
   return autograd::record(
       "causal_softmax", out, {x},
@@ -439,12 +437,11 @@ Tensor causal_softmax(const Tensor& x) {
           const T* py = y.data<T>();
           const T* pg = grad.data<T>();
           T* pd = gx.data<T>();
-#pragma omp parallel for if (grad.numel() > kParallelThreshold)
-          for (std::int64_t r = 0; r < rows; ++r) {
+          parallel_for_if(grad.numel() > kParallelThreshold, rows, [=](std::int64_t r) {
             const std::int64_t n = seen(r);
             softmax_grad_row<false>(py + r * S, pg + r * S, pd + r * S, n);
             std::fill(pd + r * S + n, pd + (r + 1) * S, T(0));
-          }
+          });
         });
         return autograd::Grads{gx};
       });

@@ -10,8 +10,6 @@ namespace descent::ops {
 namespace {
 
 constexpr std::int64_t kParallelThreshold = kParallelElements;  // core/parallel.hpp
-// Loops use `parallel for simd if (parallel : ...)`: a plain `if` on the combined construct
-// also applies to its simd part (OpenMP 5.0) and leaves small tensors unvectorized.
 
 // Element strides of `in` seen from a broadcast output of rank `rank`: 0 where stretched.
 // A Shape (no heap allocation up to its inline rank).
@@ -55,43 +53,40 @@ void binary_kernel(const Tensor& a, const Tensor& b, Tensor& out, F f) {
   const T* pb = b.data<T>();
   T* po = out.data<T>();
   const std::int64_t n = out.numel();
+  const bool parallel = n > kParallelThreshold;
   if (a.shape() == b.shape()) {
-#pragma omp parallel for simd if (parallel : n > kParallelThreshold)
-    for (std::int64_t i = 0; i < n; ++i) po[i] = f(pa[i], pb[i]);
+    parallel_simd_if(parallel, n, [=](std::int64_t i) { po[i] = f(pa[i], pb[i]); });
     return;
   }
   if (b.numel() == 1 && a.numel() == n) {
     const T vb = pb[0];
-#pragma omp parallel for simd if (parallel : n > kParallelThreshold)
-    for (std::int64_t i = 0; i < n; ++i) po[i] = f(pa[i], vb);
+    parallel_simd_if(parallel, n, [=](std::int64_t i) { po[i] = f(pa[i], vb); });
     return;
   }
   if (a.numel() == 1 && b.numel() == n) {
     const T va = pa[0];
-#pragma omp parallel for simd if (parallel : n > kParallelThreshold)
-    for (std::int64_t i = 0; i < n; ++i) po[i] = f(va, pb[i]);
+    parallel_simd_if(parallel, n, [=](std::int64_t i) { po[i] = f(va, pb[i]); });
     return;
   }
   // b repeats along leading dims of a (a bias row): b's shape is a suffix of out's.
   const std::int64_t nb = b.numel();
   if (a.numel() == n && nb > 0 && is_row_broadcast(b.shape(), out.shape())) {
     const std::int64_t rows = n / nb;
-#pragma omp parallel for if (n > kParallelThreshold)
-    for (std::int64_t r = 0; r < rows; ++r) {
+    parallel_for_if(parallel, rows, [=](std::int64_t r) {
       const T* ra = pa + r * nb;
       T* ro = po + r * nb;
 #pragma omp simd
       for (std::int64_t j = 0; j < nb; ++j) ro[j] = f(ra[j], pb[j]);
-    }
+    });
     return;
   }
   const auto sa = broadcast_strides(a.shape(), out.dim());
   const auto sb = broadcast_strides(b.shape(), out.dim());
   const Shape& shape = out.shape();
-#pragma omp parallel for if (n > kParallelThreshold)
-  for (std::int64_t i = 0; i < n; ++i) {
+  // the Shapes by reference (a copy per thread could allocate)
+  parallel_for_if(parallel, n, [&sa, &sb, &shape, po, pa, pb, f](std::int64_t i) {
     po[i] = f(pa[broadcast_offset(i, shape, sa)], pb[broadcast_offset(i, shape, sb)]);
-  }
+  });
 }
 
 void check_binary(const Tensor& a, const Tensor& b, const char* op) {
@@ -115,8 +110,7 @@ Tensor unary_forward(const Tensor& x, const char* op, F f) {
   dispatch_float(x.dtype(), op, [&]<typename T>() {
     const T* px = x.data<T>();
     T* po = out.data<T>();
-#pragma omp parallel for simd if (parallel : n > kParallelThreshold)
-    for (std::int64_t i = 0; i < n; ++i) po[i] = f(px[i]);
+    parallel_simd_if(n > kParallelThreshold, n, [=](std::int64_t i) { po[i] = f(px[i]); });
   });
   return out;
 }
@@ -227,8 +221,9 @@ Tensor broadcast_to(const Tensor& x, const Shape& shape) {
   dispatch_float(x.dtype(), "broadcast_to", [&]<typename T>() {
     const T* px = x.data<T>();
     T* po = out.data<T>();
-#pragma omp parallel for if (n > kParallelThreshold)
-    for (std::int64_t i = 0; i < n; ++i) po[i] = px[broadcast_offset(i, shape, strides)];
+    parallel_for_if(n > kParallelThreshold, n, [&shape, &strides, po, px](std::int64_t i) {
+      po[i] = px[broadcast_offset(i, shape, strides)];
+    });
   });
   const Shape in_shape = x.shape();
   return autograd::record("broadcast_to", out, {x},

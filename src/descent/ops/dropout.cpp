@@ -6,12 +6,11 @@
 #include <algorithm>
 
 #include "descent/autograd/autograd.hpp"
+#include "descent/core/parallel.hpp"
 
 namespace descent::ops {
 namespace {
 constexpr std::int64_t kParallelThreshold = 16384;
-// Loops use `parallel for simd if (parallel : ...)`: a plain `if` on the combined construct
-// also applies to its simd part (OpenMP 5.0) and leaves small tensors unvectorized.
 }  // namespace
 
 Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
@@ -37,8 +36,7 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
     T* po = out.data<T>();
     const T scale = static_cast<T>(keep_scale);
     const std::int64_t groups = (n + 3) / 4;
-#pragma omp parallel for if (n > kParallelThreshold)
-    for (std::int64_t group = 0; group < groups; ++group) {
+    parallel_for_if(n > kParallelThreshold, groups, [=](std::int64_t group) {
       const auto words = philox4x32(first + static_cast<std::uint64_t>(group), key);
       const std::int64_t begin = group * 4;
       const std::int64_t end = std::min(n, begin + 4);
@@ -47,7 +45,7 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
         pm[i] = u >= p ? scale : T(0);
         po[i] = px[i] * pm[i];
       }
-    }
+    });
   });
   return autograd::record("dropout", out, {x}, [mask](const Tensor& grad, const autograd::Node&) {
     Tensor gx = empty_like(grad);
@@ -56,8 +54,7 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
       const T* pg = grad.data<T>();
       const T* pm = mask.data<T>();
       T* pd = gx.data<T>();
-#pragma omp parallel for simd if (parallel : n > kParallelThreshold)
-      for (std::int64_t i = 0; i < n; ++i) pd[i] = pg[i] * pm[i];
+      parallel_simd_if(n > kParallelThreshold, n, [=](std::int64_t i) { pd[i] = pg[i] * pm[i]; });
     });
     return autograd::Grads{gx};
   });

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "descent/autograd/autograd.hpp"
+#include "descent/core/parallel_reduce.hpp"
 
 namespace descent::ops {
 namespace {
@@ -35,41 +36,41 @@ Tensor embedding(const Tensor& indices, const Tensor& weight) {
   const std::size_t row_bytes = static_cast<std::size_t>(D) * dtype_size(weight.dtype());
   const char* table = static_cast<const char*>(weight.raw_data());
   char* dst = static_cast<char*>(out.raw_data());
-#pragma omp parallel for if (n * D > kParallelThreshold)
-  for (std::int64_t i = 0; i < n; ++i) {
+  parallel_for_if(n * D > kParallelThreshold, n, [=](std::int64_t i) {
     std::memcpy(dst + i * row_bytes, table + at[i] * row_bytes, row_bytes);
-  }
-  return autograd::record("embedding", out, {weight},
-                          [index, V, D](const Tensor& grad, const autograd::Node&) {
-                            // Scatter-add of the rows of grad into the rows they were read from.
-                            // The positions are grouped by row first (a counting sort), so that
-                            // each row of the weight's gradient is summed by one thread in position
-                            // order: deterministic, no atomics.
-                            const std::int64_t* at = index.data<std::int64_t>();
-                            const std::int64_t n = index.numel();
-                            std::vector<std::int64_t> start(static_cast<std::size_t>(V + 1), 0);
-                            for (std::int64_t i = 0; i < n; ++i) ++start[at[i] + 1];
-                            for (std::int64_t v = 0; v < V; ++v) start[v + 1] += start[v];
-                            std::vector<std::int64_t> positions(static_cast<std::size_t>(n));
-                            std::vector<std::int64_t> fill(start.begin(), start.end() - 1);
-                            for (std::int64_t i = 0; i < n; ++i) positions[fill[at[i]]++] = i;
+  });
+  return autograd::record(
+      "embedding", out, {weight}, [index, V, D](const Tensor& grad, const autograd::Node&) {
+        // Scatter-add of the rows of grad into the rows they were read from.
+        // The positions are grouped by row first (a counting sort), so that
+        // each row of the weight's gradient is summed by one thread in position
+        // order: deterministic, no atomics.
+        const std::int64_t* at = index.data<std::int64_t>();
+        const std::int64_t n = index.numel();
+        std::vector<std::int64_t> start(static_cast<std::size_t>(V + 1), 0);
+        for (std::int64_t i = 0; i < n; ++i) ++start[at[i] + 1];
+        for (std::int64_t v = 0; v < V; ++v) start[v + 1] += start[v];
+        std::vector<std::int64_t> positions(static_cast<std::size_t>(n));
+        std::vector<std::int64_t> fill(start.begin(), start.end() - 1);
+        for (std::int64_t i = 0; i < n; ++i) positions[fill[at[i]]++] = i;
 
-                            Tensor gw = zeros({V, D}, grad.dtype());
-                            dispatch_float(grad.dtype(), "embedding backward", [&]<typename T>() {
-                              const T* pg = grad.data<T>();
-                              T* pw = gw.data<T>();
-#pragma omp parallel for schedule(dynamic, 16) if (n * D > kParallelThreshold)
-                              for (std::int64_t v = 0; v < V; ++v) {
-                                T* row = pw + v * D;
-                                for (std::int64_t k = start[v]; k < start[v + 1]; ++k) {
-                                  const T* from = pg + positions[k] * D;
+        Tensor gw = zeros({V, D}, grad.dtype());
+        dispatch_float(grad.dtype(), "embedding backward", [&]<typename T>() {
+          const T* pg = grad.data<T>();
+          T* pw = gw.data<T>();
+          const std::int64_t* first = start.data();
+          const std::int64_t* order = positions.data();
+          parallel_for_dynamic_if(n * D > kParallelThreshold, V, 16, [=](std::int64_t v) {
+            T* row = pw + v * D;
+            for (std::int64_t k = first[v]; k < first[v + 1]; ++k) {
+              const T* from = pg + order[k] * D;
 #pragma omp simd
-                                  for (std::int64_t d = 0; d < D; ++d) row[d] += from[d];
-                                }
-                              }
-                            });
-                            return autograd::Grads{gw};
-                          });
+              for (std::int64_t d = 0; d < D; ++d) row[d] += from[d];
+            }
+          });
+        });
+        return autograd::Grads{gw};
+      });
 }
 
 }  // namespace descent::ops

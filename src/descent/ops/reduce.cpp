@@ -11,6 +11,7 @@
 
 #include "descent/autograd/autograd.hpp"
 #include "descent/core/parallel.hpp"
+#include "descent/core/parallel_reduce.hpp"
 #include "descent/ops/arith.hpp"
 #include "descent/ops/shape.hpp"
 
@@ -18,8 +19,6 @@ namespace descent::ops {
 namespace {
 
 constexpr std::int64_t kParallelThreshold = kParallelElements;  // core/parallel.hpp
-// Loops use `parallel for simd if (parallel : ...)`: a plain `if` on the combined construct
-// also applies to its simd part (OpenMP 5.0) and leaves small tensors unvectorized.
 // A long row is summed in chunks of this many elements (vectorized in T), whose partial sums
 // are added in double in order; the chunks of one row may go to different threads.
 constexpr std::int64_t kChunk = 4096;
@@ -120,19 +119,19 @@ double chunk_sum(const T* x, std::int64_t n) {
 template <typename T>
 void sum_rows(const T* x, T* out, std::int64_t rows, std::int64_t C) {
   const std::int64_t chunks = (C + kChunk - 1) / kChunk;
-  const std::int64_t n = rows * C;
+  const bool parallel = rows * C > kParallelThreshold;
   if (chunks <= 1) {
-#pragma omp parallel for if (n > kParallelThreshold)
-    for (std::int64_t r = 0; r < rows; ++r) out[r] = static_cast<T>(chunk_sum(x + r * C, C));
+    parallel_for_if(parallel, rows,
+                    [=](std::int64_t r) { out[r] = static_cast<T>(chunk_sum(x + r * C, C)); });
     return;
   }
   std::vector<double> partial(static_cast<std::size_t>(rows * chunks));
-#pragma omp parallel for if (n > kParallelThreshold)
-  for (std::int64_t task = 0; task < rows * chunks; ++task) {
+  double* const parts = partial.data();
+  parallel_for_if(parallel, rows * chunks, [=](std::int64_t task) {
     const std::int64_t r = task / chunks;
     const std::int64_t begin = (task % chunks) * kChunk;
-    partial[task] = chunk_sum(x + r * C + begin, std::min(kChunk, C - begin));
-  }
+    parts[task] = chunk_sum(x + r * C + begin, std::min(kChunk, C - begin));
+  });
   for (std::int64_t r = 0; r < rows; ++r) {
     double total = 0;
     for (std::int64_t k = 0; k < chunks; ++k) total += partial[r * chunks + k];
@@ -145,8 +144,7 @@ template <typename T>
 void sum_columns(const T* x, T* out, const Split& s) {
   const std::int64_t blocks = (s.inner + kLanes - 1) / kLanes;
   const std::int64_t n = s.outer * s.reduced * s.inner;
-#pragma omp parallel for if (n > kParallelThreshold)
-  for (std::int64_t task = 0; task < s.outer * blocks; ++task) {
+  parallel_for_if(n > kParallelThreshold, s.outer * blocks, [=](std::int64_t task) {
     const std::int64_t o = task / blocks;
     const std::int64_t j0 = (task % blocks) * kLanes;
     const std::int64_t width = std::min(kLanes, s.inner - j0);
@@ -158,7 +156,7 @@ void sum_columns(const T* x, T* out, const Split& s) {
     }
     T* dst = out + o * s.inner + j0;
     for (std::int64_t j = 0; j < width; ++j) dst[j] = static_cast<T>(total[j]);
-  }
+  });
 }
 
 // x summed over `sorted` dims, keeping them as size 1. No history.
@@ -194,13 +192,13 @@ Tensor expand_raw(const Tensor& g, const Shape& shape, const std::vector<std::in
     dispatch_float(g.dtype(), "sum backward", [&]<typename T>() {
       const T* src = current.data<T>();
       T* dst = next.data<T>();
-#pragma omp parallel for if (next.numel() > kParallelThreshold)
-      for (std::int64_t row = 0; row < s.outer * s.reduced; ++row) {
+      const bool parallel = next.numel() > kParallelThreshold;
+      parallel_for_if(parallel, s.outer * s.reduced, [=](std::int64_t row) {
         const T* from = src + (row / s.reduced) * s.inner;
         T* to = dst + row * s.inner;
 #pragma omp simd
         for (std::int64_t j = 0; j < s.inner; ++j) to[j] = from[j];
-      }
+      });
     });
     current = next;
   }
@@ -236,8 +234,7 @@ void max_kernel(const T* x, T* values, std::int64_t* indices, const Split& s) {
   const std::int64_t n = s.outer * s.reduced * s.inner;
   if (s.inner == 1) {
     // Two passes per row: the maximum (vectorized, noting any NaN), then its first index.
-#pragma omp parallel for if (n > kParallelThreshold)
-    for (std::int64_t o = 0; o < s.outer; ++o) {
+    parallel_for_if(n > kParallelThreshold, s.outer, [=](std::int64_t o) {
       const T* row = x + o * s.reduced;
       bool nan = false;
       const T best = row_max(row, s.reduced, &nan);
@@ -257,12 +254,11 @@ void max_kernel(const T* x, T* values, std::int64_t* indices, const Split& s) {
       }
       values[o] = row[at];
       indices[o] = at;
-    }
+    });
     return;
   }
   const std::int64_t blocks = (s.inner + kLanes - 1) / kLanes;
-#pragma omp parallel for if (n > kParallelThreshold)
-  for (std::int64_t task = 0; task < s.outer * blocks; ++task) {
+  parallel_for_if(n > kParallelThreshold, s.outer * blocks, [=](std::int64_t task) {
     const std::int64_t o = task / blocks;
     const std::int64_t j0 = (task % blocks) * kLanes;
     const std::int64_t width = std::min(kLanes, s.inner - j0);
@@ -282,7 +278,7 @@ void max_kernel(const T* x, T* values, std::int64_t* indices, const Split& s) {
         at[j] = take ? c : at[j];
       }
     }
-  }
+  });
 }
 
 struct MaxResult {
@@ -325,8 +321,7 @@ void var_kernel(const T* x, T* mean, T* out, const Split& s, double divisor) {
   const std::int64_t blocks = (s.inner + kLanes - 1) / kLanes;
   const double count = static_cast<double>(s.reduced);
   if (s.inner == 1) {  // rows: vectorize along C
-#pragma omp parallel for if (n > kParallelThreshold)
-    for (std::int64_t o = 0; o < s.outer; ++o) {
+    parallel_for_if(n > kParallelThreshold, s.outer, [=](std::int64_t o) {
       const T* row = x + o * s.reduced;
       double total = 0;
 #pragma omp simd reduction(+ : total)
@@ -340,11 +335,10 @@ void var_kernel(const T* x, T* mean, T* out, const Split& s, double divisor) {
       }
       mean[o] = static_cast<T>(mu);
       out[o] = static_cast<T>(squares / divisor);
-    }
+    });
     return;
   }
-#pragma omp parallel for if (n > kParallelThreshold)
-  for (std::int64_t task = 0; task < s.outer * blocks; ++task) {
+  parallel_for_if(n > kParallelThreshold, s.outer * blocks, [=](std::int64_t task) {
     const std::int64_t o = task / blocks;
     const std::int64_t j0 = (task % blocks) * kLanes;
     const std::int64_t width = std::min(kLanes, s.inner - j0);
@@ -370,7 +364,7 @@ void var_kernel(const T* x, T* mean, T* out, const Split& s, double divisor) {
       mean[o * s.inner + j0 + j] = static_cast<T>(mu[j]);
       out[o * s.inner + j0 + j] = static_cast<T>(squares[j] / divisor);
     }
-  }
+  });
 }
 
 }  // namespace
@@ -440,12 +434,12 @@ Tensor max(const Tensor& x, std::int64_t dim, bool keepdim) {
                             dispatch_float(grad.dtype(), "max backward", [&]<typename T>() {
                               const T* pg = grad.data<T>();
                               T* pd = gx.data<T>();
-#pragma omp parallel for if (s.outer * s.inner > kParallelThreshold)
-                              for (std::int64_t k = 0; k < s.outer * s.inner; ++k) {
-                                const std::int64_t o = k / s.inner;
-                                const std::int64_t j = k % s.inner;
-                                pd[(o * s.reduced + at[k]) * s.inner + j] = pg[k];
-                              }
+                              parallel_for_if(s.outer * s.inner > kParallelThreshold,
+                                              s.outer * s.inner, [=](std::int64_t k) {
+                                                const std::int64_t o = k / s.inner;
+                                                const std::int64_t j = k % s.inner;
+                                                pd[(o * s.reduced + at[k]) * s.inner + j] = pg[k];
+                                              });
                             });
                             return autograd::Grads{gx};
                           });
@@ -461,13 +455,13 @@ Tensor max(const Tensor& x) {
     const T* px = x.data<T>();
     const std::int64_t chunks = (n + kChunk - 1) / kChunk;
     std::vector<T> partial(static_cast<std::size_t>(chunks));
-#pragma omp parallel for if (n > kParallelThreshold)
-    for (std::int64_t k = 0; k < chunks; ++k) {
+    T* const parts = partial.data();
+    parallel_for_if(n > kParallelThreshold, chunks, [=](std::int64_t k) {
       const std::int64_t begin = k * kChunk;
       bool nan = false;
       const T best = row_max(px + begin, std::min(kChunk, n - begin), &nan);
-      partial[k] = nan ? std::numeric_limits<T>::quiet_NaN() : best;
-    }
+      parts[k] = nan ? std::numeric_limits<T>::quiet_NaN() : best;
+    });
     T best = partial[0];
     for (std::int64_t k = 1; k < chunks; ++k) best = beats(partial[k], best) ? partial[k] : best;
     *out.data<T>() = best;
@@ -484,15 +478,15 @@ Tensor max(const Tensor& x) {
           T* pd = gx.data<T>();
           const T best = *value.data<T>();
           const bool nan = best != best;
-          std::int64_t ties = 0;
-#pragma omp parallel for reduction(+ : ties) if (n > kParallelThreshold)
-          for (std::int64_t i = 0; i < n; ++i) ties += nan ? px[i] != px[i] : px[i] == best;
+          // a count: exact in any order
+          const std::int64_t ties = parallel_sum_if<std::int64_t>(
+              n > kParallelThreshold, n,
+              [=](std::int64_t i) -> std::int64_t { return nan ? px[i] != px[i] : px[i] == best; });
           const T share = static_cast<T>(*grad.data<T>() / static_cast<T>(ties));
-#pragma omp parallel for simd if (parallel : n > kParallelThreshold)
-          for (std::int64_t i = 0; i < n; ++i) {
+          parallel_simd_if(n > kParallelThreshold, n, [=](std::int64_t i) {
             const bool hit = nan ? px[i] != px[i] : px[i] == best;
             pd[i] = hit ? share : T(0);
-          }
+          });
         });
         return autograd::Grads{gx};
       });
@@ -553,14 +547,13 @@ Tensor var(const Tensor& x, const std::vector<std::int64_t>& dims, bool unbiased
           const T* pg = grad.data<T>();
           T* pd = gw.data<T>();
           const T scale = static_cast<T>(2.0 / divisor);
-#pragma omp parallel for if (n > kParallelThreshold)
-          for (std::int64_t row = 0; row < s.outer * s.reduced; ++row) {
+          parallel_for_if(n > kParallelThreshold, s.outer * s.reduced, [=](std::int64_t row) {
             const std::int64_t at = (row / s.reduced) * s.inner;
 #pragma omp simd
             for (std::int64_t j = 0; j < s.inner; ++j) {
               pd[row * s.inner + j] = pg[at + j] * scale * (px[row * s.inner + j] - pm[at + j]);
             }
-          }
+          });
         });
         if (order.empty()) return autograd::Grads{gw};
         std::vector<std::int64_t> inverse(order.size());

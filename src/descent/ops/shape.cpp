@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "descent/autograd/autograd.hpp"
+#include "descent/core/parallel_reduce.hpp"
 #include "descent/ops/reduce.hpp"
 
 namespace descent::ops {
@@ -99,13 +100,14 @@ Tensor permute_raw(const Tensor& x, const std::vector<std::int64_t>& perm) {
     if (axes[last].in_stride == 1) {
       // The last axis stays contiguous: copy whole rows.
       const std::int64_t width = axes[last].size;
-#pragma omp parallel for if (n > kParallelThreshold)
-      for (std::int64_t row = 0; row < n / width; ++row) {
+      // axes by reference: a copy per thread would allocate
+      const bool parallel = n > kParallelThreshold;
+      parallel_for_if(parallel, n / width, [&axes, last, src, dst, width](std::int64_t row) {
         std::int64_t in = 0;
         std::int64_t at = 0;
         offsets_of(row, axes, last, last, &in, &at);
         std::memcpy(dst + at, src + in, width * sizeof(U));
-      }
+      });
       return;
     }
     // A transpose between axis `unit` (contiguous in the input) and the last axis, in
@@ -122,32 +124,36 @@ Tensor permute_raw(const Tensor& x, const std::vector<std::int64_t>& perm) {
     const std::int64_t out_k = axes[unit].out_stride;  // output stride along `unit`
     const std::int64_t strips = (L + kTile - 1) / kTile;
     const std::int64_t others = n / (K * L);
-#pragma omp parallel for if (n > kParallelThreshold)
-    for (std::int64_t task = 0; task < others * strips; ++task) {
-      std::int64_t in = 0;
-      std::int64_t at = 0;
-      offsets_of(task / strips, axes, unit, last, &in, &at);
-      const U* from = src + in;
-      U* to = dst + at;
-      const std::int64_t l0 = (task % strips) * kTile;
-      const std::int64_t l1 = std::min(L, l0 + kTile);
-      U tile[kTile][kTile];
-      for (std::int64_t k0 = 0; k0 < K; k0 += kTile) {
-        const std::int64_t k1 = std::min(K, k0 + kTile);
-        if (k1 - k0 == kTile && l1 - l0 == kTile) {
-          for (std::int64_t l = 0; l < kTile; ++l) {
-            for (std::int64_t k = 0; k < kTile; ++k) tile[k][l] = from[k0 + k + (l0 + l) * in_l];
-          }
-          for (std::int64_t k = 0; k < kTile; ++k) {
-            for (std::int64_t l = 0; l < kTile; ++l) to[(k0 + k) * out_k + l0 + l] = tile[k][l];
-          }
-        } else {
-          for (std::int64_t k = k0; k < k1; ++k) {
-            for (std::int64_t l = l0; l < l1; ++l) to[k * out_k + l] = from[k + l * in_l];
-          }
-        }
-      }
-    }
+    const bool parallel = n > kParallelThreshold;
+    parallel_for_if(parallel, others * strips,
+                    [&axes, unit, last, src, dst, K, L, in_l, out_k, strips](std::int64_t task) {
+                      std::int64_t in = 0;
+                      std::int64_t at = 0;
+                      offsets_of(task / strips, axes, unit, last, &in, &at);
+                      const U* from = src + in;
+                      U* to = dst + at;
+                      const std::int64_t l0 = (task % strips) * kTile;
+                      const std::int64_t l1 = std::min(L, l0 + kTile);
+                      U tile[kTile][kTile];
+                      for (std::int64_t k0 = 0; k0 < K; k0 += kTile) {
+                        const std::int64_t k1 = std::min(K, k0 + kTile);
+                        if (k1 - k0 == kTile && l1 - l0 == kTile) {
+                          for (std::int64_t l = 0; l < kTile; ++l) {
+                            for (std::int64_t k = 0; k < kTile; ++k)
+                              tile[k][l] = from[k0 + k + (l0 + l) * in_l];
+                          }
+                          for (std::int64_t k = 0; k < kTile; ++k) {
+                            for (std::int64_t l = 0; l < kTile; ++l)
+                              to[(k0 + k) * out_k + l0 + l] = tile[k][l];
+                          }
+                        } else {
+                          for (std::int64_t k = k0; k < k1; ++k) {
+                            for (std::int64_t l = l0; l < l1; ++l)
+                              to[k * out_k + l] = from[k + l * in_l];
+                          }
+                        }
+                      }
+                    });
   });
   return out;
 }
@@ -170,22 +176,18 @@ void copy_lines(const Tensor& src, Tensor& dst, std::int64_t outer, std::int64_t
     const U* ps = static_cast<const U*>(src.raw_data());
     U* pd = static_cast<U*>(dst.raw_data());
     if (width == 1) {  // a strided gather, e.g. slicing the last dimension with a step
-#pragma omp parallel for if (n > kParallelThreshold)
-      for (std::int64_t o = 0; o < outer; ++o) {
+      parallel_for_if(n > kParallelThreshold, outer, [=](std::int64_t o) {
         const U* s = ps + o * from.outer + from.first;
         U* d = pd + o * to.outer + to.first;
         for (std::int64_t i = 0; i < count; ++i) d[i * to.step] = s[i * from.step];
-      }
+      });
       return;
     }
-#pragma omp parallel for collapse(2) if (n > kParallelThreshold)
-    for (std::int64_t o = 0; o < outer; ++o) {
-      for (std::int64_t i = 0; i < count; ++i) {
-        const U* s = ps + o * from.outer + from.first + i * from.step;
-        U* d = pd + o * to.outer + to.first + i * to.step;
-        for (std::int64_t j = 0; j < width; ++j) d[j] = s[j];
-      }
-    }
+    parallel_for_2d_if(n > kParallelThreshold, outer, count, [=](std::int64_t o, std::int64_t i) {
+      const U* s = ps + o * from.outer + from.first + i * from.step;
+      U* d = pd + o * to.outer + to.first + i * to.step;
+      for (std::int64_t j = 0; j < width; ++j) d[j] = s[j];
+    });
   });
 }
 
