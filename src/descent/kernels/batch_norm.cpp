@@ -16,6 +16,7 @@
 #include <cstdint>
 
 #include "descent/core/half.hpp"
+#include "descent/core/parallel.hpp"
 
 namespace descent::kernels {
 namespace {
@@ -57,8 +58,9 @@ template <typename F>
 void for_channel_blocks(const BatchNormGeometry& g, F body) {
   const std::int64_t block = g.S == 1 ? kRowBlock : 1;
   const std::int64_t blocks = (g.C + block - 1) / block;
-#pragma omp parallel for schedule(static) if (g.N * g.C * g.S > kParallelThreshold)
-  for (std::int64_t b = 0; b < blocks; ++b) body(b * block, std::min(g.C, (b + 1) * block));
+  const bool parallel = g.N * g.C * g.S > kParallelThreshold;
+  parallel_for_if(parallel, blocks,
+                  [=](std::int64_t b) { body(b * block, std::min(g.C, (b + 1) * block)); });
 }
 
 // Sums in double with kSumLanes independent partial sums: a single running sum is bound by

@@ -25,6 +25,7 @@
 
 #include "descent/core/error.hpp"
 #include "descent/core/half.hpp"
+#include "descent/core/parallel.hpp"
 #include "descent/kernels/conv_onednn.hpp"
 #include "descent/kernels/gemm.hpp"
 #include "descent/kernels/workspace.hpp"
@@ -68,8 +69,9 @@ template <typename T>
 void im2col(const Conv2dGeometry& g, const T* x, T* col, bool parallel) {
   const std::int64_t rows = g.C * g.KH * g.KW;
   const std::int64_t cols = g.OH * g.OW;
-#pragma omp parallel for if (parallel && rows * cols > kParallelThreshold)
-  for (std::int64_t row = 0; row < rows; ++row) {
+  // parallel is false inside the batch-parallel regions (once per sample): the loop then
+  // does not enter OpenMP, where a nested one-thread region would allocate a team
+  parallel_for_if(parallel && rows * cols > kParallelThreshold, rows, [=](std::int64_t row) {
     const std::int64_t kw = row % g.KW;
     const std::int64_t kh = (row / g.KW) % g.KH;
     const std::int64_t c = row / (g.KW * g.KH);
@@ -95,7 +97,7 @@ void im2col(const Conv2dGeometry& g, const T* x, T* col, bool parallel) {
       }
       std::fill(dst + valid.hi, dst + g.OW, T(0));
     }
-  }
+  });
 }
 
 // x (C, H, W) = sum of col (C*KH*KW, OH*OW) entries over the places each input element was
@@ -105,8 +107,8 @@ void col2im(const Conv2dGeometry& g, const T* col, T* x, bool parallel) {
   const std::int64_t cols = g.OH * g.OW;
   // One channel per iteration: its KH*KW rows all land in the same plane, so channels
   // never collide and the threads need no atomics.
-#pragma omp parallel for if (parallel && g.C * g.KH * g.KW * cols > kParallelThreshold)
-  for (std::int64_t c = 0; c < g.C; ++c) {
+  const bool split = parallel && g.C * g.KH * g.KW * cols > kParallelThreshold;
+  parallel_for_if(split, g.C, [=](std::int64_t c) {
     T* plane = x + c * g.H * g.W;
     std::fill(plane, plane + g.H * g.W, T(0));
     for (std::int64_t kh = 0; kh < g.KH; ++kh) {
@@ -130,7 +132,7 @@ void col2im(const Conv2dGeometry& g, const T* col, T* x, bool parallel) {
         }
       }
     }
-  }
+  });
 }
 
 // y_n = W @ col_n + b for one sample; `col` is scratch of (C*KH*KW, OH*OW).

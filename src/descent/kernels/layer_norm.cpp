@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "descent/core/parallel.hpp"
 #include "descent/kernels/workspace.hpp"
 
 namespace descent::kernels {
@@ -44,8 +45,7 @@ void row_dx(std::int64_t D, const T* dy, const T* x, T centre, T scale, WeightOf
 template <typename T>
 void layer_norm_forward(std::int64_t R, std::int64_t D, const T* x, const T* weight, const T* bias,
                         double eps, T* y, T* mean, T* invstd) {
-#pragma omp parallel for if (R * D > kParallelThreshold)
-  for (std::int64_t r = 0; r < R; ++r) {
+  parallel_for_if(R * D > kParallelThreshold, R, [=](std::int64_t r) {
     const T* row = x + r * D;
     T* out = y + r * D;
     // row mean
@@ -71,7 +71,7 @@ void layer_norm_forward(std::int64_t R, std::int64_t D, const T* x, const T* wei
       out[j] = (row[j] - centre) * scale * (weight != nullptr ? weight[j] : T(1)) +
                (bias != nullptr ? bias[j] : T(0));
     }
-  }
+  });
 }
 
 template <typename T>
@@ -81,36 +81,45 @@ void layer_norm_backward(std::int64_t R, std::int64_t D, const T* dy, const T* x
   const int threads = R * D > kParallelThreshold ? omp_get_max_threads() : 1;
   // per thread: partial sums over its rows of dy * xhat (D) and dy (D)
   Workspace<double> partials(affine_grads ? 2 * D * threads : 0);
-  int used = 1;
-#pragma omp parallel num_threads(threads)
-  {
-#pragma omp single
-    used = omp_get_num_threads();
-    double* sum_w = partials.get() + 2 * D * omp_get_thread_num();
-    double* sum_b = sum_w + D;
-    if (affine_grads) std::fill(sum_w, sum_w + 2 * D, 0.0);
-#pragma omp for schedule(static)
-    for (std::int64_t r = 0; r < R; ++r) {
-      const T* g = dy + r * D;
-      const T* row = x + r * D;
-      const T centre = mean[r];
-      const T scale = invstd[r];
-      if (affine_grads) {
+  // row r: its dx, and its dy * xhat and dy added to the thread's sum_w and sum_b
+  auto backward_row = [=](std::int64_t r, double* sum_w, double* sum_b) {
+    const T* g = dy + r * D;
+    const T* row = x + r * D;
+    const T centre = mean[r];
+    const T scale = invstd[r];
+    if (affine_grads) {
 #pragma omp simd
-        for (std::int64_t j = 0; j < D; ++j) {
-          sum_w[j] += double(g[j]) * double((row[j] - centre) * scale);
-          sum_b[j] += double(g[j]);
-        }
+      for (std::int64_t j = 0; j < D; ++j) {
+        sum_w[j] += double(g[j]) * double((row[j] - centre) * scale);
+        sum_b[j] += double(g[j]);
       }
-      if (dx == nullptr) continue;
-      T* out = dx + r * D;
-      if (weight != nullptr) {
-        row_dx(
-            D, g, row, centre, scale, [weight](std::int64_t j) { return weight[j]; }, out);
-      } else {
-        row_dx(
-            D, g, row, centre, scale, [](std::int64_t) { return T(1); }, out);
-      }
+    }
+    if (dx == nullptr) return;
+    T* out = dx + r * D;
+    if (weight != nullptr) {
+      row_dx(
+          D, g, row, centre, scale, [weight](std::int64_t j) { return weight[j]; }, out);
+    } else {
+      row_dx(
+          D, g, row, centre, scale, [](std::int64_t) { return T(1); }, out);
+    }
+  };
+  int used = 1;
+  if (threads == 1) {
+    // on the calling thread, without entering OpenMP: libgomp allocates a team for every
+    // region, a num_threads(1) one included
+    if (affine_grads) std::fill(partials.get(), partials.get() + 2 * D, 0.0);
+    for (std::int64_t r = 0; r < R; ++r) backward_row(r, partials.get(), partials.get() + D);
+  } else {
+#pragma omp parallel num_threads(threads)
+    {
+#pragma omp single
+      used = omp_get_num_threads();
+      double* sum_w = partials.get() + 2 * D * omp_get_thread_num();
+      double* sum_b = sum_w + D;
+      if (affine_grads) std::fill(sum_w, sum_w + 2 * D, 0.0);
+#pragma omp for schedule(static)
+      for (std::int64_t r = 0; r < R; ++r) backward_row(r, sum_w, sum_b);
     }
   }
   if (!affine_grads) return;
