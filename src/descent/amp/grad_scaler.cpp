@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "descent/core/parallel.hpp"
 #include "descent/ops/arith.hpp"
 
 namespace descent::amp {
@@ -22,10 +23,10 @@ template <typename T>
 Reduction reduce(const T* grad, std::int64_t n, double p, std::vector<double>& partial) {
   const std::int64_t chunks = (n + kChunk - 1) / kChunk;
   partial.resize(static_cast<std::size_t>(2 * chunks));
+  double* const parts = partial.data();
   const bool is_inf = std::isinf(p);
   const bool is_two = p == 2.0;
-#pragma omp parallel for schedule(static) if (n > 65536)
-  for (std::int64_t c = 0; c < chunks; ++c) {
+  parallel_for_if(n > 65536, chunks, [=](std::int64_t c) {
     const std::int64_t begin = c * kChunk;
     const std::int64_t end = std::min(n, begin + kChunk);
     double acc = 0.0;
@@ -50,9 +51,9 @@ Reduction reduce(const T* grad, std::int64_t n, double p, std::vector<double>& p
         probe += grad[i] * T(0);
       }
     }
-    partial[2 * c] = acc;
-    partial[2 * c + 1] = static_cast<double>(probe);
-  }
+    parts[2 * c] = acc;
+    parts[2 * c + 1] = static_cast<double>(probe);
+  });
   Reduction out;
   for (std::int64_t c = 0; c < chunks; ++c) {
     const double acc = partial[2 * c];
@@ -67,8 +68,7 @@ void scale_in_place(const Tensor& grad, float factor) {
   dispatch_float(grad.dtype(), "GradScaler::unscale_", [&]<typename T>() {
     T* g = grad.data<T>();
     const T f = static_cast<T>(factor);
-#pragma omp parallel for simd if (n > 65536)
-    for (std::int64_t i = 0; i < n; ++i) g[i] *= f;
+    parallel_simd_if(n > 65536, n, [=](std::int64_t i) { g[i] *= f; });
   });
 }
 

@@ -5,6 +5,8 @@
 #include <limits>
 #include <vector>
 
+#include "descent/core/parallel.hpp"
+
 namespace descent::clip {
 namespace {
 
@@ -19,8 +21,7 @@ double power_sum(const T* x, std::int64_t n, double p) {
   double* partial = partials.data<double>();
   const bool is_inf = std::isinf(p);
   const bool is_two = p == 2.0;
-#pragma omp parallel for schedule(static) if (n > 65536)
-  for (std::int64_t c = 0; c < chunks; ++c) {
+  parallel_for_if(n > 65536, chunks, [=](std::int64_t c) {
     const std::int64_t begin = c * kChunk;
     const std::int64_t end = std::min(n, begin + kChunk);
     double acc = 0;
@@ -37,7 +38,7 @@ double power_sum(const T* x, std::int64_t n, double p) {
         acc += std::pow(std::abs(static_cast<double>(x[i])), p);
     }
     partial[c] = acc;
-  }
+  });
   double total = 0;
   for (std::int64_t c = 0; c < chunks; ++c) {
     const double v = partial[c];
@@ -56,8 +57,7 @@ void scale_in_place(const Tensor& t, double factor) {
   dispatch_float(t.dtype(), "clip", [&]<typename T>() {
     T* x = t.data<T>();
     const T f = static_cast<T>(factor);
-#pragma omp parallel for simd if (parallel : n > 65536)
-    for (std::int64_t i = 0; i < n; ++i) x[i] *= f;
+    parallel_simd_if(n > 65536, n, [=](std::int64_t i) { x[i] *= f; });
   });
 }
 
@@ -108,8 +108,7 @@ void clip_grad_value_(std::span<const Tensor> params, double clip_value) {
     dispatch_float(g.dtype(), "clip_grad_value", [&]<typename T>() {
       T* x = g.data<T>();
       const T hi = static_cast<T>(clip_value);
-#pragma omp parallel for simd if (parallel : n > 65536)
-      for (std::int64_t i = 0; i < n; ++i) x[i] = std::clamp(x[i], -hi, hi);
+      parallel_simd_if(n > 65536, n, [=](std::int64_t i) { x[i] = std::clamp(x[i], -hi, hi); });
     });
   }
 }
@@ -125,8 +124,7 @@ void adaptive_clip_grad_(std::span<const Tensor> params, double clipping, double
     dispatch_float(g.dtype(), "adaptive_clip_grad", [&]<typename T>() {
       const T* w = p.data<T>();
       T* x = g.data<T>();
-#pragma omp parallel for if (p.numel() > 65536)
-      for (std::int64_t u = 0; u < units; ++u) {
+      parallel_for_if(p.numel() > 65536, units, [=](std::int64_t u) {
         const T* wu = w + u * width;
         T* gu = x + u * width;
         double w_sq = 0;
@@ -142,7 +140,7 @@ void adaptive_clip_grad_(std::span<const Tensor> params, double clipping, double
           const T factor = static_cast<T>(max_norm / std::max(g_norm, 1e-6));
           for (std::int64_t i = 0; i < width; ++i) gu[i] *= factor;
         }
-      }
+      });
     });
   }
 }

@@ -376,8 +376,7 @@ void uniform_(Tensor& t, double low, double high, Generator& gen) {
   const std::uint64_t key = gen.seed();
   dispatch_float(t.dtype(), "uniform", [&]<typename T>() {
     T* p = t.data<T>();
-#pragma omp parallel for if (n > 16384)
-    for (std::int64_t i = 0; i < n; ++i) {
+    parallel_for_if(n > 16384, n, [=](std::int64_t i) {
       const auto words = philox4x32(first + i, key);
       double u;
       if constexpr (std::is_same_v<T, float>) {
@@ -386,7 +385,7 @@ void uniform_(Tensor& t, double low, double high, Generator& gen) {
         u = uniform01_f64(words[0], words[1]);
       }
       p[i] = static_cast<T>(low + (high - low) * u);
-    }
+    });
   });
 }
 
@@ -397,15 +396,14 @@ void normal_(Tensor& t, double mean, double stddev, Generator& gen) {
   const std::uint64_t key = gen.seed();
   dispatch_float(t.dtype(), "normal", [&]<typename T>() {
     T* p = t.data<T>();
-#pragma omp parallel for if (n > 16384)
-    for (std::int64_t i = 0; i < n; ++i) {
+    parallel_for_if(n > 16384, n, [=](std::int64_t i) {
       // Box-Muller on two independent uniforms of the element's own counter.
       const auto words = philox4x32(first + i, key);
       const double u1 = 1.0 - uniform01_f64(words[0], words[1]);  // (0, 1]
       const double u2 = uniform01_f64(words[2], words[3]);
       const double radius = std::sqrt(-2.0 * std::log(u1));
       p[i] = static_cast<T>(mean + stddev * radius * std::cos(2.0 * M_PI * u2));
-    }
+    });
   });
 }
 

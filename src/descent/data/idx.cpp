@@ -9,6 +9,8 @@
 #include <cstring>
 #include <limits>
 
+#include "descent/core/parallel.hpp"
+
 namespace descent::data {
 namespace {
 
@@ -122,21 +124,21 @@ std::vector<std::uint8_t> gunzip(const std::vector<std::uint8_t>& compressed,
 void to_host_order(std::uint8_t* bytes, std::int64_t count, std::size_t width) {
   if constexpr (std::endian::native == std::endian::big) return;
   if (width == 1) return;
-#pragma omp parallel for if (count > kParallelThreshold)
-  for (std::int64_t i = 0; i < count; ++i) {
+  parallel_for_if(count > kParallelThreshold, count, [=](std::int64_t i) {
     std::reverse(bytes + i * width, bytes + (i + 1) * width);
-  }
+  });
 }
 
 template <typename Source, typename Target>
 void convert(const std::uint8_t* bytes, Target* out, std::int64_t n, double scale) {
   const Source* in = reinterpret_cast<const Source*>(bytes);
   if (scale == 1.0) {
-#pragma omp parallel for simd if (n > kParallelThreshold)
-    for (std::int64_t i = 0; i < n; ++i) out[i] = static_cast<Target>(in[i]);
+    const bool parallel = n > kParallelThreshold;
+    parallel_simd_if(parallel, n, [=](std::int64_t i) { out[i] = static_cast<Target>(in[i]); });
   } else {
-#pragma omp parallel for simd if (n > kParallelThreshold)
-    for (std::int64_t i = 0; i < n; ++i) out[i] = static_cast<Target>(in[i] * scale);
+    const bool parallel = n > kParallelThreshold;
+    parallel_simd_if(parallel, n,
+                     [=](std::int64_t i) { out[i] = static_cast<Target>(in[i] * scale); });
   }
 }
 

@@ -2,6 +2,7 @@
 
 #include <vector>
 
+#include "descent/core/parallel.hpp"
 #include "descent/data/random.hpp"
 
 namespace descent::data {
@@ -33,8 +34,7 @@ TensorDataset make_adding(const AddingOptions& options) {
   const std::uint64_t marker_key = stream_key(options.seed, Purpose::adding, 1);
   std::vector<double> inputs(static_cast<std::size_t>(n * steps * 2));  // (N, T, 2)
   std::vector<double> targets(static_cast<std::size_t>(n));             // (N, 1)
-#pragma omp parallel for if (n > kParallelThreshold)
-  for (std::int64_t i = 0; i < n; ++i) {
+  parallel_for_if(n > kParallelThreshold, n, [&](std::int64_t i) {
     double* example = inputs.data() + i * steps * 2;
     for (std::int64_t t = 0; t < steps; ++t) {
       const auto words = philox4x32(static_cast<std::uint64_t>(i * steps + t), value_key);
@@ -47,7 +47,7 @@ TensorDataset make_adding(const AddingOptions& options) {
     example[2 * first + 1] = 1.0;
     example[2 * second + 1] = 1.0;
     targets[i] = example[2 * first] + example[2 * second];
-  }
+  });
   return TensorDataset(from_vector(inputs, {n, steps, 2}, options.dtype),
                        from_vector(targets, {n, 1}, options.dtype));
 }
@@ -63,8 +63,7 @@ TensorDataset make_temporal_order(const TemporalOrderOptions& options) {
   std::vector<double> inputs(static_cast<std::size_t>(n * steps * kTemporalSymbols));
   std::vector<double> labels(static_cast<std::size_t>(n));
   auto symbol = [](TemporalSymbol s) { return static_cast<std::int64_t>(s); };
-#pragma omp parallel for if (n > kParallelThreshold)
-  for (std::int64_t i = 0; i < n; ++i) {
+  parallel_for_if(n > kParallelThreshold, n, [&](std::int64_t i) {
     double* example = inputs.data() + i * steps * kTemporalSymbols;  // (T, 8)
     const auto words = philox4x32(static_cast<std::uint64_t>(i), relevant_key);
     // t1 in [T/10, 2T/10], t2 in [5T/10, 6T/10]
@@ -90,7 +89,7 @@ TensorDataset make_temporal_order(const TemporalOrderOptions& options) {
       example[t * kTemporalSymbols + s] = 1.0;
     }
     labels[i] = 2.0 * first_is_y + second_is_y;
-  }
+  });
   return TensorDataset(from_vector(inputs, {n, steps, kTemporalSymbols}, options.dtype),
                        from_vector(labels, {n}, DType::i64));
 }

@@ -4,6 +4,7 @@
 #include <numbers>
 #include <vector>
 
+#include "descent/core/parallel.hpp"
 #include "descent/data/random.hpp"
 
 namespace descent::data {
@@ -15,12 +16,11 @@ constexpr std::int64_t kParallelThreshold = 4096;
 std::vector<double> standard_normal(std::int64_t n, std::uint64_t key) {
   std::vector<double> out(static_cast<std::size_t>(n));
   const std::int64_t pairs = (n + 1) / 2;
-#pragma omp parallel for if (pairs > kParallelThreshold)
-  for (std::int64_t p = 0; p < pairs; ++p) {
+  parallel_for_if(pairs > kParallelThreshold, pairs, [&](std::int64_t p) {
     const auto draws = normal_pair(key, static_cast<std::uint64_t>(p));
     out[2 * p] = draws[0];
     if (2 * p + 1 < n) out[2 * p + 1] = draws[1];
-  }
+  });
   return out;
 }
 
@@ -41,14 +41,13 @@ Tensor interleaved_labels(std::int64_t samples, std::int64_t classes) {
 std::vector<double> times_transpose(const std::vector<double>& x, const std::vector<double>& w,
                                     std::int64_t n, std::int64_t f, std::int64_t k) {
   std::vector<double> y(static_cast<std::size_t>(n * k));
-#pragma omp parallel for if (n * k * f > 1 << 16)
-  for (std::int64_t i = 0; i < n; ++i) {
+  parallel_for_if(n * k * f > 1 << 16, n, [&](std::int64_t i) {
     for (std::int64_t o = 0; o < k; ++o) {
       double acc = 0;
       for (std::int64_t j = 0; j < f; ++j) acc += x[i * f + j] * w[o * f + j];
       y[i * k + o] = acc;
     }
-  }
+  });
   return y;
 }
 
@@ -65,8 +64,7 @@ TensorDataset make_spirals(const SpiralsOptions& options) {
   const std::vector<double> noise =
       standard_normal(2 * n, stream_key(options.seed, Purpose::spirals, 1));
   std::vector<double> points(static_cast<std::size_t>(2 * n));  // (N, 2)
-#pragma omp parallel for if (n > kParallelThreshold)
-  for (std::int64_t i = 0; i < n; ++i) {
+  parallel_for_if(n > kParallelThreshold, n, [&](std::int64_t i) {
     const auto words = philox4x32(static_cast<std::uint64_t>(i), position_key);
     const double t = uniform01_f64(words[0], words[1]);
     const double arm =
@@ -75,7 +73,7 @@ TensorDataset make_spirals(const SpiralsOptions& options) {
     const double angle = 2.0 * std::numbers::pi * (options.turns * t + arm);
     points[2 * i] = radius * std::cos(angle) + options.noise * noise[2 * i];
     points[2 * i + 1] = radius * std::sin(angle) + options.noise * noise[2 * i + 1];
-  }
+  });
   return TensorDataset(from_vector(points, {n, 2}, options.dtype),
                        interleaved_labels(n, options.classes));
 }
@@ -97,13 +95,12 @@ TensorDataset make_blobs(const BlobsOptions& options) {
     centers[j] = options.center_box * (2.0 * uniform01_f64(words[0], words[1]) - 1.0);
   }
   std::vector<double> points = standard_normal(n * f, stream_key(options.seed, Purpose::blobs, 1));
-#pragma omp parallel for if (n * f > kParallelThreshold)
-  for (std::int64_t i = 0; i < n; ++i) {
+  parallel_for_if(n * f > kParallelThreshold, n, [&](std::int64_t i) {
     const std::int64_t c = i % options.classes;
     for (std::int64_t j = 0; j < f; ++j) {
       points[i * f + j] = centers[c * f + j] + options.cluster_std * points[i * f + j];
     }
-  }
+  });
   return TensorDataset(from_vector(points, {n, f}, options.dtype),
                        interleaved_labels(n, options.classes));
 }

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "descent/core/dtype.hpp"
+#include "descent/core/parallel_reduce.hpp"
 #include "descent/nn/flat.hpp"
 
 namespace descent::landscape {
@@ -32,8 +33,8 @@ double dot(const Tensor& a, const Tensor& b) {
     const T* x = a.data<T>();
     const T* y = b.data<T>();
     const std::int64_t n = a.numel();
-#pragma omp parallel for simd reduction(+ : sum) if (n > 32768)
-    for (std::int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i]) * y[i];
+    sum = parallel_sum_if<double>(n > 32768, n,
+                                  [=](std::int64_t i) { return static_cast<double>(x[i]) * y[i]; });
   });
   return sum;
 }
@@ -43,8 +44,7 @@ void scale(Tensor& v, double factor) {
   dispatch_float(v.dtype(), "landscape::scale", [&]<typename T>() {
     T* x = v.data<T>();
     const std::int64_t n = v.numel();
-#pragma omp parallel for simd if (n > 32768)
-    for (std::int64_t i = 0; i < n; ++i) x[i] = static_cast<T>(x[i] * factor);
+    parallel_simd_if(n > 32768, n, [=](std::int64_t i) { x[i] = static_cast<T>(x[i] * factor); });
   });
 }
 
@@ -96,10 +96,9 @@ class Products {
       const T* minus = g_minus.data<T>();
       const std::int64_t n = out.numel();
       const double inverse = 1.0 / (2.0 * t);
-#pragma omp parallel for simd if (n > 32768)
-      for (std::int64_t i = 0; i < n; ++i) {
+      parallel_simd_if(n > 32768, n, [=](std::int64_t i) {
         hv[i] = static_cast<T>((static_cast<double>(plus[i]) - minus[i]) * inverse);
-      }
+      });
     });
     zero_gaps(out, flat_);
     return out;
@@ -113,10 +112,9 @@ class Products {
       const T* start = theta0_.data<T>();
       const T* direction = v.data<T>();
       const std::int64_t n = v.numel();
-#pragma omp parallel for simd if (n > 32768)
-      for (std::int64_t i = 0; i < n; ++i) {
+      parallel_simd_if(n > 32768, n, [=](std::int64_t i) {
         theta[i] = static_cast<T>(static_cast<double>(start[i]) + t * direction[i]);
-      }
+      });
     });
   }
 

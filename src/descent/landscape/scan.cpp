@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "descent/core/dtype.hpp"
+#include "descent/core/parallel.hpp"
 
 namespace descent::landscape {
 namespace {
@@ -22,15 +23,13 @@ void move_weights(const nn::FlatParameters& flat, const Tensor& start, const Ten
     const T* d_y = dy != nullptr ? dy->data<T>() : nullptr;
     const std::int64_t n = flat.params.numel();
     if (d_y == nullptr) {
-#pragma omp parallel for simd if (n > 32768)
-      for (std::int64_t i = 0; i < n; ++i) {
+      parallel_simd_if(n > 32768, n, [=](std::int64_t i) {
         theta[i] = static_cast<T>(static_cast<double>(theta0[i]) + x * d_x[i]);
-      }
+      });
     } else {
-#pragma omp parallel for simd if (n > 32768)
-      for (std::int64_t i = 0; i < n; ++i) {
+      parallel_simd_if(n > 32768, n, [=](std::int64_t i) {
         theta[i] = static_cast<T>(static_cast<double>(theta0[i]) + x * d_x[i] + y * d_y[i]);
-      }
+      });
     }
   });
 }
@@ -114,10 +113,9 @@ std::vector<ScanPoint> interpolate(nn::Module& model, const nn::StateDict& from,
         const T* b = entry.to.data<T>();
         const std::int64_t n = entry.target.numel();
         // theta(alpha) = (1 - alpha) theta_from + alpha theta_to
-#pragma omp parallel for simd if (n > 32768)
-        for (std::int64_t i = 0; i < n; ++i) {
+        parallel_simd_if(n > 32768, n, [=](std::int64_t i) {
           theta[i] = static_cast<T>((1.0 - alpha) * a[i] + alpha * static_cast<double>(b[i]));
-        }
+        });
       });
     }
     const Metrics metrics = data.evaluate(model);

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "descent/autograd/autograd.hpp"
+#include "descent/core/parallel.hpp"
 #include "descent/kernels/gemm.hpp"
 #include "descent/nn/layers.hpp"
 #include "descent/ops/shape.hpp"
@@ -120,8 +121,7 @@ void forward_sequence(const Saved& s, const Tensor& b_ih, const Tensor& b_hh) {
                   gh);
     T* g_t = gates + t * batch * gh;
     T* h_t = out_h + t * batch * hidden;
-#pragma omp parallel for if (batch * gh > kParallelThreshold)
-    for (std::int64_t b = 0; b < batch; ++b) {
+    parallel_for_if(batch * gh > kParallelThreshold, batch, [=](std::int64_t b) {
       T* g = g_t + b * gh;
       const T* hp = hproj + b * gh;
       T* h = h_t + b * hidden;
@@ -165,7 +165,7 @@ void forward_sequence(const Saved& s, const Tensor& b_ih, const Tensor& b_hh) {
           g[jn] = n_cand;
         }
       }
-    }
+    });
   }
 }
 
@@ -205,8 +205,7 @@ autograd::Grads backward_sequence(const Saved& s, const Tensor& grad, const auto
 
   for (std::int64_t t = steps - 1; t >= 0; --t) {
     const T* h_prev = t == 0 ? h0 : out_h + (t - 1) * step_size;
-#pragma omp parallel for if (batch * gh > kParallelThreshold)
-    for (std::int64_t b = 0; b < batch; ++b) {
+    parallel_for_if(batch * gh > kParallelThreshold, batch, [=](std::int64_t b) {
       const std::int64_t row = t * step_size + b * hidden;
       const T* g = gates + (t * batch + b) * gh;
       T* dx_row = dgx + (t * batch + b) * gh;
@@ -254,7 +253,7 @@ autograd::Grads backward_sequence(const Saved& s, const Tensor& grad, const auto
           dhn[j] = dh * z_gate;
         }
       }
-    }
+    });
     // d h_{t-1} (+)= d pre_h (B, G*H) @ W_hh (G*H, H)
     const T beta = cell == Cell::gru ? T(1) : T(0);
     kernels::gemm(false, false, batch, hidden, gh, T(1), dgh + t * batch * gh, gh, w_hh, hidden,

@@ -5,6 +5,7 @@
 #include <cstddef>
 
 #include "descent/core/dtype.hpp"
+#include "descent/core/parallel.hpp"
 #include "descent/nn/flat.hpp"
 
 namespace descent::train {
@@ -50,8 +51,9 @@ void ModelEma::update() {
     T* average = weights_.data<T>();
     const T weight = static_cast<T>(1.0 - decay);
     // the lerp of timm's ModelEmaV3: ema += (1 - decay) * (param - ema)
-#pragma omp parallel for simd if (n > 32768)
-    for (std::int64_t i = 0; i < n; ++i) average[i] += weight * (param[i] - average[i]);
+    const bool parallel = n > 32768;
+    parallel_simd_if(parallel, n,
+                     [=](std::int64_t i) { average[i] += weight * (param[i] - average[i]); });
   });
   for (std::size_t k = 0; k < buffers_.size(); ++k) buffers_[k].second.copy_(live_buffers_[k]);
 }
@@ -65,11 +67,11 @@ void ModelEma::swap() {
   const auto bytes = static_cast<std::int64_t>(params.nbytes());
   constexpr std::int64_t kBlock = 1 << 16;
   // in place, block by block, so that no third copy is made
-#pragma omp parallel for if (bytes > 4 * kBlock)
-  for (std::int64_t begin = 0; begin < bytes; begin += kBlock) {
+  parallel_for_if(bytes > 4 * kBlock, (bytes + kBlock - 1) / kBlock, [=](std::int64_t block) {
+    const std::int64_t begin = block * kBlock;
     const std::int64_t end = std::min(bytes, begin + kBlock);
     std::swap_ranges(a + begin, a + end, b + begin);
-  }
+  });
   for (std::size_t k = 0; k < buffers_.size(); ++k) {
     auto* x = static_cast<std::byte*>(live_buffers_[k].raw_data());
     auto* y = static_cast<std::byte*>(buffers_[k].second.raw_data());
