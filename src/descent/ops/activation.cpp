@@ -10,6 +10,7 @@
 #include "descent/kernels/vmath.hpp"
 #include "descent/ops/autocast.hpp"
 #include "descent/ops/detail/elementwise.hpp"
+#include "descent/ops/detail/relu_mask.hpp"
 #include "descent/ops/reduce.hpp"
 
 namespace descent::ops {
@@ -287,14 +288,14 @@ Tensor softmax_impl(const Tensor& x, std::int64_t dim, const char* op) {
       });
 }
 
-// relu's backward from its output saved in 16 bits (bf16 or f16) and an f32 gradient: y > 0
-// when y's bits, read as an integer, lie in [1, +Inf's bits] (zeros are 0 and 0x8000,
-// negatives and NaNs above +Inf). No f32 copy of y, which would be as large as the gradient.
+// relu's backward from its output saved in 16 bits (bf16 or f16) and an f32 gradient
+// (detail::relu_passes). No f32 copy of y, which would be as large as the gradient.
 Tensor relu_grad_16_bit(const Tensor& grad, const Tensor& saved) {
   DESCENT_CHECK(grad.dtype() == DType::f32 && grad.numel() == saved.numel(),
                 "relu backward: expected an f32 gradient of ", saved.numel(), " elements, got ",
                 shape_str(grad.shape()), " ", dtype_name(grad.dtype()));
-  const std::uint16_t inf_bits = saved.dtype() == DType::bf16 ? 0x7F80u : 0x7C00u;
+  const std::uint16_t inf_bits =
+      saved.dtype() == DType::bf16 ? detail::kBf16InfBits : detail::kF16InfBits;
   Tensor gx = empty_like(grad);
   const float* pg = grad.data<float>();
   const auto* py = static_cast<const std::uint16_t*>(saved.raw_data());
@@ -302,7 +303,7 @@ Tensor relu_grad_16_bit(const Tensor& grad, const Tensor& saved) {
   const std::int64_t n = grad.numel();
   parallel_simd_if(n > kParallelThreshold, n, [=](std::int64_t i) {
     const float g = pg[i];  // read unconditionally: the loop vectorizes to a select
-    pd[i] = static_cast<std::uint16_t>(py[i] - 1u) < inf_bits ? g : 0.0f;
+    pd[i] = detail::relu_passes(py[i], inf_bits) ? g : 0.0f;
   });
   return gx;
 }
