@@ -10,7 +10,7 @@
 // A 1x1, stride-1, unpadded convolution skips im2col: col_n is x_n itself.
 //
 // Threads: with at least as many samples as threads, each thread takes whole samples and
-// runs single-threaded GEMMs (oneDNN's sgemm runs on one thread inside a parallel region);
+// runs single-threaded GEMMs (kernels::gemm runs on the calling thread inside a parallel region);
 // the per-sample GEMMs here are small (M = O is 16..64), so splitting the batch beats
 // splitting each GEMM. With fewer samples than threads, or in f64 (OpenBLAS runs its own
 // pthread pool, which must not be entered from several OpenMP threads at once), the batch
