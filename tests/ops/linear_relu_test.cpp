@@ -91,44 +91,48 @@ TEST(LinearRelu, F32EqualsTheComposedOpsBitForBit) {
 }
 
 // Under a bf16 guard, a fused layer feeding another linear layer (which reads the bf16 copy
-// the fused store wrote) gives what the composed ops give.
-TEST(LinearRelu, UnderABf16GuardEqualsTheComposedOpsBitForBit) {
+// the fused store wrote) gives what the composed ops give; under an f16 guard the op is the
+// composition itself.
+TEST(LinearRelu, UnderA16BitGuardEqualsTheComposedOpsBitForBit) {
   const int threads_before = num_threads();
-  for (const Shapes& s : kShapes) {
-    for (int threads : {1, 2}) {
-      set_num_threads(threads);
-      SCOPED_TRACE(shape_str(s.x) + " threads " + std::to_string(threads));
-      Generator gen(4);
-      const Leaves base{randn(s.x, gen), randn({s.out, s.x.back()}, gen),
-                        s.bias ? randn({s.out}, gen) : Tensor()};
-      const Tensor w2_base = randn({9, s.out}, gen);
-      Shape out_shape = s.x;
-      out_shape.back() = 9;
-      const Tensor upstream = randn(out_shape, gen);
+  for (const DType compute : {DType::bf16, DType::f16}) {
+    for (const Shapes& s : kShapes) {
+      for (int threads : {1, 2}) {
+        set_num_threads(threads);
+        SCOPED_TRACE(std::string(dtype_name(compute)) + " " + shape_str(s.x) + " threads " +
+                     std::to_string(threads));
+        Generator gen(4);
+        const Leaves base{randn(s.x, gen), randn({s.out, s.x.back()}, gen),
+                          s.bias ? randn({s.out}, gen) : Tensor()};
+        const Tensor w2_base = randn({9, s.out}, gen);
+        Shape out_shape = s.x;
+        out_shape.back() = 9;
+        const Tensor upstream = randn(out_shape, gen);
 
-      auto run = [&](bool fuse, Leaves& l, Tensor& w2) {
-        l = copies(base);
-        w2 = w2_base.clone().set_requires_grad(true);
-        const ops::AutocastGuard guard(DType::bf16);
-        const Tensor h =
-            fuse ? ops::linear_relu(l.x, l.w, l.b) : ops::relu(ops::linear(l.x, l.w, l.b));
-        const Tensor y = ops::linear(h, w2);
-        y.backward(upstream);
-        return std::pair{h, y};
-      };
-      Leaves fused, composed;
-      Tensor w2_fused, w2_composed;
-      const auto [h1, y1] = run(true, fused, w2_fused);
-      const auto [h2, y2] = run(false, composed, w2_composed);
-      if (kernels::bf16_gemm_path() == kernels::Gemm16Path::dot) {
-        ASSERT_STREQ(h1.grad_fn()->name, "linear_relu_mixed");  // fused here
+        auto run = [&](bool fuse, Leaves& l, Tensor& w2) {
+          l = copies(base);
+          w2 = w2_base.clone().set_requires_grad(true);
+          const ops::AutocastGuard guard(compute);
+          const Tensor h =
+              fuse ? ops::linear_relu(l.x, l.w, l.b) : ops::relu(ops::linear(l.x, l.w, l.b));
+          const Tensor y = ops::linear(h, w2);
+          y.backward(upstream);
+          return std::pair{h, y};
+        };
+        Leaves fused, composed;
+        Tensor w2_fused, w2_composed;
+        const auto [h1, y1] = run(true, fused, w2_fused);
+        const auto [h2, y2] = run(false, composed, w2_composed);
+        if (compute == DType::bf16 && kernels::bf16_gemm_path() == kernels::Gemm16Path::dot) {
+          ASSERT_STREQ(h1.grad_fn()->name, "linear_relu_mixed");  // fused here
+        }
+        expect_same(h1, h2, "hidden");
+        expect_same(y1, y2, "output");
+        expect_same(fused.x.grad(), composed.x.grad(), "dx");
+        expect_same(fused.w.grad(), composed.w.grad(), "dW");
+        expect_same(w2_fused.grad(), w2_composed.grad(), "dW2");
+        if (s.bias) expect_same(fused.b.grad(), composed.b.grad(), "db");
       }
-      expect_same(h1, h2, "hidden");
-      expect_same(y1, y2, "output");
-      expect_same(fused.x.grad(), composed.x.grad(), "dx");
-      expect_same(fused.w.grad(), composed.w.grad(), "dW");
-      expect_same(w2_fused.grad(), w2_composed.grad(), "dW2");
-      if (s.bias) expect_same(fused.b.grad(), composed.b.grad(), "db");
     }
   }
   set_num_threads(threads_before);

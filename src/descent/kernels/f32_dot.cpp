@@ -182,9 +182,10 @@ bool f32_dot_available() {
 }
 
 bool f32_dot_suits(std::int64_t M, std::int64_t N, std::int64_t K) {
-  (void)M;
-  (void)N;
-  return K <= kMaxK;
+  // Wide and short (a batch of im2col columns, 64 x 1568 x 288): B streams from L2 through
+  // every panel for few rows of A, and dnnl_sgemm was 13-23% faster (bench/RESULTS.md, GEMM).
+  const bool wide_and_short = N >= 1024 && M <= 64;
+  return K <= kMaxK && !wide_and_short;
 }
 
 void gemm_f32_dot(std::span<const GemmF32> gemms) {

@@ -24,7 +24,8 @@ namespace descent::kernels {
 bool f32_dot_available();
 
 // Whether the kernel is the faster choice for this shape (measured against dnnl_sgemm,
-// bench/RESULTS.md): it does not block K, so a K beyond a few thousand is left to oneDNN.
+// bench/RESULTS.md): it does not block K, so a K beyond a few thousand is left to oneDNN, and
+// so are wide, short products (N >= 1024 columns, M <= 64 rows).
 bool f32_dot_suits(std::int64_t M, std::int64_t N, std::int64_t K);
 
 // Independent GEMMs (at most 8) in one parallel region. Throws Error where
