@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <optional>
@@ -216,6 +217,45 @@ TEST(Gemm16, ABatchGivesWhatItsGemmsGiveOneByOne) {
               << "GEMM " << k << " element " << i;
         }
       }
+    }
+  }
+  omp_set_num_threads(threads);
+}
+
+// relu and the bf16 copy of C (GemmBf16's relu and C_low; ops::linear_relu_mixed's store):
+// C = max(x W^T + b, 0) on every path, and C_low is C rounded, exactly as convert() rounds it.
+TEST(Gemm16, ReluAndTheBf16CopyOfCOnEveryPath) {
+  Generator gen(17);
+  const std::int64_t rows = 45, in = 70, out = 37;
+  const Tensor x = randn({rows, in}, gen).to(DType::bf16);
+  const Tensor w = randn({out, in}, gen).to(DType::bf16);
+  const Tensor bias = randn({out}, gen);
+  const int threads = omp_get_max_threads();
+  for (const auto path :
+       {kernels::Gemm16Path::native, kernels::Gemm16Path::dot, kernels::Gemm16Path::widen}) {
+    if (!kernels::gemm16_path_available(path)) continue;
+    for (int t : {1, 2}) {
+      SCOPED_TRACE(testing::Message()
+                   << kernels::gemm16_path_name(path) << ", " << t << " threads");
+      omp_set_num_threads(t);
+      Tensor y = full({rows, out}, 5.0f), y_low = empty({rows, out}, DType::bf16);
+      Tensor plain = full({rows, out}, 5.0f);
+      kernels::GemmBf16 g =
+          kernels::linear_forward_gemm(x.data<BFloat16>(), w.data<BFloat16>(), rows, out, in,
+                                       bias.data<float>(), plain.data<float>());
+      kernels::gemm(std::span(&g, 1), path);
+      g.C = y.data<float>();
+      g.relu = true;
+      g.C_low = y_low.data<BFloat16>();
+      kernels::gemm(std::span(&g, 1), path);
+      const Tensor expected_low = y.to(DType::bf16);
+      std::int64_t zeros = 0;
+      for (std::int64_t i = 0; i < rows * out; ++i) {
+        ASSERT_EQ(y.data<float>()[i], std::max(plain.data<float>()[i], 0.0f)) << i;
+        ASSERT_EQ(y_low.data<BFloat16>()[i].bits, expected_low.data<BFloat16>()[i].bits) << i;
+        zeros += y.data<float>()[i] == 0.0f;
+      }
+      EXPECT_GT(zeros, rows * out / 4);
     }
   }
   omp_set_num_threads(threads);
