@@ -96,23 +96,31 @@ void check_gemm(const GemmCase& c, kernels::Gemm16Path path, bool use_path) {
   }
 }
 
+// fn(path) for every bf16 GEMM path this CPU runs, at one thread and with the work split
+// between two; the thread count is restored afterwards.
+template <typename Fn>
+void for_each_bf16_path_at_1_and_2_threads(Fn fn) {
+  const int threads = omp_get_max_threads();
+  for (const auto path :
+       {kernels::Gemm16Path::native, kernels::Gemm16Path::dot, kernels::Gemm16Path::widen}) {
+    if (!kernels::gemm16_path_available(path)) continue;
+    for (int t : {1, 2}) {
+      SCOPED_TRACE(testing::Message()
+                   << kernels::gemm16_path_name(path) << ", " << t << " threads");
+      omp_set_num_threads(t);
+      fn(path);
+    }
+  }
+  omp_set_num_threads(threads);
+}
+
 TEST(Gemm16, EveryPathMatchesF64OnRoundedOperands) {
   for (const GemmCase& c : kGemmCases) {
     SCOPED_TRACE(testing::Message() << c.trans_a << c.trans_b << " " << c.M << "x" << c.N << "x"
                                     << c.K << " pad " << c.pad);
     check_gemm<BFloat16>(c, kernels::bf16_gemm_path(), false);
-    for (const auto path :
-         {kernels::Gemm16Path::native, kernels::Gemm16Path::dot, kernels::Gemm16Path::widen}) {
-      SCOPED_TRACE(kernels::gemm16_path_name(path));
-      if (!kernels::gemm16_path_available(path)) continue;
-      const int threads = omp_get_max_threads();
-      for (int t : {1, 2}) {  // one thread, and the work split between two
-        SCOPED_TRACE(testing::Message() << t << " threads");
-        omp_set_num_threads(t);
-        check_gemm<BFloat16>(c, path, true);
-      }
-      omp_set_num_threads(threads);
-    }
+    for_each_bf16_path_at_1_and_2_threads(
+        [&](kernels::Gemm16Path path) { check_gemm<BFloat16>(c, path, true); });
     check_gemm<Half>(c, kernels::Gemm16Path::widen, false);
   }
 }
@@ -198,28 +206,21 @@ TEST(Gemm16, ABatchGivesWhatItsGemmsGiveOneByOne) {
   const int threads = omp_get_max_threads();
   omp_set_num_threads(1);
   const auto reference = run(false, kernels::Gemm16Path::widen);
-  for (const auto path :
-       {kernels::Gemm16Path::native, kernels::Gemm16Path::dot, kernels::Gemm16Path::widen}) {
-    if (!kernels::gemm16_path_available(path)) continue;
-    for (int t : {1, 2}) {
-      SCOPED_TRACE(testing::Message()
-                   << kernels::gemm16_path_name(path) << ", " << t << " threads");
-      omp_set_num_threads(t);
-      const auto one_by_one = run(false, path);
-      const auto together = run(true, path);
-      for (std::size_t k = 0; k < 3; ++k) {
-        ASSERT_EQ(together[k].size(), reference[k].size());
-        for (std::size_t i = 0; i < together[k].size(); ++i) {
-          if (path == kernels::Gemm16Path::dot) {
-            ASSERT_EQ(together[k][i], one_by_one[k][i]);
-          }
-          ASSERT_NEAR(together[k][i], reference[k][i], 1e-4 * (1 + std::abs(reference[k][i])))
-              << "GEMM " << k << " element " << i;
+  omp_set_num_threads(threads);
+  for_each_bf16_path_at_1_and_2_threads([&](kernels::Gemm16Path path) {
+    const auto one_by_one = run(false, path);
+    const auto together = run(true, path);
+    for (std::size_t k = 0; k < 3; ++k) {
+      ASSERT_EQ(together[k].size(), reference[k].size());
+      for (std::size_t i = 0; i < together[k].size(); ++i) {
+        if (path == kernels::Gemm16Path::dot) {
+          ASSERT_EQ(together[k][i], one_by_one[k][i]);
         }
+        ASSERT_NEAR(together[k][i], reference[k][i], 1e-4 * (1 + std::abs(reference[k][i])))
+            << "GEMM " << k << " element " << i;
       }
     }
-  }
-  omp_set_num_threads(threads);
+  });
 }
 
 // relu and the bf16 copy of C (GemmBf16's relu and C_low; ops::linear_relu_mixed's store):
@@ -227,38 +228,36 @@ TEST(Gemm16, ABatchGivesWhatItsGemmsGiveOneByOne) {
 TEST(Gemm16, ReluAndTheBf16CopyOfCOnEveryPath) {
   Generator gen(17);
   const std::int64_t rows = 45, in = 70, out = 37;
-  const Tensor x = randn({rows, in}, gen).to(DType::bf16);
-  const Tensor w = randn({out, in}, gen).to(DType::bf16);
+  const Tensor x = randn({rows, in}, gen);
+  const Tensor w = randn({out, in}, gen);
   const Tensor bias = randn({out}, gen);
-  const int threads = omp_get_max_threads();
-  for (const auto path :
-       {kernels::Gemm16Path::native, kernels::Gemm16Path::dot, kernels::Gemm16Path::widen}) {
-    if (!kernels::gemm16_path_available(path)) continue;
-    for (int t : {1, 2}) {
-      SCOPED_TRACE(testing::Message()
-                   << kernels::gemm16_path_name(path) << ", " << t << " threads");
-      omp_set_num_threads(t);
-      Tensor y = full({rows, out}, 5.0f), y_low = empty({rows, out}, DType::bf16);
-      Tensor plain = full({rows, out}, 5.0f);
-      kernels::GemmBf16 g =
-          kernels::linear_forward_gemm(x.data<BFloat16>(), w.data<BFloat16>(), rows, out, in,
-                                       bias.data<float>(), plain.data<float>());
-      kernels::gemm(std::span(&g, 1), path);
-      g.C = y.data<float>();
-      g.relu = true;
-      g.C_low = y_low.data<BFloat16>();
-      kernels::gemm(std::span(&g, 1), path);
-      const Tensor expected_low = y.to(DType::bf16);
-      std::int64_t zeros = 0;
-      for (std::int64_t i = 0; i < rows * out; ++i) {
-        ASSERT_EQ(y.data<float>()[i], std::max(plain.data<float>()[i], 0.0f)) << i;
-        ASSERT_EQ(y_low.data<BFloat16>()[i].bits, expected_low.data<BFloat16>()[i].bits) << i;
-        zeros += y.data<float>()[i] == 0.0f;
-      }
-      EXPECT_GT(zeros, rows * out / 4);
+  // the batch form of L's GEMM, on `path` for bf16: without, then with relu and C_low
+  auto check = [&]<typename L>(auto run) {
+    const Tensor xl = x.to(dtype_of<L>()), wl = w.to(dtype_of<L>());
+    Tensor y = full({rows, out}, 5.0f), y_low = empty({rows, out}, DType::bf16);
+    Tensor plain = full({rows, out}, 5.0f);
+    kernels::GemmOf<L> g = kernels::linear_forward_gemm(xl.data<L>(), wl.data<L>(), rows, out, in,
+                                                        bias.data<float>(), plain.data<float>());
+    run(std::span<const kernels::GemmOf<L>>(&g, 1));
+    g.C = y.data<float>();
+    g.relu = true;
+    g.C_low = y_low.data<BFloat16>();
+    run(std::span<const kernels::GemmOf<L>>(&g, 1));
+    const Tensor expected_low = y.to(DType::bf16);
+    std::int64_t zeros = 0;
+    for (std::int64_t i = 0; i < rows * out; ++i) {
+      ASSERT_EQ(y.data<float>()[i], std::max(plain.data<float>()[i], 0.0f)) << i;
+      ASSERT_EQ(y_low.data<BFloat16>()[i].bits, expected_low.data<BFloat16>()[i].bits) << i;
+      zeros += y.data<float>()[i] == 0.0f;
     }
-  }
-  omp_set_num_threads(threads);
+    EXPECT_GT(zeros, rows * out / 4);
+  };
+  for_each_bf16_path_at_1_and_2_threads([&](kernels::Gemm16Path path) {
+    check.operator()<BFloat16>(
+        [path](std::span<const kernels::GemmBf16> g) { kernels::gemm(g, path); });
+  });
+  SCOPED_TRACE("f16");
+  check.operator()<Half>([](std::span<const kernels::GemmOf<Half>> g) { kernels::gemm(g); });
 }
 
 // A leading dimension shorter than the stored row it steps over would read and write the

@@ -3,7 +3,7 @@
 #include <atomic>
 #include <cmath>
 
-#include "descent/core/parallel.hpp"
+#include "descent/core/parallel_reduce.hpp"
 
 namespace descent::autograd {
 namespace {
@@ -61,10 +61,9 @@ bool all_finite(const Tensor& t) {
   return dispatch_float(t.dtype(), "all_finite", [&]<typename T>() {
     const T* p = t.data<T>();
     const std::int64_t n = t.numel();
-    bool finite = true;
-#pragma omp parallel for reduction(&& : finite) if (n > kParallelElements)
-    for (std::int64_t i = 0; i < n; ++i) finite = finite && std::isfinite(p[i]);
-    return finite;
+    return parallel_sum_if<std::int64_t>(n > kParallelElements, n, [=](std::int64_t i) {
+             return std::int64_t{!std::isfinite(p[i])};
+           }) == 0;
   });
 }
 

@@ -187,11 +187,10 @@ void run_blocked(const Src* src, Dst* dst, std::int64_t n, Kernel kernel) {
   // (rounded for each mixed GEMM) are split over two threads
   constexpr std::int64_t kBlock = 4096;
   const std::int64_t blocks = (n + kBlock - 1) / kBlock;
-#pragma omp parallel for schedule(static) if (n > kParallelElements)
-  for (std::int64_t b = 0; b < blocks; ++b) {
+  parallel_for_if(n > kParallelElements, blocks, [=](std::int64_t b) {
     const std::int64_t begin = b * kBlock;
     kernel(src + begin, dst + begin, std::min(kBlock, n - begin));
-  }
+  });
 }
 
 // The f32 -> 16-bit kernel for an instruction set: for convert (in blocks over the

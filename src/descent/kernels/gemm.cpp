@@ -22,15 +22,6 @@ void sgemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int6
                 static_cast<int>(status), " for M=", M, " N=", N, " K=", K);
 }
 
-// C[r][:] += bias, row by row (dnnl_sgemm has no bias).
-void add_bias_rows(std::int64_t M, std::int64_t N, const float* bias, float* C, std::int64_t ldc) {
-  parallel_for_if(M * N > kParallelElements, M, [=](std::int64_t r) {
-    float* row = C + r * ldc;
-#pragma omp simd
-    for (std::int64_t j = 0; j < N; ++j) row[j] += bias[j];
-  });
-}
-
 }  // namespace
 
 void check_gemm_arguments(const char* op, bool trans_a, bool trans_b, std::int64_t M,
@@ -47,11 +38,15 @@ void check_gemm_arguments(const char* op, bool trans_a, bool trans_b, std::int64
                 " is shorter than a row of C (", N, ")");
 }
 
-void finish_relu_and_low(std::int64_t M, std::int64_t N, bool relu, float* C, std::int64_t ldc,
-                         BFloat16* C_low) {
-  if (!relu && C_low == nullptr) return;
+void finish_gemm_rows(std::int64_t M, std::int64_t N, const float* bias, bool relu, float* C,
+                      std::int64_t ldc, BFloat16* C_low) {
+  if (bias == nullptr && !relu && C_low == nullptr) return;
   parallel_for_if(M * N > kParallelElements, M, [=](std::int64_t r) {
     float* row = C + r * ldc;
+    if (bias != nullptr) {
+#pragma omp simd
+      for (std::int64_t j = 0; j < N; ++j) row[j] += bias[j];
+    }
     if (relu) {
 #pragma omp simd
       for (std::int64_t j = 0; j < N; ++j) row[j] = row[j] > 0.0f ? row[j] : 0.0f;
@@ -61,23 +56,17 @@ void finish_relu_and_low(std::int64_t M, std::int64_t N, bool relu, float* C, st
 }
 
 void gemm(std::span<const GemmF32> gemms) {
-  DESCENT_CHECK(gemms.size() <= 8, "gemm: at most 8 GEMMs in a batch, got ", gemms.size());
   const bool own = f32_dot_available() &&
                    std::all_of(gemms.begin(), gemms.end(),
                                [](const GemmF32& g) { return f32_dot_suits(g.M, g.N, g.K); });
   if (own) {
-    gemm_f32_dot(gemms);
+    gemm_f32_dot(gemms);  // checks the batch itself
     return;
   }
-  for (const GemmF32& g : gemms) {
-    check_gemm_arguments("gemm", g.trans_a, g.trans_b, g.M, g.N, g.K, g.lda, g.ldb, g.ldc);
-  }
-  for (const GemmF32& g : gemms) {
-    if (g.M == 0 || g.N == 0) continue;
+  check_gemm_batch("gemm", gemms);
+  gemm_one_by_one(gemms, [](const GemmF32& g) {
     sgemm(g.trans_a, g.trans_b, g.M, g.N, g.K, g.alpha, g.A, g.lda, g.B, g.ldb, g.beta, g.C, g.ldc);
-    if (g.bias != nullptr) add_bias_rows(g.M, g.N, g.bias, g.C, g.ldc);
-    finish_relu_and_low(g.M, g.N, g.relu, g.C, g.ldc, g.C_low);
-  }
+  });
 }
 
 void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, float alpha,

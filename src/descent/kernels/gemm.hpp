@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <span>
 
+#include "descent/core/error.hpp"
 #include "descent/core/half.hpp"
 
 namespace descent::kernels {
@@ -53,10 +54,47 @@ GemmOf<T> linear_forward_gemm(const T* x, const T* w, std::int64_t rows, std::in
                               std::int64_t in, const float* bias, float* C) {
   return {false, true, rows, out, in, 1.0f, x, in, w, in, 0.0f, C, out, bias};
 }
-// GemmOf's relu and C_low as a pass over C (M x N, row stride ldc), for the paths whose
-// kernels do not apply them in their store.
-void finish_relu_and_low(std::int64_t M, std::int64_t N, bool relu, float* C, std::int64_t ldc,
-                         BFloat16* C_low);
+// Its backward: dx (rows, in) = dy (rows, out) @ w, and dw (out, in) = dy^T @ x + beta dw
+// (beta 1 adds into a gradient buffer).
+template <typename T>
+GemmOf<T> linear_input_grad_gemm(const T* dy, const T* w, std::int64_t rows, std::int64_t out,
+                                 std::int64_t in, float* dx) {
+  return {false, false, rows, in, out, 1.0f, dy, out, w, in, 0.0f, dx, in};
+}
+template <typename T>
+GemmOf<T> linear_weight_grad_gemm(const T* dy, const T* x, std::int64_t rows, std::int64_t out,
+                                  std::int64_t in, float beta, float* dw) {
+  return {true, false, out, in, rows, 1.0f, dy, out, x, in, beta, dw, in};
+}
+
+// GemmOf's bias, relu and C_low as one pass over C (M x N, row stride ldc) after a GEMM
+// that did not apply them (oneDNN's, the widened 16-bit path): C += bias, C = max(C, 0),
+// C_low = C rounded, each where asked.
+void finish_gemm_rows(std::int64_t M, std::int64_t N, const float* bias, bool relu, float* C,
+                      std::int64_t ldc, BFloat16* C_low);
+
+// The checks every batch entry point makes, naming `op`: at most 8 GEMMs, and each one's
+// arguments (check_gemm_arguments).
+inline constexpr std::size_t kMaxGemmBatch = 8;
+template <typename T>
+void check_gemm_batch(const char* op, std::span<const GemmOf<T>> gemms) {
+  DESCENT_CHECK(gemms.size() <= kMaxGemmBatch, op, ": at most ", kMaxGemmBatch,
+                " GEMMs in a batch, got ", gemms.size());
+  for (const GemmOf<T>& g : gemms) {
+    check_gemm_arguments(op, g.trans_a, g.trans_b, g.M, g.N, g.K, g.lda, g.ldb, g.ldc);
+  }
+}
+
+// A batch on a kernel without a batch form: one(g) computes alpha op(A) op(B) + beta C for
+// each non-empty GEMM, then finish_gemm_rows applies its bias, relu and C_low.
+template <typename T, typename One>
+void gemm_one_by_one(std::span<const GemmOf<T>> gemms, One one) {
+  for (const GemmOf<T>& g : gemms) {
+    if (g.M == 0 || g.N == 0) continue;
+    one(g);
+    finish_gemm_rows(g.M, g.N, g.bias, g.relu, g.C, g.ldc, g.C_low);
+  }
+}
 
 // Independent GEMMs (at most 8; no C may overlap another's operands) in one call: on
 // descent's own kernel, one parallel region for all of them (a layer's dX and dW).

@@ -39,24 +39,20 @@ void for_thread_share(std::span<const Job> jobs, std::int64_t cost, std::int64_t
   }
 }
 
-constexpr std::size_t kMaxBatch = 8;
-
 // The non-empty GEMMs of a batch as the kernel's jobs (make(gemm) -> Job, with items() and
 // item_cost), checked, with their total multiply-adds and cost.
 template <typename Job>
 struct Jobs {
-  std::array<Job, kMaxBatch> list;
+  std::array<Job, kMaxGemmBatch> list;
   std::size_t count = 0;
   std::int64_t macs = 0, cost = 0;
   std::span<Job> view() { return {list.data(), count}; }
 };
 template <typename Job, typename T, typename Make>
 Jobs<Job> make_jobs(const char* op, std::span<const GemmOf<T>> gemms, Make make) {
-  DESCENT_CHECK(gemms.size() <= kMaxBatch, op, ": at most ", kMaxBatch, " GEMMs in a batch, got ",
-                gemms.size());
+  check_gemm_batch(op, gemms);
   Jobs<Job> jobs;
   for (const GemmOf<T>& g : gemms) {
-    check_gemm_arguments(op, g.trans_a, g.trans_b, g.M, g.N, g.K, g.lda, g.ldb, g.ldc);
     if (g.M == 0 || g.N == 0) continue;
     Job& j = jobs.list[jobs.count++];
     j = make(g);

@@ -6,6 +6,7 @@
 // become an output scale and a sum post-op, fixed per primitive, so they are in the key.
 #include "descent/kernels/half.hpp"
 
+#include <algorithm>
 #include <array>
 #include <bit>
 #include <map>
@@ -138,20 +139,6 @@ void gemm_widened(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, st
   gemm(trans_a, trans_b, M, N, K, alpha, a32.get(), lda, b32.get(), ldb, beta, C, ldc);
 }
 
-// C = beta * C + bias in every row (beta 0: C is not read), before a GEMM with beta 1.
-void start_from_bias(const float* bias, float beta, std::int64_t M, std::int64_t N, float* C,
-                     std::int64_t ldc) {
-#pragma omp parallel for if (M * N > kParallelElements)
-  for (std::int64_t r = 0; r < M; ++r) {
-    float* row = C + r * ldc;
-    if (beta == 0.0f) {
-      std::copy(bias, bias + N, row);
-    } else {
-      for (std::int64_t j = 0; j < N; ++j) row[j] = beta * row[j] + bias[j];
-    }
-  }
-}
-
 }  // namespace
 
 const char* gemm16_path_name(Gemm16Path path) {
@@ -232,25 +219,25 @@ void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64
 void gemm(std::span<const GemmBf16> gemms, Gemm16Path path) {
   DESCENT_CHECK(gemm16_path_available(path), "gemm (bf16): the ", gemm16_path_name(path),
                 " path does not run on this CPU; use ", gemm16_path_name(bf16_gemm_path()));
-  bool together = path == Gemm16Path::dot;
-  for (const GemmBf16& g : gemms) {
-    check_gemm_arguments("gemm (bf16)", g.trans_a, g.trans_b, g.M, g.N, g.K, g.lda, g.ldb, g.ldc);
-    together = together && g.K > 0;
-  }
+  check_gemm_batch("gemm (bf16)", gemms);
+  const bool together =
+      path == Gemm16Path::dot &&
+      std::all_of(gemms.begin(), gemms.end(), [](const GemmBf16& g) { return g.K > 0; });
   if (together) {
     gemm_bf16_dot(gemms);
     return;
   }
-  for (const GemmBf16& g : gemms) {
-    float beta = g.beta;
-    if (g.bias != nullptr && g.M > 0 && g.N > 0) {
-      start_from_bias(g.bias, g.beta, g.M, g.N, g.C, g.ldc);
-      beta = 1.0f;
-    }
-    gemm(g.trans_a, g.trans_b, g.M, g.N, g.K, g.alpha, g.A, g.lda, g.B, g.ldb, beta, g.C, g.ldc,
+  gemm_one_by_one(gemms, [path](const GemmBf16& g) {
+    gemm(g.trans_a, g.trans_b, g.M, g.N, g.K, g.alpha, g.A, g.lda, g.B, g.ldb, g.beta, g.C, g.ldc,
          path);
-    finish_relu_and_low(g.M, g.N, g.relu, g.C, g.ldc, g.C_low);
-  }
+  });
+}
+
+void gemm(std::span<const GemmOf<Half>> gemms) {
+  check_gemm_batch("gemm (f16)", gemms);
+  gemm_one_by_one(gemms, [](const GemmOf<Half>& g) {
+    gemm(g.trans_a, g.trans_b, g.M, g.N, g.K, g.alpha, g.A, g.lda, g.B, g.ldb, g.beta, g.C, g.ldc);
+  });
 }
 
 void gemm_bias(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K,
@@ -263,8 +250,8 @@ void gemm_bias(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::
     gemm_bf16_dot(trans_a, trans_b, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, ldc, bias);
     return;
   }
-  start_from_bias(bias, 0.0f, M, N, C, ldc);
-  gemm(trans_a, trans_b, M, N, K, 1.0f, A, lda, B, ldb, 1.0f, C, ldc, path);
+  gemm(trans_a, trans_b, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, ldc, path);
+  finish_gemm_rows(M, N, bias, false, C, ldc, nullptr);
 }
 
 void gemm_bias(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K,
@@ -273,8 +260,8 @@ void gemm_bias(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::
   check_gemm_arguments("gemm_bias (f16)", trans_a, trans_b, M, N, K, lda, ldb, ldc);
   DESCENT_CHECK(bias != nullptr, "gemm_bias (f16): no bias given");
   if (M == 0 || N == 0) return;
-  start_from_bias(bias, 0.0f, M, N, C, ldc);
-  gemm(trans_a, trans_b, M, N, K, 1.0f, A, lda, B, ldb, 1.0f, C, ldc);
+  gemm(trans_a, trans_b, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, ldc);
+  finish_gemm_rows(M, N, bias, false, C, ldc, nullptr);
 }
 
 }  // namespace descent::kernels

@@ -51,10 +51,12 @@ using GemmBf16 = GemmOf<BFloat16>;
 // work split evenly between the threads (one fork and join, and each thread on whole
 // tiles); the others run them one after the other.
 void gemm(std::span<const GemmBf16> gemms, Gemm16Path path = bf16_gemm_path());
+// The same for f16 (widened to f32 one GEMM at a time: this CPU has no f16 dot product).
+void gemm(std::span<const GemmOf<Half>> gemms);
 
 // C = op(A) @ op(B) + bias, `bias` (N values) added to every row of C: a linear layer's
-// forward. The dot path adds the bias as it stores C (one pass); the others fill C with the
-// bias rows first, then accumulate the GEMM into it.
+// forward. The dot path adds the bias as it stores C (one pass); the others add it in a pass
+// after the GEMM (finish_gemm_rows).
 void gemm_bias(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K,
                const BFloat16* A, std::int64_t lda, const BFloat16* B, std::int64_t ldb,
                const float* bias, float* C, std::int64_t ldc, Gemm16Path path = bf16_gemm_path());

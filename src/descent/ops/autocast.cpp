@@ -330,48 +330,25 @@ autograd::Grads mixed_linear_grads(const autograd::Node& node, const Tensor& dy_
                                    const Shape& x_shape, DType x_dtype, const MixedLinear& l,
                                    DType compute) {
   autograd::Grads grads(3);
-  const auto [rows, in, out_features, out_shape] = l;
+  const auto& [rows, in, out_features, out_shape] = l;
   Tensor gx = node.needs_grad(0) ? empty(x_shape, DType::f32) : Tensor();
   Tensor gw = node.needs_grad(1) ? node.accumulation_buffer(1) : Tensor();
   if (gw.defined() && gw.dtype() != DType::f32) gw = Tensor();
   const float w_beta = gw.defined() ? 1.0f : 0.0f;
   if (node.needs_grad(1) && !gw.defined()) gw = empty({out_features, in}, DType::f32);
   dispatch_low(compute, [&]<typename L>() {
-    if constexpr (std::is_same_v<L, BFloat16>) {
-      // both in one batch: one parallel region, the work split evenly
-      std::array<kernels::GemmBf16, 2> gemms;
-      std::size_t count = 0;
-      if (gx.defined()) {
-        gemms[count++] = {
-            false,        false,           rows, in,   out_features,     1.0f, dy_low.data<L>(),
-            out_features, w_low.data<L>(), in,   0.0f, gx.data<float>(), in};
-      }
-      if (gw.defined()) {
-        gemms[count++] = {true,
-                          false,
-                          out_features,
-                          in,
-                          rows,
-                          1.0f,
-                          dy_low.data<L>(),
-                          out_features,
-                          x_low.data<L>(),
-                          in,
-                          w_beta,
-                          gw.data<float>(),
-                          in};
-      }
-      kernels::gemm(std::span<const kernels::GemmBf16>(gemms.data(), count));
-    } else {
-      if (gx.defined()) {
-        kernels::gemm(false, false, rows, in, out_features, 1.0f, dy_low.data<L>(), out_features,
-                      w_low.data<L>(), in, 0.0f, gx.data<float>(), in);
-      }
-      if (gw.defined()) {
-        kernels::gemm(true, false, out_features, in, rows, 1.0f, dy_low.data<L>(), out_features,
-                      x_low.data<L>(), in, w_beta, gw.data<float>(), in);
-      }
+    // both in one batch: on descent's bf16 kernel one parallel region, the work split evenly
+    std::array<kernels::GemmOf<L>, 2> gemms;
+    std::size_t count = 0;
+    if (gx.defined()) {
+      gemms[count++] = kernels::linear_input_grad_gemm(dy_low.data<L>(), w_low.data<L>(), rows,
+                                                       out_features, in, gx.data<float>());
     }
+    if (gw.defined()) {
+      gemms[count++] = kernels::linear_weight_grad_gemm(dy_low.data<L>(), x_low.data<L>(), rows,
+                                                        out_features, in, w_beta, gw.data<float>());
+    }
+    kernels::gemm(std::span<const kernels::GemmOf<L>>(gemms.data(), count));
   });
   if (gx.defined()) grads[0] = as_input_dtype(gx, x_dtype);
   if (gw.defined()) grads[1] = gw;

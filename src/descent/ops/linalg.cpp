@@ -177,13 +177,12 @@ void linear_input_and_weight_grads(const T* pg, const Tensor& x, const Tensor& w
     std::array<kernels::GemmF32, 2> gemms;
     std::size_t count = 0;
     if (gx.defined()) {
-      gemms[count++] = {
-          false, false, rows,         in, out_features, 1.0f, pg, out_features, weight.data<T>(),
-          in,    0.0f,  gx.data<T>(), in};
+      gemms[count++] = kernels::linear_input_grad_gemm(pg, weight.data<T>(), rows, out_features, in,
+                                                       gx.data<T>());
     }
     if (gw.defined()) {
-      gemms[count++] = {true,         false,       out_features, in,     rows,         1.0f, pg,
-                        out_features, x.data<T>(), in,           beta_w, gw.data<T>(), in};
+      gemms[count++] = kernels::linear_weight_grad_gemm(pg, x.data<T>(), rows, out_features, in,
+                                                        beta_w, gw.data<T>());
     }
     kernels::gemm(std::span<const kernels::GemmF32>(gemms.data(), count));
   } else {
