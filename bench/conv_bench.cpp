@@ -19,6 +19,7 @@
 #include "bench_util.hpp"
 #include "descent/kernels/batch_norm.hpp"
 #include "descent/kernels/conv.hpp"
+#include "descent/kernels/conv_direct.hpp"
 #include "descent/kernels/pool.hpp"
 
 namespace {
@@ -98,6 +99,12 @@ void conv(benchmark::State& state, const ConvLayer& layer, Pass pass,
   Tensor dx = descent::empty({g.N, g.C, g.H, g.W});
   Tensor dw = descent::empty({g.O, g.C, g.KH, g.KW});
   Tensor db = descent::empty({g.O});
+  if (algorithm == kernels::ConvAlgorithm::direct &&
+      (!kernels::direct::available() ||
+       (pass == Pass::backward_input && !kernels::direct::handles_backward_data(g)))) {
+    state.SkipWithError("the direct kernels do not handle this pass on this geometry or CPU");
+    return;
+  }
   auto run = [&] {
     switch (pass) {
       case Pass::forward:
@@ -251,7 +258,8 @@ void register_all() {
   const std::pair<const char*, kernels::ConvAlgorithm> algorithms[] = {
       {"auto", kernels::ConvAlgorithm::automatic},
       {"onednn", kernels::ConvAlgorithm::onednn},
-      {"im2col", kernels::ConvAlgorithm::im2col_gemm}};
+      {"im2col", kernels::ConvAlgorithm::im2col_gemm},
+      {"direct", kernels::ConvAlgorithm::direct}};
   const std::pair<const char*, Pass> passes[] = {{"fwd", Pass::forward},
                                                  {"bwd_input", Pass::backward_input},
                                                  {"bwd_weight", Pass::backward_weight}};

@@ -26,6 +26,7 @@
 #include "descent/core/error.hpp"
 #include "descent/core/half.hpp"
 #include "descent/core/parallel.hpp"
+#include "descent/kernels/conv_direct.hpp"
 #include "descent/kernels/conv_onednn.hpp"
 #include "descent/kernels/gemm.hpp"
 #include "descent/kernels/workspace.hpp"
@@ -211,8 +212,9 @@ constexpr double kOnednnMinFlops = 2.0 * 1024 * 1024;
 template <typename T>
 bool use_onednn(ConvAlgorithm algorithm, Pass pass, const Conv2dGeometry& g) {
   if constexpr (!std::is_same_v<T, float>) {
-    DESCENT_CHECK(algorithm != ConvAlgorithm::onednn,
-                  "conv2d: the oneDNN convolution is f32 only; use im2col_gemm for f64");
+    DESCENT_CHECK(algorithm != ConvAlgorithm::onednn && algorithm != ConvAlgorithm::direct,
+                  "conv2d: the oneDNN and direct convolutions are f32 only; use im2col_gemm for "
+                  "f64");
     return false;
   } else {
     if (algorithm != ConvAlgorithm::automatic) return algorithm == ConvAlgorithm::onednn;
@@ -230,11 +232,22 @@ bool use_onednn(ConvAlgorithm algorithm, Pass pass, const Conv2dGeometry& g) {
   }
 }
 
+// Whether a pass goes to descent's own direct kernels (conv_direct.hpp).
+template <typename T>
+bool use_direct(ConvAlgorithm algorithm, Pass /*pass*/, const Conv2dGeometry& /*g*/) {
+  if (!std::is_same_v<T, float>) return false;  // use_onednn refuses f64 with direct
+  return algorithm == ConvAlgorithm::direct;
+}
+
 }  // namespace
 
 template <typename T>
 void conv2d_forward(const Conv2dGeometry& g, const T* x, const T* weight, const T* bias, T* y,
                     ConvAlgorithm algorithm) {
+  if (use_direct<T>(algorithm, Pass::forward, g)) {
+    if constexpr (std::is_same_v<T, float>) direct::conv2d_forward(g, x, weight, bias, y);
+    return;
+  }
   if (use_onednn<T>(algorithm, Pass::forward, g)) {
     if constexpr (std::is_same_v<T, float>) onednn::conv2d_forward(g, x, weight, bias, y);
     return;
@@ -263,6 +276,10 @@ void conv2d_forward(const Conv2dGeometry& g, const T* x, const T* weight, const 
 template <typename T>
 void conv2d_backward_input(const Conv2dGeometry& g, const T* dy, const T* weight, T* dx,
                            ConvAlgorithm algorithm) {
+  if (use_direct<T>(algorithm, Pass::backward_data, g)) {
+    if constexpr (std::is_same_v<T, float>) direct::conv2d_backward_data(g, dy, weight, dx);
+    return;
+  }
   if (use_onednn<T>(algorithm, Pass::backward_data, g)) {
     if constexpr (std::is_same_v<T, float>) onednn::conv2d_backward_data(g, dy, weight, dx);
     return;
@@ -291,6 +308,12 @@ void conv2d_backward_input(const Conv2dGeometry& g, const T* dy, const T* weight
 template <typename T>
 void conv2d_backward_weight(const Conv2dGeometry& g, const T* dy, const T* x, T* dweight, T* dbias,
                             ConvAlgorithm algorithm) {
+  if (use_direct<T>(algorithm, Pass::backward_weights, g)) {
+    if constexpr (std::is_same_v<T, float>) {
+      direct::conv2d_backward_weights(g, dy, x, dweight, dbias);
+    }
+    return;
+  }
   if (use_onednn<T>(algorithm, Pass::backward_weights, g)) {
     if constexpr (std::is_same_v<T, float>) {
       onednn::conv2d_backward_weights(g, dy, x, dweight, dbias);

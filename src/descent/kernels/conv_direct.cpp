@@ -1,0 +1,633 @@
+#include "descent/kernels/conv_direct.hpp"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <utility>
+
+#include "descent/core/error.hpp"
+#include "descent/kernels/avx512_gemm.hpp"
+#include "descent/kernels/gemm_split.hpp"
+#include "descent/kernels/workspace.hpp"
+
+#define DESCENT_DIRECT __attribute__((target("avx512f")))
+
+namespace descent::kernels::direct {
+namespace {
+
+using detail::ceil_div;
+
+constexpr int kOB = 8;  // output channels of a forward tile
+constexpr int kPV = 3;  // 16-position vectors of a forward tile
+// Below this many multiply-adds a call stays on one thread.
+constexpr std::int64_t kParallelMacs = std::int64_t{1} << 18;
+
+std::int64_t round_up(std::int64_t a, std::int64_t b) {
+  return ceil_div(a, b) * b;
+}
+
+
+// How one sample's input lies, padded and split into phase planes, in a thread's buffer, and
+// the output positions that read it.
+struct Layout {
+  std::int64_t C = 0, H = 0, W = 0;  // the input sample (C, H, W)
+  std::int64_t KH = 0, KW = 0, pad_h = 0, pad_w = 0, s = 1;
+  std::int64_t OH = 0, OW = 0;
+  std::int64_t Hq = 0, Wq = 0;     // a phase plane
+  std::int64_t positions = 0;      // OH * Wq rounded up to whole vectors
+  std::int64_t phase_stride = 0;   // floats from one phase plane to the next
+  std::int64_t phases_h = 1, phases_w = 1;  // phase rows and columns some tap reads
+  std::int64_t channel_stride = 0;  // phases_h * phases_w phase planes
+  std::int64_t taps() const { return C * KH * KW; }
+  // the phase planes, then (stride 2) one padded input row
+  std::int64_t sample_floats() const { return C * channel_stride + row_scratch(); }
+  std::int64_t row_scratch() const { return s == 2 ? 2 * round_up(Wq, 16) + 48 : 0; }
+};
+
+Layout layout_of(std::int64_t C, std::int64_t H, std::int64_t W, std::int64_t KH, std::int64_t KW,
+                 std::int64_t pad_h, std::int64_t pad_w, std::int64_t s, std::int64_t OH,
+                 std::int64_t OW) {
+  Layout L{.C = C, .H = H, .W = W, .KH = KH, .KW = KW, .pad_h = pad_h, .pad_w = pad_w, .s = s,
+           .OH = OH, .OW = OW};
+  L.Hq = ceil_div(H + 2 * pad_h, s);
+  L.Wq = ceil_div(W + 2 * pad_w, s);
+  L.positions = round_up(OH * L.Wq, 16);
+  // the last vector of positions reads this far past its start in the furthest tap's plane
+  const std::int64_t reach = (KH - 1) / s * L.Wq + (KW - 1) / s;
+  L.phase_stride = round_up(std::max(L.Hq * L.Wq, L.positions + reach), 16);
+  L.phases_h = std::min(s, KH);
+  L.phases_w = std::min(s, KW);
+  L.channel_stride = L.phases_h * L.phases_w * L.phase_stride;
+  return L;
+}
+
+// offsets[t] for tap t = (c * KH + kh) * KW + kw: where it reads position 0 in the buffer.
+void tap_offsets(const Layout& L, std::int64_t* offsets) {
+  for (std::int64_t c = 0; c < L.C; ++c) {
+    for (std::int64_t kh = 0; kh < L.KH; ++kh) {
+      for (std::int64_t kw = 0; kw < L.KW; ++kw) {
+        const std::int64_t phase = (kh % L.s) * L.phases_w + kw % L.s;
+        offsets[(c * L.KH + kh) * L.KW + kw] = c * L.channel_stride + phase * L.phase_stride +
+                                               kh / L.s * L.Wq + kw / L.s;
+      }
+    }
+  }
+}
+
+// Row i of phase a of channel c, stride 2: the padded input row 2 i + a, split into its even
+// columns (phase 0) and odd (phase 1), 16 at a time through `padded` (row_scratch floats).
+DESCENT_DIRECT void fill_row_stride2(const Layout& L, const float* src, float* padded,
+                                     float* phase0, float* phase1) {
+  const std::int64_t width = 2 * L.Wq;
+  std::fill(padded, padded + L.pad_w, 0.0f);
+  std::memcpy(padded + L.pad_w, src, L.W * sizeof(float));
+  std::fill(padded + L.pad_w + L.W, padded + L.row_scratch(), 0.0f);
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+  for (std::int64_t j = 0; j < L.Wq; j += 16) {
+    const std::int64_t n = std::min<std::int64_t>(16, L.Wq - j);
+    const __mmask16 mask = static_cast<__mmask16>(n == 16 ? 0xFFFF : (1u << n) - 1);
+    const __m512 lo = _mm512_loadu_ps(padded + 2 * j);
+    const __m512 hi = _mm512_loadu_ps(padded + 2 * j + 16);
+    _mm512_mask_storeu_ps(phase0 + j, mask, _mm512_permutex2var_ps(lo, even, hi));
+    if (phase1 != nullptr) {
+      _mm512_mask_storeu_ps(phase1 + j, mask, _mm512_permutex2var_ps(lo, odd, hi));
+    }
+  }
+  (void)width;
+}
+
+// One sample x (C, H, W) into buf: zero padding, the phase planes some tap reads, and zeros
+// past each plane.
+DESCENT_DIRECT void fill_sample(const Layout& L, const float* x, float* buf) {
+  const std::int64_t plane = L.Hq * L.Wq;
+  float* padded = buf + L.C * L.channel_stride;  // stride 2's row scratch
+  for (std::int64_t c = 0; c < L.C; ++c) {
+    const float* xc = x + c * L.H * L.W;
+    float* channel = buf + c * L.channel_stride;
+    for (std::int64_t a = 0; a < L.phases_h; ++a) {
+      for (std::int64_t b = 0; b < L.phases_w; ++b) {
+        float* out = channel + (a * L.phases_w + b) * L.phase_stride;
+        std::fill(out + plane, out + L.phase_stride, 0.0f);
+      }
+      for (std::int64_t i = 0; i < L.Hq; ++i) {
+        const std::int64_t ih = i * L.s + a - L.pad_h;
+        for (std::int64_t b = 0; b < L.phases_w; ++b) {
+          float* row = channel + (a * L.phases_w + b) * L.phase_stride + i * L.Wq;
+          if (ih < 0 || ih >= L.H) {
+            std::fill(row, row + L.Wq, 0.0f);
+          } else if (L.s == 1) {
+            std::fill(row, row + L.pad_w, 0.0f);
+            std::memcpy(row + L.pad_w, xc + ih * L.W, L.W * sizeof(float));
+            std::fill(row + L.pad_w + L.W, row + L.Wq, 0.0f);
+          } else if (L.s == 2) {
+            if (b == 0) {
+              float* odd = L.phases_w > 1 ? row + L.phase_stride : nullptr;
+              fill_row_stride2(L, xc + ih * L.W, padded, row, odd);
+            }
+          } else {
+            for (std::int64_t j = 0; j < L.Wq; ++j) {
+              const std::int64_t iw = j * L.s + b - L.pad_w;
+              row[j] = iw >= 0 && iw < L.W ? xc[ih * L.W + iw] : 0.0f;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// ---- forward ----
+
+// out[j][0:16 PV] (rows ld apart) = bias[j] + sum_t in[offsets[t] + 0:16 PV] * w[t][j]
+template <int PV>
+DESCENT_DIRECT void forward_tile(const float* in, const std::int64_t* offsets, std::int64_t taps,
+                                 const float* w, const float* bias, float* out, std::int64_t ld) {
+  __m512 acc[PV][kOB];
+  for (int j = 0; j < kOB; ++j) {
+    const __m512 b = _mm512_set1_ps(bias[j]);
+    for (int p = 0; p < PV; ++p) acc[p][j] = b;
+  }
+  for (std::int64_t t = 0; t < taps; ++t) {
+    const float* src = in + offsets[t];
+    __m512 xv[PV];
+    for (int p = 0; p < PV; ++p) xv[p] = _mm512_loadu_ps(src + 16 * p);
+    const float* wt = w + t * kOB;
+    for (int j = 0; j < kOB; ++j) {
+      const __m512 b = _mm512_set1_ps(wt[j]);
+      for (int p = 0; p < PV; ++p) acc[p][j] = _mm512_fmadd_ps(xv[p], b, acc[p][j]);
+    }
+  }
+  for (int j = 0; j < kOB; ++j) {
+    for (int p = 0; p < PV; ++p) _mm512_storeu_ps(out + j * ld + 16 * p, acc[p][j]);
+  }
+}
+
+// out (positions, ld): rows [r0, r0 + rows) hold a (rows, 16 k) block of channels [c0, ...)
+// -> dst (channels, ld_dst) at column r0; both ways in 16x16 transposes.
+DESCENT_DIRECT void transpose_block(const float* src, std::int64_t rows, std::int64_t cols,
+                                    std::int64_t ld_src, float* dst, std::int64_t ld_dst) {
+  for (std::int64_t c0 = 0; c0 < cols; c0 += 16) {
+    const std::int64_t width = std::min<std::int64_t>(16, cols - c0);
+    const __mmask16 col_mask = static_cast<__mmask16>(width == 16 ? 0xFFFF : (1u << width) - 1);
+    for (std::int64_t r0 = 0; r0 < rows; r0 += 16) {
+      const std::int64_t height = std::min<std::int64_t>(16, rows - r0);
+      const __mmask16 row_mask =
+          static_cast<__mmask16>(height == 16 ? 0xFFFF : (1u << height) - 1);
+      __m512i r[16];
+      for (std::int64_t i = 0; i < 16; ++i) {
+        r[i] = i < height ? _mm512_maskz_loadu_epi32(col_mask, src + (r0 + i) * ld_src + c0)
+                          : _mm512_setzero_si512();
+      }
+      detail::transpose16(r);
+      for (std::int64_t c = 0; c < width; ++c) {
+        _mm512_mask_storeu_epi32(dst + (c0 + c) * ld_dst + r0, row_mask, r[c]);
+      }
+    }
+  }
+}
+
+// A forward pass as the kernel sees it: input (N, L.C, L.H, L.W), weights (O, taps) with
+// bias (O) or null, output (N, O, L.OH, L.OW).
+struct Forward {
+  Layout L;
+  std::int64_t N = 0, O = 0;
+  const float* in = nullptr;
+  const float* weights = nullptr;
+  const float* bias = nullptr;
+  float* out = nullptr;
+};
+
+// weights (O, taps) as [O / width][taps][width] and bias as [O / width][width], zero past O.
+void pack_weights(const Forward& f, std::int64_t width, float* packed, float* bias) {
+  const std::int64_t taps = f.L.taps();
+  const std::int64_t blocks = ceil_div(f.O, width);
+  for (std::int64_t blk = 0; blk < blocks; ++blk) {
+    for (std::int64_t j = 0; j < width; ++j) {
+      const std::int64_t o = blk * width + j;
+      float* w = packed + blk * taps * width + j;
+      if (o < f.O) {
+        for (std::int64_t t = 0; t < taps; ++t) w[t * width] = f.weights[o * taps + t];
+      } else {
+        for (std::int64_t t = 0; t < taps; ++t) w[t * width] = 0.0f;
+      }
+      bias[blk * width + j] = o < f.O && f.bias != nullptr ? f.bias[o] : 0.0f;
+    }
+  }
+}
+
+// ---- positions across the vector (large planes) ----
+
+DESCENT_DIRECT void positions_block(const Forward& f, const std::int64_t* offsets,
+                                    const float* packed, const float* packed_bias, const float* buf,
+                                    std::int64_t n, std::int64_t block, float* tile_out) {
+  const Layout& L = f.L;
+  const std::int64_t taps = L.taps();
+  const float* w = packed + block * taps * kOB;
+  const float* bias = packed_bias + block * kOB;
+  std::int64_t q = 0;
+  for (; q + 16 * kPV <= L.positions; q += 16 * kPV) {
+    forward_tile<kPV>(buf + q, offsets, taps, w, bias, tile_out + q, L.positions);
+  }
+  if (L.positions - q == 32) forward_tile<2>(buf + q, offsets, taps, w, bias, tile_out + q, L.positions);
+  if (L.positions - q == 16) forward_tile<1>(buf + q, offsets, taps, w, bias, tile_out + q, L.positions);
+  const std::int64_t channels = std::min<std::int64_t>(kOB, f.O - block * kOB);
+  for (std::int64_t j = 0; j < channels; ++j) {
+    float* y = f.out + (n * f.O + block * kOB + j) * L.OH * L.OW;
+    const float* row = tile_out + j * L.positions;
+    for (std::int64_t oh = 0; oh < L.OH; ++oh) {
+      std::memcpy(y + oh * L.OW, row + oh * L.Wq, L.OW * sizeof(float));
+    }
+  }
+}
+
+// ---- channels across the vector (small planes, channels in multiples of 16) ----
+
+// out[r][0:16 OV] (rows ld apart) = bias + sum_t in[offsets[t] + r] * w[t][0:16 OV] for R
+// consecutive output positions of one row.
+template <int OV, int R>
+DESCENT_DIRECT void channels_tile(const float* in, const std::int64_t* offsets, std::int64_t taps,
+                                  const float* w, const float* bias, float* out, std::int64_t ld) {
+  __m512 acc[R][OV];
+  for (int v = 0; v < OV; ++v) {
+    const __m512 b = _mm512_loadu_ps(bias + 16 * v);
+    for (int r = 0; r < R; ++r) acc[r][v] = b;
+  }
+  for (std::int64_t t = 0; t < taps; ++t) {
+    const float* src = in + offsets[t];
+    __m512 wv[OV];
+    for (int v = 0; v < OV; ++v) wv[v] = _mm512_loadu_ps(w + t * 16 * OV + 16 * v);
+    for (int r = 0; r < R; ++r) {
+      const __m512 b = _mm512_set1_ps(src[r]);
+      for (int v = 0; v < OV; ++v) acc[r][v] = _mm512_fmadd_ps(b, wv[v], acc[r][v]);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    for (int v = 0; v < OV; ++v) _mm512_storeu_ps(out + r * ld + 16 * v, acc[r][v]);
+  }
+}
+
+// Output positions per channels tile, at most: 28 accumulators.
+template <int OV>
+constexpr int kMaxRun = 28 / OV;
+
+using ChannelsTile = void (*)(const float*, const std::int64_t*, std::int64_t, const float*,
+                              const float*, float*, std::int64_t);
+template <int OV, std::size_t... R>
+constexpr std::array<ChannelsTile, sizeof...(R)> channels_tiles(std::index_sequence<R...>) {
+  return {&channels_tile<OV, static_cast<int>(R) + 1>...};
+}
+// channels_tile<OV, R> for R = 1 .. kMaxRun<OV>, at index R - 1
+template <int OV>
+constexpr auto kChannelsTiles = channels_tiles<OV>(std::make_index_sequence<kMaxRun<OV>>());
+
+// The vectors of channels of one tile: 4 where the channels come in 64s, 2 in 32s, else 1.
+std::int64_t channel_vectors(std::int64_t O) {
+  return O % 64 == 0 ? 4 : O % 32 == 0 ? 2 : 1;
+}
+
+// Small planes with channels in multiples of 16 put channels across the vector: no columns of
+// padding computed and dropped (a 7x7 plane padded to 9x9 would waste a third of a
+// positions tile), at the price of a transpose of the output.
+bool channels_across(const Layout& L, std::int64_t O) {
+  return O % 16 == 0 && O >= 32 && L.OW <= 14;
+}
+
+template <int OV>
+DESCENT_DIRECT void channels_block(const Forward& f, const std::int64_t* offsets,
+                                   const float* packed, const float* packed_bias, const float* buf,
+                                   std::int64_t n, std::int64_t block, float* tile_out) {
+  const Layout& L = f.L;
+  const std::int64_t taps = L.taps();
+  constexpr std::int64_t width = 16 * OV;
+  const float* w = packed + block * taps * width;
+  const float* bias = packed_bias + block * width;
+  // each row in runs of nearly equal length, at most kMaxRun
+  const std::int64_t runs = ceil_div(L.OW, kMaxRun<OV>);
+  for (std::int64_t oh = 0; oh < L.OH; ++oh) {
+    for (std::int64_t i = 0; i < runs; ++i) {
+      const std::int64_t ow0 = L.OW * i / runs, ow1 = L.OW * (i + 1) / runs;
+      kChannelsTiles<OV>[ow1 - ow0 - 1](buf + oh * L.Wq + ow0, offsets, taps, w, bias,
+                                        tile_out + (oh * L.OW + ow0) * width, width);
+    }
+  }
+  transpose_block(tile_out, L.OH * L.OW, width, width,
+                  f.out + (n * f.O + block * width) * L.OH * L.OW, L.OH * L.OW);
+}
+
+int threads_for(std::int64_t items, std::int64_t macs) {
+  return items >= 2 && macs >= kParallelMacs && !omp_in_parallel() ? omp_get_max_threads() : 1;
+}
+
+// Calls work(t, nt) on each of `threads` threads (without entering OpenMP for one).
+template <typename Work>
+void on_threads(int threads, Work work) {
+  if (threads == 1) {
+    work(0, 1);
+    return;
+  }
+#pragma omp parallel num_threads(threads)
+  work(omp_get_thread_num(), omp_get_num_threads());
+}
+
+void run_forward(const Forward& f) {
+  const Layout& L = f.L;
+  const bool across = channels_across(L, f.O);
+  const std::int64_t ov = channel_vectors(f.O);
+  const std::int64_t width = across ? 16 * ov : kOB;
+  const std::int64_t blocks = ceil_div(f.O, width);
+  const std::int64_t items = f.N * blocks;
+  if (items == 0) return;
+  Workspace<float> packed(blocks * width * (L.taps() + 1));
+  float* packed_bias = packed.get() + blocks * width * L.taps();
+  pack_weights(f, width, packed.get(), packed_bias);
+  Workspace<std::int64_t> offsets(L.taps());
+  tap_offsets(L, offsets.get());
+  const int threads = threads_for(items, f.N * f.O * L.OH * L.OW * L.taps());
+  const std::int64_t tile_floats = across ? L.OH * L.OW * width : kOB * L.positions;
+  const std::int64_t per_thread = L.sample_floats() + tile_floats;
+  Workspace<float> scratch(per_thread * threads);
+  on_threads(threads, [&](std::int64_t t, std::int64_t nt) {
+    float* buf = scratch.get() + per_thread * t;
+    float* tile_out = buf + L.sample_floats();
+    std::int64_t filled = -1;
+    for (std::int64_t i = items * t / nt; i < items * (t + 1) / nt; ++i) {
+      const std::int64_t n = i / blocks;
+      if (n != filled) {
+        fill_sample(L, f.in + n * L.C * L.H * L.W, buf);
+        filled = n;
+      }
+      const std::int64_t block = i % blocks;
+      if (!across) {
+        positions_block(f, offsets.get(), packed.get(), packed_bias, buf, n, block, tile_out);
+      } else if (ov == 4) {
+        channels_block<4>(f, offsets.get(), packed.get(), packed_bias, buf, n, block, tile_out);
+      } else if (ov == 2) {
+        channels_block<2>(f, offsets.get(), packed.get(), packed_bias, buf, n, block, tile_out);
+      } else {
+        channels_block<1>(f, offsets.get(), packed.get(), packed_bias, buf, n, block, tile_out);
+      }
+    }
+  });
+}
+
+// ---- backward weights ----
+
+// dw[j][0:16 V] (rows ld apart) += sum over output positions (oh, ow) of
+// buf[offsets[j] + oh * Wq + ow] * dyT[oh * OW + ow][0:16 V]
+template <int V, int J>
+DESCENT_DIRECT void weights_tile(const Layout& L, const float* buf, const std::int64_t* offsets,
+                                 const float* dyT, std::int64_t ld, float* dw) {
+  __m512 acc[J][V];
+  for (int j = 0; j < J; ++j) {
+    for (int v = 0; v < V; ++v) acc[j][v] = _mm512_loadu_ps(dw + j * ld + 16 * v);
+  }
+  std::int64_t off[J];
+  for (int j = 0; j < J; ++j) off[j] = offsets[j];
+  for (std::int64_t oh = 0; oh < L.OH; ++oh) {
+    const float* row = buf + oh * L.Wq;
+    const float* d = dyT + oh * L.OW * ld;
+    for (std::int64_t ow = 0; ow < L.OW; ++ow, d += ld) {
+      __m512 dv[V];
+      for (int v = 0; v < V; ++v) dv[v] = _mm512_loadu_ps(d + 16 * v);
+      for (int j = 0; j < J; ++j) {
+        const __m512 b = _mm512_set1_ps(row[off[j] + ow]);
+        for (int v = 0; v < V; ++v) acc[j][v] = _mm512_fmadd_ps(b, dv[v], acc[j][v]);
+      }
+    }
+  }
+  for (int j = 0; j < J; ++j) {
+    for (int v = 0; v < V; ++v) _mm512_storeu_ps(dw + j * ld + 16 * v, acc[j][v]);
+  }
+}
+
+// The same for 3 columns of kernel and stride S (1 or 2): R rows (c, kh) of 3 taps each; tap
+// kw of a row reads its phase plane kw % S at kw / S past the row's first tap there, so the
+// tile needs R * S pointers, not 3 R offsets (which spill and double the loads).
+template <int V, int R, int S>
+DESCENT_DIRECT void weights_tile_kw3(const Layout& L, const float* buf, const std::int64_t* offsets,
+                                     const float* dyT, std::int64_t ld, float* dw) {
+  __m512 acc[R][3][V];
+  for (int r = 0; r < R; ++r) {
+    for (int k = 0; k < 3; ++k) {
+      for (int v = 0; v < V; ++v) acc[r][k][v] = _mm512_loadu_ps(dw + (3 * r + k) * ld + 16 * v);
+    }
+  }
+  for (std::int64_t oh = 0; oh < L.OH; ++oh) {
+    const float* src[R][S];
+    for (int r = 0; r < R; ++r) {
+      for (int b = 0; b < S; ++b) src[r][b] = buf + offsets[3 * r + b] + oh * L.Wq;
+    }
+    const float* d = dyT + oh * L.OW * ld;
+    for (std::int64_t ow = 0; ow < L.OW; ++ow, d += ld) {
+      __m512 dv[V];
+      for (int v = 0; v < V; ++v) dv[v] = _mm512_loadu_ps(d + 16 * v);
+      for (int r = 0; r < R; ++r) {
+        for (int k = 0; k < 3; ++k) {
+          const __m512 b = _mm512_set1_ps(src[r][k % S][ow + k / S]);
+          for (int v = 0; v < V; ++v) acc[r][k][v] = _mm512_fmadd_ps(b, dv[v], acc[r][k][v]);
+        }
+      }
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    for (int k = 0; k < 3; ++k) {
+      for (int v = 0; v < V; ++v) _mm512_storeu_ps(dw + (3 * r + k) * ld + 16 * v, acc[r][k][v]);
+    }
+  }
+}
+
+// Taps of a weights tile, at most: 12 with 32 channels, 24 with 16 (4 or 8 rows of a 3-wide
+// kernel); fewer at the end.
+constexpr std::int64_t kTapsWide = 12, kTapsNarrow = 24;
+
+// Whether weights_sample runs the 3-wide tiles (stride 1 or 2, 3 columns of kernel).
+bool rows_of_three(const Layout& L) {
+  return L.s <= 2 && L.KW == 3;
+}
+
+// Taps [t, t1) of channels [o, o + 16 V) in tiles of at most `most` taps, halving at the end.
+template <int V, int J>
+DESCENT_DIRECT void weights_taps(const Layout& L, const float* buf, const std::int64_t* offsets,
+                                 std::int64_t t, std::int64_t t1, const float* dyT,
+                                 std::int64_t ld, float* dw) {
+  for (; t + J <= t1; t += J) weights_tile<V, J>(L, buf, offsets + t, dyT, ld, dw + t * ld);
+  if constexpr (J > 1) weights_taps<V, J / 2>(L, buf, offsets, t, t1, dyT, ld, dw);
+}
+template <int V, int R, int S>
+DESCENT_DIRECT void weights_rows(const Layout& L, const float* buf, const std::int64_t* offsets,
+                                 std::int64_t r, std::int64_t r1, const float* dyT,
+                                 std::int64_t ld, float* dw) {
+  for (; r + R <= r1; r += R) {
+    weights_tile_kw3<V, R, S>(L, buf, offsets + 3 * r, dyT, ld, dw + 3 * r * ld);
+  }
+  if constexpr (R > 1) weights_rows<V, R / 2, S>(L, buf, offsets, r, r1, dyT, ld, dw);
+}
+template <int V, int R>
+DESCENT_DIRECT void weights_rows(const Layout& L, const float* buf, const std::int64_t* offsets,
+                                 std::int64_t rows, const float* dyT, std::int64_t ld, float* dw) {
+  if (L.s == 1) {
+    weights_rows<V, R, 1>(L, buf, offsets, 0, rows, dyT, ld, dw);
+  } else {
+    weights_rows<V, R, 2>(L, buf, offsets, 0, rows, dyT, ld, dw);
+  }
+}
+
+DESCENT_DIRECT void weights_sample(const Layout& L, const float* buf, const std::int64_t* offsets,
+                                   const float* dyT, std::int64_t ld, float* dw) {
+  const std::int64_t taps = L.taps();
+  for (std::int64_t o = 0; o < ld; o += 32) {
+    const bool narrow = ld - o == 16;
+    if (rows_of_three(L) && narrow) {
+      weights_rows<1, kTapsNarrow / 3>(L, buf, offsets, taps / 3, dyT + o, ld, dw + o);
+    } else if (rows_of_three(L)) {
+      weights_rows<2, kTapsWide / 3>(L, buf, offsets, taps / 3, dyT + o, ld, dw + o);
+    } else if (narrow) {
+      weights_taps<1, kTapsNarrow>(L, buf, offsets, 0, taps, dyT + o, ld, dw + o);
+    } else {
+      weights_taps<2, kTapsWide>(L, buf, offsets, 0, taps, dyT + o, ld, dw + o);
+    }
+  }
+}
+
+void check(bool handled, const Conv2dGeometry& g, const char* pass) {
+  DESCENT_CHECK(available(), cat("conv2d (direct ", pass, "): this CPU has no AVX-512F"));
+  DESCENT_CHECK(handled, cat("conv2d (direct ", pass, "): geometry not handled (kernel ", g.KH,
+                             "x", g.KW, ", stride ", g.stride_h, "x", g.stride_w, ", padding ",
+                             g.pad_h, "x", g.pad_w, ", dilation ", g.dilation_h, "x",
+                             g.dilation_w, ")"));
+}
+
+bool positive(const Conv2dGeometry& g) {
+  return g.N >= 0 && g.C > 0 && g.O > 0 && g.KH > 0 && g.KW > 0 && g.OH > 0 && g.OW > 0 &&
+         g.pad_h >= 0 && g.pad_w >= 0;
+}
+
+}  // namespace
+
+bool available() {
+  static const bool has = __builtin_cpu_supports("avx512f");
+  return has;
+}
+
+bool handles_forward(const Conv2dGeometry& g) {
+  return positive(g) && g.dilation_h == 1 && g.dilation_w == 1 && g.stride_h == g.stride_w &&
+         g.stride_h >= 1;
+}
+
+bool handles_backward_data(const Conv2dGeometry& g) {
+  return handles_forward(g) && g.stride_h == 1 && g.pad_h < g.KH && g.pad_w < g.KW;
+}
+
+bool handles_backward_weights(const Conv2dGeometry& g) {
+  return handles_forward(g);
+}
+
+void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* weight, const float* bias,
+                    float* y) {
+  check(handles_forward(g), g, "forward");
+  Forward f;
+  f.L = layout_of(g.C, g.H, g.W, g.KH, g.KW, g.pad_h, g.pad_w, g.stride_h, g.OH, g.OW);
+  f.N = g.N;
+  f.O = g.O;
+  f.in = x;
+  f.weights = weight;
+  f.bias = bias;
+  f.out = y;
+  run_forward(f);
+}
+
+void conv2d_backward_data(const Conv2dGeometry& g, const float* dy, const float* weight,
+                          float* dx) {
+  check(handles_backward_data(g), g, "backward data");
+  // dx = the stride-1 forward pass of dy padded by K - 1 - pad, with the kernel flipped and
+  // its input and output channels swapped: w'[c][o][kh][kw] = w[o][c][KH-1-kh][KW-1-kw]
+  Forward f;
+  f.L = layout_of(g.O, g.OH, g.OW, g.KH, g.KW, g.KH - 1 - g.pad_h, g.KW - 1 - g.pad_w, 1, g.H,
+                  g.W);
+  f.N = g.N;
+  f.O = g.C;
+  const std::int64_t kernel = g.KH * g.KW;
+  Workspace<float> swapped(g.C * g.O * kernel);
+  for (std::int64_t c = 0; c < g.C; ++c) {
+    for (std::int64_t o = 0; o < g.O; ++o) {
+      const float* from = weight + (o * g.C + c) * kernel;
+      float* to = swapped.get() + (c * g.O + o) * kernel;
+      for (std::int64_t k = 0; k < kernel; ++k) to[k] = from[kernel - 1 - k];
+    }
+  }
+  f.in = dy;
+  f.weights = swapped.get();
+  f.out = dx;
+  run_forward(f);
+}
+
+void conv2d_backward_weights(const Conv2dGeometry& g, const float* dy, const float* x,
+                             float* dweight, float* dbias) {
+  check(handles_backward_weights(g), g, "backward weights");
+  const std::int64_t taps = g.C * g.KH * g.KW;
+  if (g.N == 0) {
+    if (dweight != nullptr) std::fill(dweight, dweight + g.O * taps, 0.0f);
+    if (dbias != nullptr) std::fill(dbias, dbias + g.O, 0.0f);
+    return;
+  }
+  const Layout L = layout_of(g.C, g.H, g.W, g.KH, g.KW, g.pad_h, g.pad_w, g.stride_h, g.OH, g.OW);
+  const std::int64_t ld = round_up(g.O, 16);
+  const std::int64_t P = g.OH * g.OW;
+  Workspace<std::int64_t> offsets(taps);
+  tap_offsets(L, offsets.get());
+  const int threads =
+      dweight == nullptr ? 1 : threads_for(g.N, g.N * g.O * P * taps);
+  const std::int64_t part = taps * ld + ld;  // dw (taps, ld), db (ld)
+  const std::int64_t per_thread = L.sample_floats() + P * ld + part;
+  Workspace<float> scratch(per_thread * threads);
+  int used = 1;
+  on_threads(threads, [&](std::int64_t t, std::int64_t nt) {
+    if (t == 0) used = static_cast<int>(nt);
+    float* buf = scratch.get() + per_thread * t;
+    float* dyT = buf + L.sample_floats();
+    float* dw = dyT + P * ld;
+    float* db = dw + taps * ld;
+    std::fill(dw, dw + part, 0.0f);
+    for (std::int64_t n = g.N * t / nt; n < g.N * (t + 1) / nt; ++n) {
+      const float* dy_n = dy + n * g.O * P;
+      if (dbias != nullptr) {
+        for (std::int64_t o = 0; o < g.O; ++o) {
+          float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+          for (std::int64_t p = 0; p < P; ++p) sum += dy_n[p + o * P];
+          db[o] += sum;
+        }
+      }
+      if (dweight == nullptr) continue;
+      fill_sample(L, x + n * g.C * g.H * g.W, buf);
+      transpose_block(dy_n, g.O, P, P, dyT, ld);
+      if (ld > g.O) {
+        for (std::int64_t p = 0; p < P; ++p) std::fill(dyT + p * ld + g.O, dyT + (p + 1) * ld, 0.0f);
+      }
+      weights_sample(L, buf, offsets.get(), dyT, ld, dw);
+    }
+  });
+  // the threads' sums, added in thread order
+  const float* first = scratch.get() + L.sample_floats() + P * ld;
+  if (dweight != nullptr) {
+    for (std::int64_t o = 0; o < g.O; ++o) {
+      for (std::int64_t k = 0; k < taps; ++k) {
+        float sum = first[k * ld + o];
+        for (int th = 1; th < used; ++th) sum += first[th * per_thread + k * ld + o];
+        dweight[o * taps + k] = sum;
+      }
+    }
+  }
+  if (dbias != nullptr) {
+    for (std::int64_t o = 0; o < g.O; ++o) {
+      float sum = first[taps * ld + o];
+      for (int th = 1; th < used; ++th) sum += first[th * per_thread + taps * ld + o];
+      dbias[o] = sum;
+    }
+  }
+}
+
+}  // namespace descent::kernels::direct

@@ -1,0 +1,50 @@
+// descent's own direct convolution on AVX-512, f32, on the NCHW buffers of kernels/conv.hpp
+// (used by conv.cpp; not a public interface).
+//
+// ====== How it works ======
+// Each sample's input is first copied, with its zero padding, into the calling thread's
+// buffer; with stride s the padded plane is split into s * s phase planes (rows and columns
+// of the same remainder mod s), so that every tap (c, kh, kw) of the kernel reads its phase
+// plane at unit stride. An output position q = oh * Wq + ow (Wq: the phase plane's width; the
+// columns ow >= OW are computed and dropped) then reads tap t at buffer[offset[t] + q] for
+// every q: 16 consecutive positions are one unaligned load, whatever the tap.
+//
+//   forward            y[o][q] = sum_t buffer[offset[t] + q] * w[o][t]
+//                      a tile of 3 x 16 positions by 8 output channels in 24 accumulators;
+//                      per tap, 3 loads and 8 broadcast weights feed 24 FMAs.
+//   backward data      (stride 1) the forward pass of dy, padded by K - 1 - pad, with the
+//                      kernel flipped and its channels swapped.
+//   backward weights   dw[t][o] += buffer[offset[t] + q] * dy[q][o], an outer product per
+//                      output position over dy transposed to (positions, channels): a tile of
+//                      12 taps by 32 channels (or 24 by 16) in 24 accumulators, kept across
+//                      the positions and the samples of a thread; the threads' sums are added
+//                      in thread order, so the result depends only on the thread count.
+//
+// The work is split between the threads by sample (and by output-channel block in the
+// forward pass); inside a caller's parallel region it runs on the calling thread. Scratch
+// memory comes from the caching allocator: a warm call makes no heap allocation.
+#pragma once
+
+#include "descent/kernels/conv.hpp"
+
+namespace descent::kernels::direct {
+
+// True when the CPU has AVX-512F (checked once).
+bool available();
+
+// Whether the kernels handle the geometry: dilation 1, and for backward data stride 1 with
+// padding below the kernel size.
+bool handles_forward(const Conv2dGeometry& g);
+bool handles_backward_data(const Conv2dGeometry& g);
+bool handles_backward_weights(const Conv2dGeometry& g);
+
+// As kernels::conv2d_forward etc. (conv.hpp): y, dx, dweight and dbias are overwritten; bias,
+// dweight and dbias may be null. Throw Error where available() is false or the geometry is not
+// handled.
+void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* weight, const float* bias,
+                    float* y);
+void conv2d_backward_data(const Conv2dGeometry& g, const float* dy, const float* weight, float* dx);
+void conv2d_backward_weights(const Conv2dGeometry& g, const float* dy, const float* x,
+                             float* dweight, float* dbias);
+
+}  // namespace descent::kernels::direct
