@@ -201,14 +201,52 @@ enum class Pass { forward, backward_data, backward_weights };
 // faster loops.
 constexpr double kOnednnMinFlops = 2.0 * 1024 * 1024;
 
-// Whether a pass goes to oneDNN. The automatic rule is measured (2 threads, AVX-512, f32;
+// Whether oneDNN's f32 kernels beat im2col + GEMM on a pass (measured, 2 threads, AVX-512;
 // figures in the commit that introduced it): oneDNN's direct kernels run 1.5-3x faster than
 // im2col + GEMM, except for tiny problems, for 1x1 stride-1 unpadded convolutions (a plain
 // GEMM here, no reorders), for backward-data with fewer than 16 input channels (its
 // blocked layout pads channels to 16: 2-4x slower than col2im), and for backward-weights
 // with fewer than 16 input channels unless C*KH*KW < 32 (for 3x3: 4 to 15 channels are
 // slower in oneDNN, 1 to 3 much faster). Where oneDNN would fall back to its own GEMM or
-// reference code, im2col is used.
+// reference code, im2col is used. The bf16 convolutions follow this rule (see native()).
+bool onednn_wins(Pass pass, const Conv2dGeometry& g) {
+  const double flops = 2.0 * g.N * g.O * g.OH * g.OW * g.C * g.KH * g.KW;
+  if (flops < kOnednnMinFlops || is_pointwise(g)) return false;
+  switch (pass) {
+    case Pass::forward:
+      return onednn::has_direct_forward(g);
+    case Pass::backward_data:
+      return g.C >= 16 && onednn::has_direct_backward_data(g);
+    case Pass::backward_weights:
+      return (g.C >= 16 || g.C * g.KH * g.KW < 32) && onednn::has_direct_backward_weights(g);
+  }
+  return false;
+}
+
+// Whether descent's direct kernels take a pass under the automatic rule (measured at 1 and 2
+// threads against oneDNN and im2col, bench/RESULTS.md): every convolution they handle with a
+// kernel larger than 1x1, except backward data into fewer than 16 channels (a tile computes 8
+// output channels at a time; col2im is faster there) and tiny problems. 1x1 convolutions,
+// strided or not, are GEMMs (im2col of a 1x1 kernel is a strided copy), which run faster than
+// the direct kernels' short tap loops.
+bool direct_wins(Pass pass, const Conv2dGeometry& g) {
+  const double flops = 2.0 * g.N * g.O * g.OH * g.OW * g.C * g.KH * g.KW;
+  if (!direct::available() || flops < kOnednnMinFlops || (g.KH == 1 && g.KW == 1)) return false;
+  switch (pass) {
+    case Pass::forward:
+      return direct::handles_forward(g);
+    case Pass::backward_data:
+      return g.C >= 16 && direct::handles_backward_data(g);
+    case Pass::backward_weights:
+      return direct::handles_backward_weights(g);
+  }
+  return false;
+}
+
+// Whether an f32 pass goes to oneDNN: where the CPU has AVX-512F, never under the automatic
+// rule (descent's direct kernels or im2col take every pass, so that a training step makes no
+// heap allocation: each oneDNN primitive execution allocates its context); elsewhere where
+// onednn_wins.
 template <typename T>
 bool use_onednn(ConvAlgorithm algorithm, Pass pass, const Conv2dGeometry& g) {
   if constexpr (!std::is_same_v<T, float>) {
@@ -218,25 +256,16 @@ bool use_onednn(ConvAlgorithm algorithm, Pass pass, const Conv2dGeometry& g) {
     return false;
   } else {
     if (algorithm != ConvAlgorithm::automatic) return algorithm == ConvAlgorithm::onednn;
-    const double flops = 2.0 * g.N * g.O * g.OH * g.OW * g.C * g.KH * g.KW;
-    if (flops < kOnednnMinFlops || is_pointwise(g)) return false;
-    switch (pass) {
-      case Pass::forward:
-        return onednn::has_direct_forward(g);
-      case Pass::backward_data:
-        return g.C >= 16 && onednn::has_direct_backward_data(g);
-      case Pass::backward_weights:
-        return (g.C >= 16 || g.C * g.KH * g.KW < 32) && onednn::has_direct_backward_weights(g);
-    }
-    return false;
+    return !direct::available() && onednn_wins(pass, g);
   }
 }
 
 // Whether a pass goes to descent's own direct kernels (conv_direct.hpp).
 template <typename T>
-bool use_direct(ConvAlgorithm algorithm, Pass /*pass*/, const Conv2dGeometry& /*g*/) {
+bool use_direct(ConvAlgorithm algorithm, Pass pass, const Conv2dGeometry& g) {
   if (!std::is_same_v<T, float>) return false;  // use_onednn refuses f64 with direct
-  return algorithm == ConvAlgorithm::direct;
+  if (algorithm != ConvAlgorithm::automatic) return algorithm == ConvAlgorithm::direct;
+  return direct_wins(pass, g);
 }
 
 }  // namespace
@@ -402,7 +431,7 @@ bool native(const Conv2dGeometry& g, Pass pass, bool widen) {
     return false;
   } else {
     // where f32 goes to oneDNN, and oneDNN has a direct bf16 kernel too
-    if (widen || !onednn::has_bf16() || !use_onednn<float>(ConvAlgorithm::automatic, pass, g)) {
+    if (widen || !onednn::has_bf16() || !onednn_wins(pass, g)) {
       return false;
     }
     switch (pass) {
