@@ -41,9 +41,11 @@ struct Layout {
   std::int64_t phases_h = 1, phases_w = 1;  // phase rows and columns some tap reads
   std::int64_t channel_stride = 0;  // phases_h * phases_w phase planes
   std::int64_t taps() const { return C * KH * KW; }
-  // the phase planes, then (stride 2) one padded input row
+  // the phase planes, then (stride 2) one channel's padded input rows
   std::int64_t sample_floats() const { return C * channel_stride + row_scratch(); }
-  std::int64_t row_scratch() const { return s == 2 ? 2 * round_up(Wq, 16) + 48 : 0; }
+  // stride 2: the padded input rows of one channel, each read up to 2 * (Wq rounded up to 16)
+  std::int64_t row_floats() const { return 2 * round_up(Wq, 16) + 16; }
+  std::int64_t row_scratch() const { return s == 2 ? H * row_floats() + 16 : 0; }
 };
 
 Layout layout_of(std::int64_t C, std::int64_t H, std::int64_t W, std::int64_t KH, std::int64_t KW,
@@ -56,7 +58,8 @@ Layout layout_of(std::int64_t C, std::int64_t H, std::int64_t W, std::int64_t KH
   L.positions = round_up(OH * L.Wq, 16);
   // the last vector of positions reads this far past its start in the furthest tap's plane
   const std::int64_t reach = (KH - 1) / s * L.Wq + (KW - 1) / s;
-  L.phase_stride = round_up(std::max(L.Hq * L.Wq, L.positions + reach), 16);
+  // and at least 16 floats past the plane, which padded_row's last vector may write into
+  L.phase_stride = round_up(std::max(L.Hq * L.Wq, L.positions + reach) + 16, 16);
   L.phases_h = std::min(s, KH);
   L.phases_w = std::min(s, KW);
   L.channel_stride = L.phases_h * L.phases_w * L.phase_stride;
@@ -76,21 +79,6 @@ void tap_offsets(const Layout& L, std::int64_t* offsets) {
   }
 }
 
-// row[0, width) = the input row src (W values) with `pad` zeros before it and zeros after.
-// Whole vectors of src, then one masked load of the rest that starts inside src (a masked
-// load whose disabled lanes fall before its first address ran 5x slower here).
-DESCENT_DIRECT void padded_row(const float* src, std::int64_t pad, std::int64_t W,
-                               std::int64_t width, float* row) {
-  for (std::int64_t j = 0; j < pad; ++j) row[j] = 0.0f;
-  std::int64_t k = 0;
-  for (; k + 16 <= W; k += 16) _mm512_storeu_ps(row + pad + k, _mm512_loadu_ps(src + k));
-  if (k < W) {
-    const __mmask16 rest = static_cast<__mmask16>((1u << (W - k)) - 1);
-    _mm512_mask_storeu_ps(row + pad + k, rest, _mm512_maskz_loadu_ps(rest, src + k));
-  }
-  for (std::int64_t j = pad + W; j < width; ++j) row[j] = 0.0f;
-}
-
 DESCENT_DIRECT void zeros(float* p, std::int64_t n) {
   for (std::int64_t i = 0; i < n; i += 16) {
     const std::int64_t k = std::min<std::int64_t>(16, n - i);
@@ -99,21 +87,66 @@ DESCENT_DIRECT void zeros(float* p, std::int64_t n) {
   }
 }
 
-// Row i of phase a of channel c, stride 2: the padded input row 2 i + a, split into its even
-// columns (phase 0) and odd (phase 1), 16 at a time through `padded` (row_scratch floats).
-DESCENT_DIRECT void fill_row_stride2(const Layout& L, const float* src, float* padded,
-                                     float* phase0, float* phase1) {
-  padded_row(src, L.pad_w, L.W, L.row_scratch(), padded);
+// out[0, n) = in[0, n), whole vectors then a masked tail (for the output rows).
+DESCENT_DIRECT void copy_row(const float* in, std::int64_t n, float* out) {
+  std::int64_t k = 0;
+  for (; k + 16 <= n; k += 16) _mm512_storeu_ps(out + k, _mm512_loadu_ps(in + k));
+  if (k < n) {
+    const __mmask16 rest = static_cast<__mmask16>((1u << (n - k)) - 1);
+    _mm512_mask_storeu_ps(out + k, rest, _mm512_maskz_loadu_ps(rest, in + k));
+  }
+}
+
+// row[0, width) = `pad` zeros, the input row src (W values), zeros; whole unmasked vectors
+// only, which may write up to 15 floats past row + width (into the next row, written after,
+// or the plane's slack). Masked loads and stores cost several times more here (AMD Zen 5:
+// a masked load that crosses a cache line, and a load that reads a masked store, wait).
+DESCENT_DIRECT void padded_row(const float* src, std::int64_t pad, std::int64_t W,
+                               std::int64_t width, float* row) {
+  const __m512 zero = _mm512_setzero_ps();
+  for (std::int64_t j = 0; j < pad; j += 16) _mm512_storeu_ps(row + j, zero);
+  if (W >= 16) {
+    std::int64_t k = 0;
+    for (; k + 16 <= W; k += 16) _mm512_storeu_ps(row + pad + k, _mm512_loadu_ps(src + k));
+    // the last vector ends at the row's end, overlapping the one before
+    if (k < W) _mm512_storeu_ps(row + pad + W - 16, _mm512_loadu_ps(src + W - 16));
+  } else {
+    for (std::int64_t k = 0; k < W; ++k) row[pad + k] = src[k];
+  }
+  for (std::int64_t j = pad + W; j < width; j += 16) _mm512_storeu_ps(row + j, zero);
+}
+
+// Stride 2: the padded rows of one channel xc (H, W) into scratch, all of them first (a load
+// that reads stores just made waits for them), then each split into its even columns (phase
+// 0) and odd (phase 1), 16 at a time.
+DESCENT_DIRECT void fill_channel_stride2(const Layout& L, const float* xc, float* scratch,
+                                         float* channel) {
+  const std::int64_t width = 2 * round_up(L.Wq, 16);  // what the loads below read of a row
+  const std::int64_t stride = L.row_floats();
+  for (std::int64_t ih = 0; ih < L.H; ++ih) {
+    padded_row(xc + ih * L.W, L.pad_w, L.W, width, scratch + ih * stride);
+  }
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
-  for (std::int64_t j = 0; j < L.Wq; j += 16) {
-    const std::int64_t n = std::min<std::int64_t>(16, L.Wq - j);
-    const __mmask16 mask = static_cast<__mmask16>(n == 16 ? 0xFFFF : (1u << n) - 1);
-    const __m512 lo = _mm512_loadu_ps(padded + 2 * j);
-    const __m512 hi = _mm512_loadu_ps(padded + 2 * j + 16);
-    _mm512_mask_storeu_ps(phase0 + j, mask, _mm512_permutex2var_ps(lo, even, hi));
-    if (phase1 != nullptr) {
-      _mm512_mask_storeu_ps(phase1 + j, mask, _mm512_permutex2var_ps(lo, odd, hi));
+  for (std::int64_t a = 0; a < L.phases_h; ++a) {
+    for (std::int64_t i = 0; i < L.Hq; ++i) {
+      const std::int64_t ih = i * 2 + a - L.pad_h;
+      float* phase0 = channel + a * L.phases_w * L.phase_stride + i * L.Wq;
+      float* phase1 = L.phases_w > 1 ? phase0 + L.phase_stride : nullptr;
+      if (ih < 0 || ih >= L.H) {
+        padded_row(nullptr, L.Wq, 0, L.Wq, phase0);
+        if (phase1 != nullptr) padded_row(nullptr, L.Wq, 0, L.Wq, phase1);
+        continue;
+      }
+      const float* padded = scratch + ih * stride;
+      for (std::int64_t j = 0; j < L.Wq; j += 16) {
+        const __m512 lo = _mm512_loadu_ps(padded + 2 * j);
+        const __m512 hi = _mm512_loadu_ps(padded + 2 * j + 16);
+        // whole vectors: up to 15 floats past the row, into the next (written after) or the
+        // plane's slack
+        _mm512_storeu_ps(phase0 + j, _mm512_permutex2var_ps(lo, even, hi));
+        if (phase1 != nullptr) _mm512_storeu_ps(phase1 + j, _mm512_permutex2var_ps(lo, odd, hi));
+      }
     }
   }
 }
@@ -128,27 +161,20 @@ DESCENT_DIRECT void prefetch(const float* p, std::int64_t n) {
 // past each plane.
 DESCENT_DIRECT void fill_sample(const Layout& L, const float* x, float* buf) {
   const std::int64_t plane = L.Hq * L.Wq;
-  float* padded = buf + L.C * L.channel_stride;  // stride 2's row scratch
+  float* padded = buf + L.C * L.channel_stride;  // stride 2's rows
   for (std::int64_t c = 0; c < L.C; ++c) {
     const float* xc = x + c * L.H * L.W;
     float* channel = buf + c * L.channel_stride;
+    if (L.s == 2) fill_channel_stride2(L, xc, padded, channel);
     for (std::int64_t a = 0; a < L.phases_h; ++a) {
-      for (std::int64_t b = 0; b < L.phases_w; ++b) {
-        zeros(channel + (a * L.phases_w + b) * L.phase_stride + plane, L.phase_stride - plane);
-      }
-      for (std::int64_t i = 0; i < L.Hq; ++i) {
+      for (std::int64_t i = 0; i < L.Hq && L.s != 2; ++i) {
         const std::int64_t ih = i * L.s + a - L.pad_h;
         for (std::int64_t b = 0; b < L.phases_w; ++b) {
           float* row = channel + (a * L.phases_w + b) * L.phase_stride + i * L.Wq;
           if (ih < 0 || ih >= L.H) {
-            zeros(row, L.Wq);
+            padded_row(nullptr, L.Wq, 0, L.Wq, row);
           } else if (L.s == 1) {
             padded_row(xc + ih * L.W, L.pad_w, L.W, L.Wq, row);
-          } else if (L.s == 2) {
-            if (b == 0) {
-              float* odd = L.phases_w > 1 ? row + L.phase_stride : nullptr;
-              fill_row_stride2(L, xc + ih * L.W, padded, row, odd);
-            }
           } else {
             for (std::int64_t j = 0; j < L.Wq; ++j) {
               const std::int64_t iw = j * L.s + b - L.pad_w;
@@ -156,6 +182,10 @@ DESCENT_DIRECT void fill_sample(const Layout& L, const float* x, float* buf) {
             }
           }
         }
+      }
+      // after the rows, which may write a little into it
+      for (std::int64_t b = 0; b < L.phases_w; ++b) {
+        zeros(channel + (a * L.phases_w + b) * L.phase_stride + plane, L.phase_stride - plane);
       }
     }
   }
@@ -259,7 +289,7 @@ DESCENT_DIRECT void positions_block(const Forward& f, const std::int64_t* offset
   for (std::int64_t j = 0; j < channels; ++j) {
     float* y = f.out + (n * f.O + block * kOB + j) * L.OH * L.OW;
     const float* row = tile_out + j * L.positions;
-    for (std::int64_t oh = 0; oh < L.OH; ++oh) padded_row(row + oh * L.Wq, 0, L.OW, L.OW, y + oh * L.OW);
+    for (std::int64_t oh = 0; oh < L.OH; ++oh) copy_row(row + oh * L.Wq, L.OW, y + oh * L.OW);
   }
 }
 
