@@ -135,6 +135,49 @@ TEST_F(ConvDirect, MatchesF64OnEveryPass) {
   }
 }
 
+std::vector<BFloat16> to_bf16(const std::vector<double>& v) {
+  std::vector<BFloat16> out;
+  for (double d : v) out.push_back(BFloat16(static_cast<float>(d)));
+  return out;
+}
+std::vector<double> to_f64(const std::vector<BFloat16>& v) {
+  return std::vector<double>(v.begin(), v.end());
+}
+
+// bf16 inputs: forward and backward data on vdpbf16ps (pairs of channels; an odd count pads
+// with a zero channel), backward weights widened; against f64 on the same rounded values.
+TEST_F(ConvDirect, Bf16MatchesF64OnTheRoundedValues) {
+  if (!kernels::direct::available_bf16()) GTEST_SKIP() << "this CPU has no AVX512-BF16";
+  for (const Case& c : cases()) {
+    SCOPED_TRACE(c.name);
+    const Conv2dGeometry& g = c.g;
+    const std::vector<BFloat16> x = to_bf16(random_values(g.N * g.C * g.H * g.W, 11));
+    const std::vector<BFloat16> w = to_bf16(random_values(g.O * g.C * g.KH * g.KW, 12));
+    const std::vector<double> b = random_values(g.O, 13);
+    const std::vector<BFloat16> dy = to_bf16(random_values(g.N * g.O * g.OH * g.OW, 14));
+    const Reference r = reference(g, to_f64(x), to_f64(w), b, to_f64(dy));
+    const std::vector<float> b32 = to_f32(b);
+    std::vector<float> y(dy.size(), NAN), dx(x.size(), NAN), dw(w.size(), NAN), db(b.size(), NAN);
+    kernels::direct::conv2d_forward(g, x.data(), w.data(), b32.data(), y.data());
+    expect_close(y, r.y, "forward");
+    kernels::direct::conv2d_backward_weights(g, dy.data(), x.data(), dw.data(), db.data());
+    expect_close(dw, r.dw, "weight gradient");
+    expect_close(db, r.db, "bias gradient");
+    if (kernels::direct::handles_backward_data(g)) {
+      kernels::direct::conv2d_backward_data(g, dy.data(), w.data(), dx.data());
+      expect_close(dx, r.dx, "input gradient");
+    }
+    // the mixed-precision entry points, on whichever path they choose
+    std::vector<float> y2(dy.size(), NAN), dx2(x.size(), NAN), dw2(w.size(), NAN);
+    kernels::conv2d_forward_mixed(g, x.data(), w.data(), b32.data(), y2.data());
+    kernels::conv2d_backward_input_mixed(g, dy.data(), w.data(), dx2.data());
+    kernels::conv2d_backward_weight_mixed(g, dy.data(), x.data(), dw2.data(), nullptr);
+    expect_close(y2, r.y, "forward (mixed)");
+    expect_close(dx2, r.dx, "input gradient (mixed)");
+    expect_close(dw2, r.dw, "weight gradient (mixed)");
+  }
+}
+
 TEST_F(ConvDirect, NullBiasAndGradients) {
   const Conv2dGeometry g = geometry(3, 6, 7, 7, 20, 3, 3, 1, 1, 1);
   const std::vector<double> x = random_values(g.N * g.C * g.H * g.W, 5);

@@ -420,29 +420,31 @@ DESCENT_CONV_INSTANTIATE(double)
 #undef DESCENT_CONV_INSTANTIATE
 
 // ---- mixed precision ----
-// The choice follows the f32 rule above: where im2col + GEMM wins in f32 (small or pointwise
-// convolutions, backward passes with few input channels), the widened f32 path is used.
 namespace {
 
-// Whether bf16 inputs go to oneDNN's bf16 kernel for this pass.
+// Where 16-bit inputs go: descent's direct bf16 kernels (AVX512-BF16) where its f32 rule
+// takes the direct kernels; oneDNN's bf16 kernels on CPUs without AVX-512 where the f32 rule
+// takes oneDNN (never on AVX-512 CPUs: their executions allocate); else (f16 always; 1x1,
+// small or strided backward-data passes) the inputs widened to f32 and the f32 path.
+enum class Mixed { direct, onednn, widened };
+
 template <typename L>
-bool native(const Conv2dGeometry& g, Pass pass, bool widen) {
+Mixed mixed_path(const Conv2dGeometry& g, Pass pass, bool widen) {
   if constexpr (!std::is_same_v<L, BFloat16>) {
-    return false;
+    return Mixed::widened;
   } else {
-    // where f32 goes to oneDNN, and oneDNN has a direct bf16 kernel too
-    if (widen || !onednn::has_bf16() || !onednn_wins(pass, g)) {
-      return false;
-    }
+    if (widen) return Mixed::widened;
+    if (direct::available_bf16() && direct_wins(pass, g)) return Mixed::direct;
+    if (direct::available() || !onednn::has_bf16() || !onednn_wins(pass, g)) return Mixed::widened;
     switch (pass) {
       case Pass::forward:
-        return onednn::has_direct_forward(g, true);
+        return onednn::has_direct_forward(g, true) ? Mixed::onednn : Mixed::widened;
       case Pass::backward_data:
-        return onednn::has_direct_backward_data(g, true);
+        return onednn::has_direct_backward_data(g, true) ? Mixed::onednn : Mixed::widened;
       case Pass::backward_weights:
-        return onednn::has_direct_backward_weights(g, true);
+        return onednn::has_direct_backward_weights(g, true) ? Mixed::onednn : Mixed::widened;
     }
-    return false;
+    return Mixed::widened;
   }
 }
 
@@ -462,9 +464,15 @@ class Widened {
 template <typename L>
 void conv2d_forward_mixed(const Conv2dGeometry& g, const L* x, const L* weight, const float* bias,
                           float* y, bool widen) {
-  if (native<L>(g, Pass::forward, widen)) {
-    if constexpr (std::is_same_v<L, BFloat16>) onednn::conv2d_forward(g, x, weight, bias, y);
-    return;
+  if constexpr (std::is_same_v<L, BFloat16>) {
+    switch (mixed_path<L>(g, Pass::forward, widen)) {
+      case Mixed::direct:
+        return direct::conv2d_forward(g, x, weight, bias, y);
+      case Mixed::onednn:
+        return onednn::conv2d_forward(g, x, weight, bias, y);
+      case Mixed::widened:
+        break;
+    }
   }
   const Widened<L> x32(x, g.N * g.C * g.H * g.W);
   const Widened<L> w32(weight, g.O * g.C * g.KH * g.KW);
@@ -474,9 +482,15 @@ void conv2d_forward_mixed(const Conv2dGeometry& g, const L* x, const L* weight, 
 template <typename L>
 void conv2d_backward_input_mixed(const Conv2dGeometry& g, const L* dy, const L* weight, float* dx,
                                  bool widen) {
-  if (native<L>(g, Pass::backward_data, widen)) {
-    if constexpr (std::is_same_v<L, BFloat16>) onednn::conv2d_backward_data(g, dy, weight, dx);
-    return;
+  if constexpr (std::is_same_v<L, BFloat16>) {
+    switch (mixed_path<L>(g, Pass::backward_data, widen)) {
+      case Mixed::direct:
+        return direct::conv2d_backward_data(g, dy, weight, dx);
+      case Mixed::onednn:
+        return onednn::conv2d_backward_data(g, dy, weight, dx);
+      case Mixed::widened:
+        break;
+    }
   }
   const Widened<L> dy32(dy, g.N * g.O * g.OH * g.OW);
   const Widened<L> w32(weight, g.O * g.C * g.KH * g.KW);
@@ -486,11 +500,15 @@ void conv2d_backward_input_mixed(const Conv2dGeometry& g, const L* dy, const L* 
 template <typename L>
 void conv2d_backward_weight_mixed(const Conv2dGeometry& g, const L* dy, const L* x, float* dweight,
                                   float* dbias, bool widen) {
-  if (native<L>(g, Pass::backward_weights, widen)) {
-    if constexpr (std::is_same_v<L, BFloat16>) {
-      onednn::conv2d_backward_weights(g, dy, x, dweight, dbias);
+  if constexpr (std::is_same_v<L, BFloat16>) {
+    switch (mixed_path<L>(g, Pass::backward_weights, widen)) {
+      case Mixed::direct:
+        return direct::conv2d_backward_weights(g, dy, x, dweight, dbias);
+      case Mixed::onednn:
+        return onednn::conv2d_backward_weights(g, dy, x, dweight, dbias);
+      case Mixed::widened:
+        break;
     }
-    return;
   }
   const Widened<L> dy32(dy, g.N * g.O * g.OH * g.OW);
   const Widened<L> x32(x, g.N * g.C * g.H * g.W);

@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cstring>
+#include <type_traits>
 #include <utility>
 
 #include "descent/core/error.hpp"
@@ -12,15 +14,17 @@
 #include "descent/kernels/gemm_split.hpp"
 #include "descent/kernels/workspace.hpp"
 
-#define DESCENT_DIRECT __attribute__((target("avx512f")))
+// Every function here runs only where available() (AVX-512 F, BW, VL) holds; the bf16 tiles'
+// vdpbf16ps only where available_bf16() does (the compiler emits it for its intrinsic alone).
+#define DESCENT_DIRECT __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 
 namespace descent::kernels::direct {
 namespace {
 
 using detail::ceil_div;
 
-constexpr int kOB = 8;  // output channels of a forward tile
-constexpr int kPV = 3;  // 16-position vectors of a forward tile
+constexpr int kOB = 8;  // output channels of a positions tile
+constexpr int kPV = 3;  // 16-position vectors of a positions tile
 // Below this many multiply-adds a call stays on one thread.
 constexpr std::int64_t kParallelMacs = std::int64_t{1} << 18;
 
@@ -28,24 +32,29 @@ std::int64_t round_up(std::int64_t a, std::int64_t b) {
   return ceil_div(a, b) * b;
 }
 
+// What a 32-bit slot of the padded input and of the packed weights holds: an f32, or (bf16
+// inputs) two bf16 of consecutive channels, the lower channel in the low half, as vdpbf16ps
+// multiplies them pairwise.
+enum class Slots { f32, bf16_pairs };
 
-// How one sample's input lies, padded and split into phase planes, in a thread's buffer, and
-// the output positions that read it.
+// How one sample's input lies, padded and split into phase planes, in a thread's buffer of
+// 32-bit slots, and the output positions that read it.
 struct Layout {
-  std::int64_t C = 0, H = 0, W = 0;  // the input sample (C, H, W)
+  std::int64_t C = 0, H = 0, W = 0;  // the input sample (C channels of slots, H, W)
   std::int64_t KH = 0, KW = 0, pad_h = 0, pad_w = 0, s = 1;
   std::int64_t OH = 0, OW = 0;
   std::int64_t Hq = 0, Wq = 0;     // a phase plane
   std::int64_t positions = 0;      // OH * Wq rounded up to whole vectors
-  std::int64_t phase_stride = 0;   // floats from one phase plane to the next
+  std::int64_t phase_stride = 0;   // slots from one phase plane to the next
   std::int64_t phases_h = 1, phases_w = 1;  // phase rows and columns some tap reads
   std::int64_t channel_stride = 0;  // phases_h * phases_w phase planes
   std::int64_t taps() const { return C * KH * KW; }
-  // the phase planes, then (stride 2) one channel's padded input rows
+  // with a stride, the padded input rows of one channel, each as wide as the split reads
+  std::int64_t row_width() const { return s * round_up(Wq, 16); }
+  std::int64_t row_floats() const { return row_width() + 16; }
+  std::int64_t row_scratch() const { return s > 1 ? H * row_floats() + 16 : 0; }
+  // the phase planes, then the rows
   std::int64_t sample_floats() const { return C * channel_stride + row_scratch(); }
-  // stride 2: the padded input rows of one channel, each read up to 2 * (Wq rounded up to 16)
-  std::int64_t row_floats() const { return 2 * round_up(Wq, 16) + 16; }
-  std::int64_t row_scratch() const { return s == 2 ? H * row_floats() + 16 : 0; }
 };
 
 Layout layout_of(std::int64_t C, std::int64_t H, std::int64_t W, std::int64_t KH, std::int64_t KW,
@@ -58,7 +67,7 @@ Layout layout_of(std::int64_t C, std::int64_t H, std::int64_t W, std::int64_t KH
   L.positions = round_up(OH * L.Wq, 16);
   // the last vector of positions reads this far past its start in the furthest tap's plane
   const std::int64_t reach = (KH - 1) / s * L.Wq + (KW - 1) / s;
-  // and at least 16 floats past the plane, which padded_row's last vector may write into
+  // and at least 16 slots past the plane, which a row's last vector may write into
   L.phase_stride = round_up(std::max(L.Hq * L.Wq, L.positions + reach) + 16, 16);
   L.phases_h = std::min(s, KH);
   L.phases_w = std::min(s, KW);
@@ -97,104 +106,181 @@ DESCENT_DIRECT void copy_row(const float* in, std::int64_t n, float* out) {
   }
 }
 
-// row[0, width) = `pad` zeros, the input row src (W values), zeros; whole unmasked vectors
-// only, which may write up to 15 floats past row + width (into the next row, written after,
-// or the plane's slack). Masked loads and stores cost several times more here (AMD Zen 5:
-// a masked load that crosses a cache line, and a load that reads a masked store, wait).
-DESCENT_DIRECT void padded_row(const float* src, std::int64_t pad, std::int64_t W,
-                               std::int64_t width, float* row) {
+// Asks for `bytes` at p to be brought into L2 (the next sample's input, while this one is
+// computed).
+DESCENT_DIRECT void prefetch(const void* p, std::int64_t bytes) {
+  const char* c = static_cast<const char*>(p);
+  for (std::int64_t i = 0; i < bytes; i += 64) _mm_prefetch(c + i, _MM_HINT_T1);
+}
+
+// ---- padded rows ----
+// row[0, width) = `pad` zeros, an input row (W values, as slots), zeros; whole unmasked
+// vectors only, which may write up to 15 slots past row + width (into the next row, written
+// after, or the plane's slack). Masked loads and stores cost several times more here (AMD
+// Zen 5: a masked load that crosses a cache line, and a load that reads a masked store, wait).
+// src.vector(k) gives the 16 slots of input columns k .. k + 15 (all inside the row), and
+// src.one(k) the slot of column k.
+template <typename Source>
+DESCENT_DIRECT inline void padded_row_of(const Source& src, std::int64_t pad, std::int64_t W,
+                                         std::int64_t width, float* row) {
   const __m512 zero = _mm512_setzero_ps();
   for (std::int64_t j = 0; j < pad; j += 16) _mm512_storeu_ps(row + j, zero);
   if (W >= 16) {
     std::int64_t k = 0;
-    for (; k + 16 <= W; k += 16) _mm512_storeu_ps(row + pad + k, _mm512_loadu_ps(src + k));
+    for (; k + 16 <= W; k += 16) _mm512_storeu_ps(row + pad + k, src.vector(k));
     // the last vector ends at the row's end, overlapping the one before
-    if (k < W) _mm512_storeu_ps(row + pad + W - 16, _mm512_loadu_ps(src + W - 16));
+    if (k < W) _mm512_storeu_ps(row + pad + W - 16, src.vector(W - 16));
   } else {
-    for (std::int64_t k = 0; k < W; ++k) row[pad + k] = src[k];
+    for (std::int64_t k = 0; k < W; ++k) row[pad + k] = src.one(k);
   }
   for (std::int64_t j = pad + W; j < width; j += 16) _mm512_storeu_ps(row + j, zero);
 }
 
-// Stride 2: the padded rows of one channel xc (H, W) into scratch, all of them first (a load
-// that reads stores just made waits for them), then each split into its even columns (phase
-// 0) and odd (phase 1), 16 at a time.
-DESCENT_DIRECT void fill_channel_stride2(const Layout& L, const float* xc, float* scratch,
-                                         float* channel) {
-  const std::int64_t width = 2 * round_up(L.Wq, 16);  // what the loads below read of a row
-  const std::int64_t stride = L.row_floats();
-  for (std::int64_t ih = 0; ih < L.H; ++ih) {
-    padded_row(xc + ih * L.W, L.pad_w, L.W, width, scratch + ih * stride);
+DESCENT_DIRECT inline __m512i load16(const BFloat16* p) {
+  return _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+
+struct F32Source {
+  const float* src;
+  DESCENT_DIRECT __m512 vector(std::int64_t k) const { return _mm512_loadu_ps(src + k); }
+  float one(std::int64_t k) const { return src[k]; }
+};
+// bf16 rows a and b (b null: zeros) as pairs (a[k], b[k]).
+struct PairSource {
+  const BFloat16* a;
+  const BFloat16* b;
+  DESCENT_DIRECT __m512 vector(std::int64_t k) const {
+    const __m512i lo = load16(a + k);
+    if (b == nullptr) return _mm512_castsi512_ps(lo);
+    return _mm512_castsi512_ps(_mm512_or_si512(lo, _mm512_slli_epi32(load16(b + k), 16)));
   }
+  float one(std::int64_t k) const {
+    const std::uint32_t bits = a[k].bits | (b == nullptr ? 0u : std::uint32_t{b[k].bits} << 16);
+    return std::bit_cast<float>(bits);
+  }
+};
+// a bf16 row widened to f32
+struct WidenedSource {
+  const BFloat16* src;
+  DESCENT_DIRECT __m512 vector(std::int64_t k) const {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(load16(src + k), 16));
+  }
+  float one(std::int64_t k) const { return static_cast<float>(src[k]); }
+};
+
+DESCENT_DIRECT void padded_row(const float* src, std::int64_t pad, std::int64_t W,
+                               std::int64_t width, float* row) {
+  padded_row_of(F32Source{src}, pad, W, width, row);
+}
+
+// out[0, n) = in[0, n) widened to f32.
+DESCENT_DIRECT void widen(const BFloat16* in, std::int64_t n, float* out) {
+  std::int64_t k = 0;
+  for (; k + 16 <= n; k += 16) _mm512_storeu_ps(out + k, WidenedSource{in}.vector(k));
+  for (; k < n; ++k) out[k] = static_cast<float>(in[k]);
+}
+
+// The rows of one sample, by slot channel c and input row ih (`in`: the sample (C, H, W)).
+struct F32Rows {
+  const float* in;
+  std::int64_t H, W;
+  DESCENT_DIRECT void operator()(std::int64_t c, std::int64_t ih, std::int64_t pad,
+                                 std::int64_t width, float* row) const {
+    padded_row(in + (c * H + ih) * W, pad, W, width, row);
+  }
+};
+struct PairRows {  // slot channel c: channels 2c and 2c + 1 of C
+  const BFloat16* in;
+  std::int64_t C, H, W;
+  DESCENT_DIRECT void operator()(std::int64_t c, std::int64_t ih, std::int64_t pad,
+                                 std::int64_t width, float* row) const {
+    const BFloat16* b = 2 * c + 1 < C ? in + ((2 * c + 1) * H + ih) * W : nullptr;
+    padded_row_of(PairSource{in + (2 * c * H + ih) * W, b}, pad, W, width, row);
+  }
+};
+struct WidenedRows {
+  const BFloat16* in;
+  std::int64_t H, W;
+  DESCENT_DIRECT void operator()(std::int64_t c, std::int64_t ih, std::int64_t pad,
+                                 std::int64_t width, float* row) const {
+    padded_row_of(WidenedSource{in + (c * H + ih) * W}, pad, W, width, row);
+  }
+};
+
+// One sample into buf: zero padding, the phase planes some tap reads, and zeros past each
+// plane. With a stride, a channel's padded rows go to the rows scratch first, all of them (a
+// load that reads stores just made waits for them), then split into phases.
+template <typename Rows>
+DESCENT_DIRECT void fill_sample(const Layout& L, const Rows& rows, float* buf) {
+  const std::int64_t plane = L.Hq * L.Wq;
+  float* scratch = buf + L.C * L.channel_stride;
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
-  for (std::int64_t a = 0; a < L.phases_h; ++a) {
-    for (std::int64_t i = 0; i < L.Hq; ++i) {
-      const std::int64_t ih = i * 2 + a - L.pad_h;
-      float* phase0 = channel + a * L.phases_w * L.phase_stride + i * L.Wq;
-      float* phase1 = L.phases_w > 1 ? phase0 + L.phase_stride : nullptr;
-      if (ih < 0 || ih >= L.H) {
-        padded_row(nullptr, L.Wq, 0, L.Wq, phase0);
-        if (phase1 != nullptr) padded_row(nullptr, L.Wq, 0, L.Wq, phase1);
-        continue;
-      }
-      const float* padded = scratch + ih * stride;
-      for (std::int64_t j = 0; j < L.Wq; j += 16) {
-        const __m512 lo = _mm512_loadu_ps(padded + 2 * j);
-        const __m512 hi = _mm512_loadu_ps(padded + 2 * j + 16);
-        // whole vectors: up to 15 floats past the row, into the next (written after) or the
-        // plane's slack
-        _mm512_storeu_ps(phase0 + j, _mm512_permutex2var_ps(lo, even, hi));
-        if (phase1 != nullptr) _mm512_storeu_ps(phase1 + j, _mm512_permutex2var_ps(lo, odd, hi));
-      }
-    }
-  }
-}
-
-// Asks for the n floats at p to be brought into L2 (the next sample's input, while this one
-// is computed).
-DESCENT_DIRECT void prefetch(const float* p, std::int64_t n) {
-  for (std::int64_t i = 0; i < n; i += 16) _mm_prefetch(reinterpret_cast<const char*>(p + i), _MM_HINT_T1);
-}
-
-// One sample x (C, H, W) into buf: zero padding, the phase planes some tap reads, and zeros
-// past each plane.
-DESCENT_DIRECT void fill_sample(const Layout& L, const float* x, float* buf) {
-  const std::int64_t plane = L.Hq * L.Wq;
-  float* padded = buf + L.C * L.channel_stride;  // stride 2's rows
   for (std::int64_t c = 0; c < L.C; ++c) {
-    const float* xc = x + c * L.H * L.W;
     float* channel = buf + c * L.channel_stride;
-    if (L.s == 2) fill_channel_stride2(L, xc, padded, channel);
-    for (std::int64_t a = 0; a < L.phases_h; ++a) {
-      for (std::int64_t i = 0; i < L.Hq && L.s != 2; ++i) {
-        const std::int64_t ih = i * L.s + a - L.pad_h;
-        for (std::int64_t b = 0; b < L.phases_w; ++b) {
-          float* row = channel + (a * L.phases_w + b) * L.phase_stride + i * L.Wq;
-          if (ih < 0 || ih >= L.H) {
-            padded_row(nullptr, L.Wq, 0, L.Wq, row);
-          } else if (L.s == 1) {
-            padded_row(xc + ih * L.W, L.pad_w, L.W, L.Wq, row);
-          } else {
-            for (std::int64_t j = 0; j < L.Wq; ++j) {
-              const std::int64_t iw = j * L.s + b - L.pad_w;
-              row[j] = iw >= 0 && iw < L.W ? xc[ih * L.W + iw] : 0.0f;
+    if (L.s == 1) {
+      for (std::int64_t i = 0; i < L.Hq; ++i) {
+        const std::int64_t ih = i - L.pad_h;
+        float* row = channel + i * L.Wq;
+        if (ih < 0 || ih >= L.H) {
+          padded_row(nullptr, L.Wq, 0, L.Wq, row);
+        } else {
+          rows(c, ih, L.pad_w, L.Wq, row);
+        }
+      }
+    } else {
+      for (std::int64_t ih = 0; ih < L.H; ++ih) {
+        rows(c, ih, L.pad_w, L.row_width(), scratch + ih * L.row_floats());
+      }
+      for (std::int64_t a = 0; a < L.phases_h; ++a) {
+        for (std::int64_t i = 0; i < L.Hq; ++i) {
+          const std::int64_t ih = i * L.s + a - L.pad_h;
+          const float* padded = scratch + ih * L.row_floats();
+          for (std::int64_t b = 0; b < L.phases_w; ++b) {
+            float* row = channel + (a * L.phases_w + b) * L.phase_stride + i * L.Wq;
+            if (ih < 0 || ih >= L.H) {
+              padded_row(nullptr, L.Wq, 0, L.Wq, row);
+            } else if (L.s == 2) {
+              // both phases' columns from one pair of loads; up to 15 slots past the row
+              if (b > 0) continue;
+              float* next = L.phases_w > 1 ? row + L.phase_stride : nullptr;
+              for (std::int64_t j = 0; j < L.Wq; j += 16) {
+                const __m512 lo = _mm512_loadu_ps(padded + 2 * j);
+                const __m512 hi = _mm512_loadu_ps(padded + 2 * j + 16);
+                _mm512_storeu_ps(row + j, _mm512_permutex2var_ps(lo, even, hi));
+                if (next != nullptr) {
+                  _mm512_storeu_ps(next + j, _mm512_permutex2var_ps(lo, odd, hi));
+                }
+              }
+            } else {
+              for (std::int64_t j = 0; j < L.Wq; ++j) row[j] = padded[j * L.s + b];
             }
           }
         }
       }
-      // after the rows, which may write a little into it
-      for (std::int64_t b = 0; b < L.phases_w; ++b) {
-        zeros(channel + (a * L.phases_w + b) * L.phase_stride + plane, L.phase_stride - plane);
-      }
+    }
+    // after the rows, which may write a little into it
+    for (std::int64_t ph = 0; ph < L.phases_h * L.phases_w; ++ph) {
+      zeros(channel + ph * L.phase_stride + plane, L.phase_stride - plane);
     }
   }
 }
 
-// ---- forward ----
+// ---- the multiply-add of a slot ----
+
+template <Slots S>
+DESCENT_DIRECT __attribute__((always_inline)) inline __m512 madd(__m512 acc, __m512 a, __m512 b) {
+  if constexpr (S == Slots::f32) {
+    return _mm512_fmadd_ps(a, b, acc);
+  } else {
+    return _mm512_dpbf16_ps(acc, (__m512bh)_mm512_castps_si512(a), (__m512bh)_mm512_castps_si512(b));
+  }
+}
+
+// ---- forward: positions across the vector (large planes) ----
 
 // out[j][0:16 PV] (rows ld apart) = bias[j] + sum_t in[offsets[t] + 0:16 PV] * w[t][j]
-template <int PV>
+template <Slots S, int PV>
 DESCENT_DIRECT void forward_tile(const float* in, const std::int64_t* offsets, std::int64_t taps,
                                  const float* w, const float* bias, float* out, std::int64_t ld) {
   __m512 acc[PV][kOB];
@@ -209,7 +295,7 @@ DESCENT_DIRECT void forward_tile(const float* in, const std::int64_t* offsets, s
     const float* wt = w + t * kOB;
     for (int j = 0; j < kOB; ++j) {
       const __m512 b = _mm512_set1_ps(wt[j]);
-      for (int p = 0; p < PV; ++p) acc[p][j] = _mm512_fmadd_ps(xv[p], b, acc[p][j]);
+      for (int p = 0; p < PV; ++p) acc[p][j] = madd<S>(acc[p][j], xv[p], b);
     }
   }
   for (int j = 0; j < kOB; ++j) {
@@ -217,8 +303,7 @@ DESCENT_DIRECT void forward_tile(const float* in, const std::int64_t* offsets, s
   }
 }
 
-// out (positions, ld): rows [r0, r0 + rows) hold a (rows, 16 k) block of channels [c0, ...)
-// -> dst (channels, ld_dst) at column r0; both ways in 16x16 transposes.
+// src (rows, ld_src): columns [0, cols) -> dst (cols, ld_dst), in 16x16 transposes.
 DESCENT_DIRECT void transpose_block(const float* src, std::int64_t rows, std::int64_t cols,
                                     std::int64_t ld_src, float* dst, std::int64_t ld_dst) {
   for (std::int64_t c0 = 0; c0 < cols; c0 += 16) {
@@ -241,50 +326,72 @@ DESCENT_DIRECT void transpose_block(const float* src, std::int64_t rows, std::in
   }
 }
 
-// A forward pass as the kernel sees it: input (N, L.C, L.H, L.W), weights (O, taps) with
-// bias (O) or null, output (N, O, L.OH, L.OW).
+// A forward pass as the kernel sees it: input (N, channels, H, W) in f32 or bf16, weights
+// (O, channels * KH * KW) of the same type, bias (O) or null, output (N, O, OH, OW) in f32.
+// L counts slot channels: channels, or pairs of them for bf16.
+template <typename In>
 struct Forward {
+  static constexpr Slots kSlots = std::is_same_v<In, float> ? Slots::f32 : Slots::bf16_pairs;
   Layout L;
-  std::int64_t N = 0, O = 0;
-  const float* in = nullptr;
-  const float* weights = nullptr;
+  std::int64_t N = 0, O = 0, channels = 0;
+  const In* in = nullptr;
+  const In* weights = nullptr;
   const float* bias = nullptr;
   float* out = nullptr;
 };
 
-// weights (O, taps) as [O / width][taps][width] and bias as [O / width][width], zero past O.
-void pack_weights(const Forward& f, std::int64_t width, float* packed, float* bias) {
+template <typename In>
+std::int64_t slot_channels(std::int64_t channels) {
+  return std::is_same_v<In, float> ? channels : ceil_div(channels, 2);
+}
+
+// The slot of weight row o at slot tap t = (c, kh, kw): w[o][c][kh][kw], or the pair of
+// channels 2c, 2c + 1 (zero past the last).
+template <typename In>
+float weight_slot(const Forward<In>& f, std::int64_t o, std::int64_t t) {
+  const std::int64_t kernel = f.L.KH * f.L.KW;
+  const In* row = f.weights + o * f.channels * kernel;
+  if constexpr (std::is_same_v<In, float>) {
+    return row[t];
+  } else {
+    const std::int64_t c = t / kernel, k = t % kernel;
+    const std::uint32_t lo = row[2 * c * kernel + k].bits;
+    const std::uint32_t hi = 2 * c + 1 < f.channels ? row[(2 * c + 1) * kernel + k].bits : 0;
+    return std::bit_cast<float>(lo | hi << 16);
+  }
+}
+
+// weights as [O / width][taps][width] slots and bias as [O / width][width], zero past O.
+template <typename In>
+void pack_weights(const Forward<In>& f, std::int64_t width, float* packed, float* bias) {
   const std::int64_t taps = f.L.taps();
   const std::int64_t blocks = ceil_div(f.O, width);
   for (std::int64_t blk = 0; blk < blocks; ++blk) {
     for (std::int64_t j = 0; j < width; ++j) {
       const std::int64_t o = blk * width + j;
       float* w = packed + blk * taps * width + j;
-      if (o < f.O) {
-        for (std::int64_t t = 0; t < taps; ++t) w[t * width] = f.weights[o * taps + t];
-      } else {
-        for (std::int64_t t = 0; t < taps; ++t) w[t * width] = 0.0f;
-      }
+      for (std::int64_t t = 0; t < taps; ++t) w[t * width] = o < f.O ? weight_slot(f, o, t) : 0.0f;
       bias[blk * width + j] = o < f.O && f.bias != nullptr ? f.bias[o] : 0.0f;
     }
   }
 }
 
-// ---- positions across the vector (large planes) ----
-
-DESCENT_DIRECT void positions_block(const Forward& f, const std::int64_t* offsets,
+template <typename In>
+DESCENT_DIRECT void positions_block(const Forward<In>& f, const std::int64_t* offsets,
                                     const float* packed, const float* packed_bias, const float* buf,
                                     std::int64_t n, std::int64_t block, float* tile_out) {
+  constexpr Slots S = Forward<In>::kSlots;
   const Layout& L = f.L;
   const std::int64_t taps = L.taps();
   const float* w = packed + block * taps * kOB;
   const float* bias = packed_bias + block * kOB;
+  const std::int64_t ld = L.positions;
   std::int64_t q = 0;
   for (; q + 16 * kPV <= L.positions; q += 16 * kPV) {
-    forward_tile<kPV>(buf + q, offsets, taps, w, bias, tile_out + q, L.positions);
+    forward_tile<S, kPV>(buf + q, offsets, taps, w, bias, tile_out + q, ld);
   }
-  if (L.positions - q == 32) forward_tile<2>(buf + q, offsets, taps, w, bias, tile_out + q, L.positions);
-  if (L.positions - q == 16) forward_tile<1>(buf + q, offsets, taps, w, bias, tile_out + q, L.positions);
+  if (L.positions - q == 32) forward_tile<S, 2>(buf + q, offsets, taps, w, bias, tile_out + q, ld);
+  if (L.positions - q == 16) forward_tile<S, 1>(buf + q, offsets, taps, w, bias, tile_out + q, ld);
   const std::int64_t channels = std::min<std::int64_t>(kOB, f.O - block * kOB);
   for (std::int64_t j = 0; j < channels; ++j) {
     float* y = f.out + (n * f.O + block * kOB + j) * L.OH * L.OW;
@@ -293,11 +400,11 @@ DESCENT_DIRECT void positions_block(const Forward& f, const std::int64_t* offset
   }
 }
 
-// ---- channels across the vector (small planes, channels in multiples of 16) ----
+// ---- forward: channels across the vector (small planes, channels in multiples of 16) ----
 
 // out[r][0:16 OV] (rows ld apart) = bias + sum_t in[offsets[t] + r] * w[t][0:16 OV] for R
 // consecutive output positions of one row.
-template <int OV, int R>
+template <Slots S, int OV, int R>
 DESCENT_DIRECT void channels_tile(const float* in, const std::int64_t* offsets, std::int64_t taps,
                                   const float* w, const float* bias, float* out, std::int64_t ld) {
   __m512 acc[R][OV];
@@ -311,7 +418,7 @@ DESCENT_DIRECT void channels_tile(const float* in, const std::int64_t* offsets, 
     for (int v = 0; v < OV; ++v) wv[v] = _mm512_loadu_ps(w + t * 16 * OV + 16 * v);
     for (int r = 0; r < R; ++r) {
       const __m512 b = _mm512_set1_ps(src[r]);
-      for (int v = 0; v < OV; ++v) acc[r][v] = _mm512_fmadd_ps(b, wv[v], acc[r][v]);
+      for (int v = 0; v < OV; ++v) acc[r][v] = madd<S>(acc[r][v], b, wv[v]);
     }
   }
   for (int r = 0; r < R; ++r) {
@@ -325,13 +432,13 @@ constexpr int kMaxRun = 28 / OV;
 
 using ChannelsTile = void (*)(const float*, const std::int64_t*, std::int64_t, const float*,
                               const float*, float*, std::int64_t);
-template <int OV, std::size_t... R>
+template <Slots S, int OV, std::size_t... R>
 constexpr std::array<ChannelsTile, sizeof...(R)> channels_tiles(std::index_sequence<R...>) {
-  return {&channels_tile<OV, static_cast<int>(R) + 1>...};
+  return {&channels_tile<S, OV, static_cast<int>(R) + 1>...};
 }
-// channels_tile<OV, R> for R = 1 .. kMaxRun<OV>, at index R - 1
-template <int OV>
-constexpr auto kChannelsTiles = channels_tiles<OV>(std::make_index_sequence<kMaxRun<OV>>());
+// channels_tile<S, OV, R> for R = 1 .. kMaxRun<OV>, at index R - 1
+template <Slots S, int OV>
+constexpr auto kChannelsTiles = channels_tiles<S, OV>(std::make_index_sequence<kMaxRun<OV>>());
 
 // The vectors of channels of one tile: 4 where the channels come in 64s, 2 in 32s, else 1.
 std::int64_t channel_vectors(std::int64_t O) {
@@ -345,8 +452,8 @@ bool channels_across(const Layout& L, std::int64_t O) {
   return O % 16 == 0 && O >= 32 && L.OW <= 14;
 }
 
-template <int OV>
-DESCENT_DIRECT void channels_block(const Forward& f, const std::int64_t* offsets,
+template <int OV, typename In>
+DESCENT_DIRECT void channels_block(const Forward<In>& f, const std::int64_t* offsets,
                                    const float* packed, const float* packed_bias, const float* buf,
                                    std::int64_t n, std::int64_t block, float* tile_out) {
   const Layout& L = f.L;
@@ -359,8 +466,9 @@ DESCENT_DIRECT void channels_block(const Forward& f, const std::int64_t* offsets
   for (std::int64_t oh = 0; oh < L.OH; ++oh) {
     for (std::int64_t i = 0; i < runs; ++i) {
       const std::int64_t ow0 = L.OW * i / runs, ow1 = L.OW * (i + 1) / runs;
-      kChannelsTiles<OV>[ow1 - ow0 - 1](buf + oh * L.Wq + ow0, offsets, taps, w, bias,
-                                        tile_out + (oh * L.OW + ow0) * width, width);
+      kChannelsTiles<Forward<In>::kSlots, OV>[ow1 - ow0 - 1](
+          buf + oh * L.Wq + ow0, offsets, taps, w, bias, tile_out + (oh * L.OW + ow0) * width,
+          width);
     }
   }
   transpose_block(tile_out, L.OH * L.OW, width, width,
@@ -382,7 +490,8 @@ void on_threads(int threads, Work work) {
   work(omp_get_thread_num(), omp_get_num_threads());
 }
 
-void run_forward(const Forward& f) {
+template <typename In>
+void run_forward(const Forward<In>& f) {
   const Layout& L = f.L;
   const bool across = channels_across(L, f.O);
   const std::int64_t ov = channel_vectors(f.O);
@@ -395,10 +504,11 @@ void run_forward(const Forward& f) {
   pack_weights(f, width, packed.get(), packed_bias);
   Workspace<std::int64_t> offsets(L.taps());
   tap_offsets(L, offsets.get());
-  const int threads = threads_for(items, f.N * f.O * L.OH * L.OW * L.taps());
+  const int threads = threads_for(items, f.N * f.O * L.OH * L.OW * f.channels * L.KH * L.KW);
   const std::int64_t tile_floats = across ? L.OH * L.OW * width : kOB * L.positions;
   const std::int64_t per_thread = L.sample_floats() + tile_floats;
   Workspace<float> scratch(per_thread * threads);
+  const std::int64_t sample = f.channels * L.H * L.W;
   on_threads(threads, [&](std::int64_t t, std::int64_t nt) {
     float* buf = scratch.get() + per_thread * t;
     float* tile_out = buf + L.sample_floats();
@@ -406,9 +516,13 @@ void run_forward(const Forward& f) {
     for (std::int64_t i = items * t / nt; i < items * (t + 1) / nt; ++i) {
       const std::int64_t n = i / blocks;
       if (n != filled) {
-        const std::int64_t sample = L.C * L.H * L.W;
-        fill_sample(L, f.in + n * sample, buf);
-        if (n + 1 < f.N) prefetch(f.in + (n + 1) * sample, sample);
+        const In* in = f.in + n * sample;
+        if constexpr (std::is_same_v<In, float>) {
+          fill_sample(L, F32Rows{in, L.H, L.W}, buf);
+        } else {
+          fill_sample(L, PairRows{in, f.channels, L.H, L.W}, buf);
+        }
+        if (n + 1 < f.N) prefetch(in + sample, sample * static_cast<std::int64_t>(sizeof(In)));
         filled = n;
       }
       const std::int64_t block = i % blocks;
@@ -425,7 +539,7 @@ void run_forward(const Forward& f) {
   });
 }
 
-// ---- backward weights ----
+// ---- backward weights (f32 sums of f32 or widened bf16 values) ----
 
 // dw[j][0:16 V] (rows ld apart) += sum over output positions (oh, ow) of
 // buf[offsets[j] + oh * Wq + ow] * dyT[oh * OW + ow][0:16 V]
@@ -544,8 +658,10 @@ DESCENT_DIRECT void weights_sample(const Layout& L, const float* buf, const std:
   }
 }
 
-void check(bool handled, const Conv2dGeometry& g, const char* pass) {
-  DESCENT_CHECK(available(), cat("conv2d (direct ", pass, "): this CPU has no AVX-512F"));
+void check(bool handled, bool bf16, const Conv2dGeometry& g, const char* pass) {
+  DESCENT_CHECK(available(), cat("conv2d (direct ", pass, "): this CPU has no AVX-512 (F, BW, VL)"));
+  DESCENT_CHECK(!bf16 || available_bf16(),
+                cat("conv2d (direct ", pass, ", bf16): this CPU has no AVX512-BF16"));
   DESCENT_CHECK(handled, cat("conv2d (direct ", pass, "): geometry not handled (kernel ", g.KH,
                              "x", g.KW, ", stride ", g.stride_h, "x", g.stride_w, ", padding ",
                              g.pad_h, "x", g.pad_w, ", dilation ", g.dilation_h, "x",
@@ -557,33 +673,15 @@ bool positive(const Conv2dGeometry& g) {
          g.pad_h >= 0 && g.pad_w >= 0;
 }
 
-}  // namespace
-
-bool available() {
-  static const bool has = __builtin_cpu_supports("avx512f");
-  return has;
-}
-
-bool handles_forward(const Conv2dGeometry& g) {
-  return positive(g) && g.dilation_h == 1 && g.dilation_w == 1 && g.stride_h == g.stride_w &&
-         g.stride_h >= 1;
-}
-
-bool handles_backward_data(const Conv2dGeometry& g) {
-  return handles_forward(g) && g.stride_h == 1 && g.pad_h < g.KH && g.pad_w < g.KW;
-}
-
-bool handles_backward_weights(const Conv2dGeometry& g) {
-  return handles_forward(g);
-}
-
-void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* weight, const float* bias,
-                    float* y) {
-  check(handles_forward(g), g, "forward");
-  Forward f;
-  f.L = layout_of(g.C, g.H, g.W, g.KH, g.KW, g.pad_h, g.pad_w, g.stride_h, g.OH, g.OW);
+template <typename In>
+void forward(const Conv2dGeometry& g, const In* x, const In* weight, const float* bias, float* y) {
+  check(handles_forward(g), !std::is_same_v<In, float>, g, "forward");
+  Forward<In> f;
+  f.L = layout_of(slot_channels<In>(g.C), g.H, g.W, g.KH, g.KW, g.pad_h, g.pad_w, g.stride_h,
+                  g.OH, g.OW);
   f.N = g.N;
   f.O = g.O;
+  f.channels = g.C;
   f.in = x;
   f.weights = weight;
   f.bias = bias;
@@ -591,22 +689,23 @@ void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* weight
   run_forward(f);
 }
 
-void conv2d_backward_data(const Conv2dGeometry& g, const float* dy, const float* weight,
-                          float* dx) {
-  check(handles_backward_data(g), g, "backward data");
+template <typename In>
+void backward_data(const Conv2dGeometry& g, const In* dy, const In* weight, float* dx) {
+  check(handles_backward_data(g), !std::is_same_v<In, float>, g, "backward data");
   // dx = the stride-1 forward pass of dy padded by K - 1 - pad, with the kernel flipped and
   // its input and output channels swapped: w'[c][o][kh][kw] = w[o][c][KH-1-kh][KW-1-kw]
-  Forward f;
-  f.L = layout_of(g.O, g.OH, g.OW, g.KH, g.KW, g.KH - 1 - g.pad_h, g.KW - 1 - g.pad_w, 1, g.H,
-                  g.W);
+  Forward<In> f;
+  f.L = layout_of(slot_channels<In>(g.O), g.OH, g.OW, g.KH, g.KW, g.KH - 1 - g.pad_h,
+                  g.KW - 1 - g.pad_w, 1, g.H, g.W);
   f.N = g.N;
   f.O = g.C;
+  f.channels = g.O;
   const std::int64_t kernel = g.KH * g.KW;
-  Workspace<float> swapped(g.C * g.O * kernel);
+  Workspace<In> swapped(g.C * g.O * kernel);
   for (std::int64_t c = 0; c < g.C; ++c) {
     for (std::int64_t o = 0; o < g.O; ++o) {
-      const float* from = weight + (o * g.C + c) * kernel;
-      float* to = swapped.get() + (c * g.O + o) * kernel;
+      const In* from = weight + (o * g.C + c) * kernel;
+      In* to = swapped.get() + (c * g.O + o) * kernel;
       for (std::int64_t k = 0; k < kernel; ++k) to[k] = from[kernel - 1 - k];
     }
   }
@@ -616,9 +715,11 @@ void conv2d_backward_data(const Conv2dGeometry& g, const float* dy, const float*
   run_forward(f);
 }
 
-void conv2d_backward_weights(const Conv2dGeometry& g, const float* dy, const float* x,
-                             float* dweight, float* dbias) {
-  check(handles_backward_weights(g), g, "backward weights");
+template <typename In>
+void backward_weights(const Conv2dGeometry& g, const In* dy, const In* x, float* dweight,
+                      float* dbias) {
+  constexpr bool bf16 = !std::is_same_v<In, float>;
+  check(handles_backward_weights(g), bf16, g, "backward weights");
   const std::int64_t taps = g.C * g.KH * g.KW;
   if (g.N == 0) {
     if (dweight != nullptr) std::fill(dweight, dweight + g.O * taps, 0.0f);
@@ -630,10 +731,10 @@ void conv2d_backward_weights(const Conv2dGeometry& g, const float* dy, const flo
   const std::int64_t P = g.OH * g.OW;
   Workspace<std::int64_t> offsets(taps);
   tap_offsets(L, offsets.get());
-  const int threads =
-      dweight == nullptr ? 1 : threads_for(g.N, g.N * g.O * P * taps);
+  const int threads = dweight == nullptr ? 1 : threads_for(g.N, g.N * g.O * P * taps);
   const std::int64_t part = taps * ld + ld;  // dw (taps, ld), db (ld)
-  const std::int64_t per_thread = L.sample_floats() + P * ld + part;
+  const std::int64_t widened = bf16 ? g.O * P : 0;  // dy of a sample in f32
+  const std::int64_t per_thread = L.sample_floats() + P * ld + part + widened;
   Workspace<float> scratch(per_thread * threads);
   int used = 1;
   on_threads(threads, [&](std::int64_t t, std::int64_t nt) {
@@ -642,9 +743,16 @@ void conv2d_backward_weights(const Conv2dGeometry& g, const float* dy, const flo
     float* dyT = buf + L.sample_floats();
     float* dw = dyT + P * ld;
     float* db = dw + taps * ld;
+    float* dy32 = db + ld;
     std::fill(dw, dw + part, 0.0f);
     for (std::int64_t n = g.N * t / nt; n < g.N * (t + 1) / nt; ++n) {
-      const float* dy_n = dy + n * g.O * P;
+      const float* dy_n;
+      if constexpr (bf16) {
+        widen(dy + n * g.O * P, g.O * P, dy32);
+        dy_n = dy32;
+      } else {
+        dy_n = dy + n * g.O * P;
+      }
       if (dbias != nullptr) {
         for (std::int64_t o = 0; o < g.O; ++o) {
           float sum = 0.0f;
@@ -655,10 +763,14 @@ void conv2d_backward_weights(const Conv2dGeometry& g, const float* dy, const flo
       }
       if (dweight == nullptr) continue;
       const std::int64_t sample = g.C * g.H * g.W;
-      fill_sample(L, x + n * sample, buf);
+      if constexpr (bf16) {
+        fill_sample(L, WidenedRows{x + n * sample, L.H, L.W}, buf);
+      } else {
+        fill_sample(L, F32Rows{x + n * sample, L.H, L.W}, buf);
+      }
       if (n + 1 < g.N) {
-        prefetch(x + (n + 1) * sample, sample);
-        prefetch(dy + (n + 1) * g.O * P, g.O * P);
+        prefetch(x + (n + 1) * sample, sample * static_cast<std::int64_t>(sizeof(In)));
+        prefetch(dy + (n + 1) * g.O * P, g.O * P * static_cast<std::int64_t>(sizeof(In)));
       }
       transpose_block(dy_n, g.O, P, P, dyT, ld);
       if (ld > g.O) {
@@ -685,6 +797,58 @@ void conv2d_backward_weights(const Conv2dGeometry& g, const float* dy, const flo
       dbias[o] = sum;
     }
   }
+}
+
+}  // namespace
+
+bool available() {
+  static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                          __builtin_cpu_supports("avx512vl");
+  return has;
+}
+
+bool available_bf16() {
+  static const bool has = available() && __builtin_cpu_supports("avx512bf16");
+  return has;
+}
+
+bool handles_forward(const Conv2dGeometry& g) {
+  return positive(g) && g.dilation_h == 1 && g.dilation_w == 1 && g.stride_h == g.stride_w &&
+         g.stride_h >= 1;
+}
+
+bool handles_backward_data(const Conv2dGeometry& g) {
+  return handles_forward(g) && g.stride_h == 1 && g.pad_h < g.KH && g.pad_w < g.KW;
+}
+
+bool handles_backward_weights(const Conv2dGeometry& g) {
+  return handles_forward(g);
+}
+
+void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* weight, const float* bias,
+                    float* y) {
+  forward(g, x, weight, bias, y);
+}
+void conv2d_backward_data(const Conv2dGeometry& g, const float* dy, const float* weight,
+                          float* dx) {
+  backward_data(g, dy, weight, dx);
+}
+void conv2d_backward_weights(const Conv2dGeometry& g, const float* dy, const float* x,
+                             float* dweight, float* dbias) {
+  backward_weights(g, dy, x, dweight, dbias);
+}
+
+void conv2d_forward(const Conv2dGeometry& g, const BFloat16* x, const BFloat16* weight,
+                    const float* bias, float* y) {
+  forward(g, x, weight, bias, y);
+}
+void conv2d_backward_data(const Conv2dGeometry& g, const BFloat16* dy, const BFloat16* weight,
+                          float* dx) {
+  backward_data(g, dy, weight, dx);
+}
+void conv2d_backward_weights(const Conv2dGeometry& g, const BFloat16* dy, const BFloat16* x,
+                             float* dweight, float* dbias) {
+  backward_weights(g, dy, x, dweight, dbias);
 }
 
 }  // namespace descent::kernels::direct

@@ -10,8 +10,10 @@
 // every q: 16 consecutive positions are one unaligned load, whatever the tap.
 //
 //   forward            y[o][q] = sum_t buffer[offset[t] + q] * w[o][t]
-//                      a tile of 3 x 16 positions by 8 output channels in 24 accumulators;
-//                      per tap, 3 loads and 8 broadcast weights feed 24 FMAs.
+//                      large planes: a tile of 3 x 16 positions by 8 output channels in 24
+//                      accumulators; per tap, 3 loads and 8 broadcast weights feed 24 FMAs;
+//                      small planes (channels in 16s): up to 28 positions of one output row by
+//                      16-64 channels, the output transposed after.
 //   backward data      (stride 1) the forward pass of dy, padded by K - 1 - pad, with the
 //                      kernel flipped and its channels swapped.
 //   backward weights   dw[t][o] += buffer[offset[t] + q] * dy[q][o], an outer product per
@@ -25,12 +27,15 @@
 // memory comes from the caching allocator: a warm call makes no heap allocation.
 #pragma once
 
+#include "descent/core/half.hpp"
 #include "descent/kernels/conv.hpp"
 
 namespace descent::kernels::direct {
 
-// True when the CPU has AVX-512F (checked once).
+// True when the CPU has AVX-512 F, BW and VL (checked once); available_bf16(): and
+// AVX512-BF16, for the bf16 overloads.
 bool available();
+bool available_bf16();
 
 // Whether the kernels handle the geometry: dilation 1, and for backward data stride 1 with
 // padding below the kernel size.
@@ -45,6 +50,16 @@ void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* weight
                     float* y);
 void conv2d_backward_data(const Conv2dGeometry& g, const float* dy, const float* weight, float* dx);
 void conv2d_backward_weights(const Conv2dGeometry& g, const float* dy, const float* x,
+                             float* dweight, float* dbias);
+
+// Mixed precision: bf16 x, weight and dy, f32 outputs and bias. Forward and backward data
+// multiply pairs of channels with vdpbf16ps (f32 sums of exact bf16 products); backward weights
+// widens the bf16 values to f32 as it copies them and runs the f32 tiles.
+void conv2d_forward(const Conv2dGeometry& g, const BFloat16* x, const BFloat16* weight,
+                    const float* bias, float* y);
+void conv2d_backward_data(const Conv2dGeometry& g, const BFloat16* dy, const BFloat16* weight,
+                          float* dx);
+void conv2d_backward_weights(const Conv2dGeometry& g, const BFloat16* dy, const BFloat16* x,
                              float* dweight, float* dbias);
 
 }  // namespace descent::kernels::direct
