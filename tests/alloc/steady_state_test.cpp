@@ -258,13 +258,14 @@ TEST_P(SteadyStateStep, MakesNoHeapAllocationInDescentsCode) {
       case_name(c).c_str(), static_cast<double>(counts.onednn) / steps,
       static_cast<double>(counts.mallocs) / steps);
   // Nothing in the process allocates where every kernel of the step is descent's own: the
-  // GEMMs (f32: AVX-512F, bf16: AVX-512-BF16) and the convolutions (f32 on AVX-512F: the
-  // direct kernels and im2col; bf16 convolutions still run oneDNN's primitives).
+  // GEMMs (f32: AVX-512F, bf16: AVX-512-BF16) and the convolutions (the direct kernels and
+  // im2col: f32 on AVX-512, bf16 with AVX512-BF16).
   const bool conv_model = std::string(c.model) != "mlp";
   const bool own_gemm = c.precision == DType::bf16
                             ? kernels::bf16_gemm_path() == kernels::Gemm16Path::dot
                             : kernels::f32_dot_available();
-  const bool own_conv = !conv_model || (c.precision == DType::f32 && kernels::direct::available());
+  const bool own_conv = !conv_model || (c.precision == DType::f32 ? kernels::direct::available()
+                                                                   : kernels::direct::available_bf16());
   if (kCountsMalloc && own_gemm && own_conv) {
     EXPECT_EQ(counts.onednn, 0);
     EXPECT_EQ(counts.mallocs, 0) << "malloc calls in the whole process in " << steps << " steps";
@@ -278,7 +279,8 @@ INSTANTIATE_TEST_SUITE_P(
     Models, SteadyStateStep,
     ::testing::Values(Case{"mlp", "sgd", DType::f32, 32}, Case{"mlp", "adam", DType::f32, 32},
                       Case{"mlp", "sgd", DType::bf16, 32}, Case{"cnn", "sgd", DType::f32, 72},
-                      Case{"cnn", "adam", DType::bf16, 8}, Case{"resnet20", "sgd", DType::f32, 4}),
+                      Case{"cnn", "adam", DType::bf16, 8}, Case{"resnet20", "sgd", DType::f32, 4},
+                      Case{"resnet20", "sgd", DType::bf16, 4}),
     [](const auto& info) { return case_name(info.param); });
 
 }  // namespace

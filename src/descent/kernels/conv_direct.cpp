@@ -173,13 +173,6 @@ DESCENT_DIRECT void padded_row(const float* src, std::int64_t pad, std::int64_t 
   padded_row_of(F32Source{src}, pad, W, width, row);
 }
 
-// out[0, n) = in[0, n) widened to f32.
-DESCENT_DIRECT void widen(const BFloat16* in, std::int64_t n, float* out) {
-  std::int64_t k = 0;
-  for (; k + 16 <= n; k += 16) _mm512_storeu_ps(out + k, WidenedSource{in}.vector(k));
-  for (; k < n; ++k) out[k] = static_cast<float>(in[k]);
-}
-
 // The rows of one sample, by slot channel c and input row ih (`in`: the sample (C, H, W)).
 struct F32Rows {
   const float* in;
@@ -541,11 +534,19 @@ void run_forward(const Forward<In>& f) {
 
 // ---- backward weights (f32 sums of f32 or widened bf16 values) ----
 
+// The output positions a weights tile takes per step: one (f32), or a pair (ow, ow + 1) of
+// one row (bf16: the slot at a position holds the values at it and the next, and dy's slot
+// the pair's two values, the second zero past the row's end).
+template <Slots Sl>
+constexpr std::int64_t kStep = Sl == Slots::f32 ? 1 : 2;
+
 // dw[j][0:16 V] (rows ld apart) += sum over output positions (oh, ow) of
-// buf[offsets[j] + oh * Wq + ow] * dyT[oh * OW + ow][0:16 V]
-template <int V, int J>
+// buf[offsets[j] + oh * Wq + ow] * dyT[oh * ceil(OW / step) + ow / step][0:16 V]
+template <Slots Sl, int V, int J>
 DESCENT_DIRECT void weights_tile(const Layout& L, const float* buf, const std::int64_t* offsets,
                                  const float* dyT, std::int64_t ld, float* dw) {
+  constexpr std::int64_t step = kStep<Sl>;
+  const std::int64_t per_row = ceil_div(L.OW, step);
   __m512 acc[J][V];
   for (int j = 0; j < J; ++j) {
     for (int v = 0; v < V; ++v) acc[j][v] = _mm512_loadu_ps(dw + j * ld + 16 * v);
@@ -554,13 +555,13 @@ DESCENT_DIRECT void weights_tile(const Layout& L, const float* buf, const std::i
   for (int j = 0; j < J; ++j) off[j] = offsets[j];
   for (std::int64_t oh = 0; oh < L.OH; ++oh) {
     const float* row = buf + oh * L.Wq;
-    const float* d = dyT + oh * L.OW * ld;
-    for (std::int64_t ow = 0; ow < L.OW; ++ow, d += ld) {
+    const float* d = dyT + oh * per_row * ld;
+    for (std::int64_t ow = 0; ow < L.OW; ow += step, d += ld) {
       __m512 dv[V];
       for (int v = 0; v < V; ++v) dv[v] = _mm512_loadu_ps(d + 16 * v);
       for (int j = 0; j < J; ++j) {
         const __m512 b = _mm512_set1_ps(row[off[j] + ow]);
-        for (int v = 0; v < V; ++v) acc[j][v] = _mm512_fmadd_ps(b, dv[v], acc[j][v]);
+        for (int v = 0; v < V; ++v) acc[j][v] = madd<Sl>(acc[j][v], b, dv[v]);
       }
     }
   }
@@ -572,9 +573,11 @@ DESCENT_DIRECT void weights_tile(const Layout& L, const float* buf, const std::i
 // The same for 3 columns of kernel and stride S (1 or 2): R rows (c, kh) of 3 taps each; tap
 // kw of a row reads its phase plane kw % S at kw / S past the row's first tap there, so the
 // tile needs R * S pointers, not 3 R offsets (which spill and double the loads).
-template <int V, int R, int S>
+template <Slots Sl, int V, int R, int S>
 DESCENT_DIRECT void weights_tile_kw3(const Layout& L, const float* buf, const std::int64_t* offsets,
                                      const float* dyT, std::int64_t ld, float* dw) {
+  constexpr std::int64_t step = kStep<Sl>;
+  const std::int64_t per_row = ceil_div(L.OW, step);
   __m512 acc[R][3][V];
   for (int r = 0; r < R; ++r) {
     for (int k = 0; k < 3; ++k) {
@@ -586,14 +589,14 @@ DESCENT_DIRECT void weights_tile_kw3(const Layout& L, const float* buf, const st
     for (int r = 0; r < R; ++r) {
       for (int b = 0; b < S; ++b) src[r][b] = buf + offsets[3 * r + b] + oh * L.Wq;
     }
-    const float* d = dyT + oh * L.OW * ld;
-    for (std::int64_t ow = 0; ow < L.OW; ++ow, d += ld) {
+    const float* d = dyT + oh * per_row * ld;
+    for (std::int64_t ow = 0; ow < L.OW; ow += step, d += ld) {
       __m512 dv[V];
       for (int v = 0; v < V; ++v) dv[v] = _mm512_loadu_ps(d + 16 * v);
       for (int r = 0; r < R; ++r) {
         for (int k = 0; k < 3; ++k) {
           const __m512 b = _mm512_set1_ps(src[r][k % S][ow + k / S]);
-          for (int v = 0; v < V; ++v) acc[r][k][v] = _mm512_fmadd_ps(b, dv[v], acc[r][k][v]);
+          for (int v = 0; v < V; ++v) acc[r][k][v] = madd<Sl>(acc[r][k][v], b, dv[v]);
         }
       }
     }
@@ -614,48 +617,98 @@ bool rows_of_three(const Layout& L) {
   return L.s <= 2 && L.KW == 3;
 }
 
-// Taps [t, t1) of channels [o, o + 16 V) in tiles of at most `most` taps, halving at the end.
-template <int V, int J>
+// Taps [t, t1) of channels [o, o + 16 V) in tiles of J taps, halving at the end.
+template <Slots Sl, int V, int J>
 DESCENT_DIRECT void weights_taps(const Layout& L, const float* buf, const std::int64_t* offsets,
                                  std::int64_t t, std::int64_t t1, const float* dyT,
                                  std::int64_t ld, float* dw) {
-  for (; t + J <= t1; t += J) weights_tile<V, J>(L, buf, offsets + t, dyT, ld, dw + t * ld);
-  if constexpr (J > 1) weights_taps<V, J / 2>(L, buf, offsets, t, t1, dyT, ld, dw);
+  for (; t + J <= t1; t += J) weights_tile<Sl, V, J>(L, buf, offsets + t, dyT, ld, dw + t * ld);
+  if constexpr (J > 1) weights_taps<Sl, V, J / 2>(L, buf, offsets, t, t1, dyT, ld, dw);
 }
-template <int V, int R, int S>
+template <Slots Sl, int V, int R, int S>
 DESCENT_DIRECT void weights_rows(const Layout& L, const float* buf, const std::int64_t* offsets,
                                  std::int64_t r, std::int64_t r1, const float* dyT,
                                  std::int64_t ld, float* dw) {
   for (; r + R <= r1; r += R) {
-    weights_tile_kw3<V, R, S>(L, buf, offsets + 3 * r, dyT, ld, dw + 3 * r * ld);
+    weights_tile_kw3<Sl, V, R, S>(L, buf, offsets + 3 * r, dyT, ld, dw + 3 * r * ld);
   }
-  if constexpr (R > 1) weights_rows<V, R / 2, S>(L, buf, offsets, r, r1, dyT, ld, dw);
+  if constexpr (R > 1) weights_rows<Sl, V, R / 2, S>(L, buf, offsets, r, r1, dyT, ld, dw);
 }
-template <int V, int R>
+template <Slots Sl, int V, int R>
 DESCENT_DIRECT void weights_rows(const Layout& L, const float* buf, const std::int64_t* offsets,
                                  std::int64_t rows, const float* dyT, std::int64_t ld, float* dw) {
   if (L.s == 1) {
-    weights_rows<V, R, 1>(L, buf, offsets, 0, rows, dyT, ld, dw);
+    weights_rows<Sl, V, R, 1>(L, buf, offsets, 0, rows, dyT, ld, dw);
   } else {
-    weights_rows<V, R, 2>(L, buf, offsets, 0, rows, dyT, ld, dw);
+    weights_rows<Sl, V, R, 2>(L, buf, offsets, 0, rows, dyT, ld, dw);
   }
 }
 
+template <Slots Sl>
 DESCENT_DIRECT void weights_sample(const Layout& L, const float* buf, const std::int64_t* offsets,
                                    const float* dyT, std::int64_t ld, float* dw) {
   const std::int64_t taps = L.taps();
   for (std::int64_t o = 0; o < ld; o += 32) {
     const bool narrow = ld - o == 16;
     if (rows_of_three(L) && narrow) {
-      weights_rows<1, kTapsNarrow / 3>(L, buf, offsets, taps / 3, dyT + o, ld, dw + o);
+      weights_rows<Sl, 1, kTapsNarrow / 3>(L, buf, offsets, taps / 3, dyT + o, ld, dw + o);
     } else if (rows_of_three(L)) {
-      weights_rows<2, kTapsWide / 3>(L, buf, offsets, taps / 3, dyT + o, ld, dw + o);
+      weights_rows<Sl, 2, kTapsWide / 3>(L, buf, offsets, taps / 3, dyT + o, ld, dw + o);
     } else if (narrow) {
-      weights_taps<1, kTapsNarrow>(L, buf, offsets, 0, taps, dyT + o, ld, dw + o);
+      weights_taps<Sl, 1, kTapsNarrow>(L, buf, offsets, 0, taps, dyT + o, ld, dw + o);
     } else {
-      weights_taps<2, kTapsWide>(L, buf, offsets, 0, taps, dyT + o, ld, dw + o);
+      weights_taps<Sl, 2, kTapsWide>(L, buf, offsets, 0, taps, dyT + o, ld, dw + o);
     }
   }
+}
+
+// bf16 backward weights: every phase plane of the (widened, exact) sample turned, in place,
+// into slots of position pairs: slot q = (x[q], x[q + 1]) as bf16 (the low 16 bits of a
+// widened bf16 are zero, so truncating is exact).
+DESCENT_DIRECT void to_position_pairs(const Layout& L, float* buf) {
+  const __m512i high = _mm512_set1_epi32(static_cast<int>(0xFFFF0000u));
+  const std::int64_t plane = round_up(L.Hq * L.Wq, 16);  // + 1 read stays in the slack
+  for (std::int64_t c = 0; c < L.C; ++c) {
+    for (std::int64_t ph = 0; ph < L.phases_h * L.phases_w; ++ph) {
+      float* p = buf + c * L.channel_stride + ph * L.phase_stride;
+      for (std::int64_t q = 0; q < plane; q += 16) {
+        const __m512i a = _mm512_castps_si512(_mm512_loadu_ps(p + q));
+        const __m512i b = _mm512_castps_si512(_mm512_loadu_ps(p + q + 1));
+        const __m512i pair = _mm512_or_si512(_mm512_srli_epi32(a, 16), _mm512_and_si512(b, high));
+        _mm512_storeu_ps(p + q, _mm512_castsi512_ps(pair));
+      }
+    }
+  }
+}
+
+// dy of one bf16 sample (O, OH, OW) as slots of position pairs (O, OH * ceil(OW / 2)): with
+// OW even the rows' bf16 values already are the pairs; else each row's last pair gets a zero.
+DESCENT_DIRECT const float* dy_pairs(const BFloat16* dy, std::int64_t O, std::int64_t OH,
+                                     std::int64_t OW, float* out) {
+  if (OW % 2 == 0) return reinterpret_cast<const float*>(dy);
+  const std::int64_t per_row = ceil_div(OW, 2);
+  for (std::int64_t r = 0; r < O * OH; ++r) {
+    const BFloat16* in = dy + r * OW;
+    float* o = out + r * per_row;
+    for (std::int64_t i = 0; i < per_row; ++i) {
+      const std::uint32_t hi = 2 * i + 1 < OW ? in[2 * i + 1].bits : 0u;
+      o[i] = std::bit_cast<float>(in[2 * i].bits | hi << 16);
+    }
+  }
+  return out;
+}
+
+// The sum of n bf16 values, in f32.
+DESCENT_DIRECT float sum_bf16(const BFloat16* in, std::int64_t n) {
+  __m512 acc = _mm512_setzero_ps();
+  std::int64_t k = 0;
+  for (; k + 16 <= n; k += 16) acc = _mm512_add_ps(acc, WidenedSource{in}.vector(k));
+  alignas(64) float lanes[16];
+  _mm512_store_ps(lanes, acc);
+  float sum = 0.0f;
+  for (float lane : lanes) sum += lane;
+  for (; k < n; ++k) sum += static_cast<float>(in[k]);
+  return sum;
 }
 
 void check(bool handled, bool bf16, const Conv2dGeometry& g, const char* pass) {
@@ -719,6 +772,7 @@ template <typename In>
 void backward_weights(const Conv2dGeometry& g, const In* dy, const In* x, float* dweight,
                       float* dbias) {
   constexpr bool bf16 = !std::is_same_v<In, float>;
+  constexpr Slots Sl = bf16 ? Slots::bf16_pairs : Slots::f32;
   check(handles_backward_weights(g), bf16, g, "backward weights");
   const std::int64_t taps = g.C * g.KH * g.KW;
   if (g.N == 0) {
@@ -729,58 +783,64 @@ void backward_weights(const Conv2dGeometry& g, const In* dy, const In* x, float*
   const Layout L = layout_of(g.C, g.H, g.W, g.KH, g.KW, g.pad_h, g.pad_w, g.stride_h, g.OH, g.OW);
   const std::int64_t ld = round_up(g.O, 16);
   const std::int64_t P = g.OH * g.OW;
+  // dy's rows of slots per sample: a position each (f32) or a pair (bf16)
+  const std::int64_t dy_slots = g.OH * ceil_div(g.OW, kStep<Sl>);
   Workspace<std::int64_t> offsets(taps);
   tap_offsets(L, offsets.get());
   const int threads = dweight == nullptr ? 1 : threads_for(g.N, g.N * g.O * P * taps);
   const std::int64_t part = taps * ld + ld;  // dw (taps, ld), db (ld)
-  const std::int64_t widened = bf16 ? g.O * P : 0;  // dy of a sample in f32
-  const std::int64_t per_thread = L.sample_floats() + P * ld + part + widened;
+  const std::int64_t paired = bf16 ? g.O * dy_slots : 0;  // dy_pairs' output
+  const std::int64_t per_thread = L.sample_floats() + dy_slots * ld + part + paired;
   Workspace<float> scratch(per_thread * threads);
   int used = 1;
   on_threads(threads, [&](std::int64_t t, std::int64_t nt) {
     if (t == 0) used = static_cast<int>(nt);
     float* buf = scratch.get() + per_thread * t;
     float* dyT = buf + L.sample_floats();
-    float* dw = dyT + P * ld;
+    float* dw = dyT + dy_slots * ld;
     float* db = dw + taps * ld;
-    float* dy32 = db + ld;
+    float* pairs = db + ld;
     std::fill(dw, dw + part, 0.0f);
     for (std::int64_t n = g.N * t / nt; n < g.N * (t + 1) / nt; ++n) {
-      const float* dy_n;
-      if constexpr (bf16) {
-        widen(dy + n * g.O * P, g.O * P, dy32);
-        dy_n = dy32;
-      } else {
-        dy_n = dy + n * g.O * P;
-      }
+      const In* dy_n = dy + n * g.O * P;
       if (dbias != nullptr) {
         for (std::int64_t o = 0; o < g.O; ++o) {
-          float sum = 0.0f;
+          if constexpr (bf16) {
+            db[o] += sum_bf16(dy_n + o * P, P);
+          } else {
+            float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
-          for (std::int64_t p = 0; p < P; ++p) sum += dy_n[p + o * P];
-          db[o] += sum;
+            for (std::int64_t p = 0; p < P; ++p) sum += dy_n[p + o * P];
+            db[o] += sum;
+          }
         }
       }
       if (dweight == nullptr) continue;
       const std::int64_t sample = g.C * g.H * g.W;
+      const float* dy_slots_n;
       if constexpr (bf16) {
         fill_sample(L, WidenedRows{x + n * sample, L.H, L.W}, buf);
+        to_position_pairs(L, buf);
+        dy_slots_n = dy_pairs(dy_n, g.O, g.OH, g.OW, pairs);
       } else {
         fill_sample(L, F32Rows{x + n * sample, L.H, L.W}, buf);
+        dy_slots_n = dy_n;
       }
       if (n + 1 < g.N) {
         prefetch(x + (n + 1) * sample, sample * static_cast<std::int64_t>(sizeof(In)));
         prefetch(dy + (n + 1) * g.O * P, g.O * P * static_cast<std::int64_t>(sizeof(In)));
       }
-      transpose_block(dy_n, g.O, P, P, dyT, ld);
+      transpose_block(dy_slots_n, g.O, dy_slots, dy_slots, dyT, ld);
       if (ld > g.O) {
-        for (std::int64_t p = 0; p < P; ++p) std::fill(dyT + p * ld + g.O, dyT + (p + 1) * ld, 0.0f);
+        for (std::int64_t p = 0; p < dy_slots; ++p) {
+          std::fill(dyT + p * ld + g.O, dyT + (p + 1) * ld, 0.0f);
+        }
       }
-      weights_sample(L, buf, offsets.get(), dyT, ld, dw);
+      weights_sample<Sl>(L, buf, offsets.get(), dyT, ld, dw);
     }
   });
   // the threads' sums, added in thread order
-  const float* first = scratch.get() + L.sample_floats() + P * ld;
+  const float* first = scratch.get() + L.sample_floats() + dy_slots * ld;
   if (dweight != nullptr) {
     for (std::int64_t o = 0; o < g.O; ++o) {
       for (std::int64_t k = 0; k < taps; ++k) {
