@@ -1,7 +1,7 @@
 // conv2d forward and backward (input and weight gradients) on the zoo's layers at batch
 // 128, through each path kernels::conv2d_* offers: `automatic` (what the ops use), oneDNN's
-// primitives and im2col + GEMM. Then batch_norm forward (training) and backward on the same
-// activations.
+// primitives, im2col + GEMM and descent's direct kernels. Then batch_norm forward (training)
+// and backward on the same activations.
 //
 //   ./build/bench/conv_bench --benchmark_counters_tabular=true
 //   ./build/bench/conv_bench --benchmark_filter='auto'       # only what the ops run
@@ -20,6 +20,7 @@
 #include "descent/kernels/batch_norm.hpp"
 #include "descent/kernels/conv.hpp"
 #include "descent/kernels/conv_direct.hpp"
+#include "descent/kernels/conv_onednn.hpp"
 #include "descent/kernels/pool.hpp"
 
 namespace {
@@ -125,10 +126,13 @@ void conv(benchmark::State& state, const ConvLayer& layer, Pass pass,
   time_conv(state, g, run);
 }
 
-// The mixed-precision convolution (bf16 inputs, f32 sums and outputs): oneDNN's bf16
-// kernels ("bf16_native", where kernels::conv2d_*_mixed picks them) against the inputs
-// widened to f32 and the f32 automatic path ("bf16_widen", what f16 always runs).
-void conv_mixed(benchmark::State& state, const ConvLayer& layer, Pass pass, bool widen) {
+// The mixed-precision convolution (bf16 inputs, f32 sums and outputs): what
+// kernels::conv2d_*_mixed picks ("bf16_native": descent's direct bf16 kernels on AVX512-BF16
+// CPUs, oneDNN's bf16 primitives on CPUs without AVX-512) against the inputs widened to f32
+// and the f32 automatic path ("bf16_widen", what f16 always runs), and oneDNN's bf16
+// primitives called directly ("bf16_onednn", the path before descent's kernels).
+enum class Mixed { native, widen, onednn };
+void conv_mixed(benchmark::State& state, const ConvLayer& layer, Pass pass, Mixed variant) {
   const kernels::Conv2dGeometry g = geometry(layer);
   const Tensor x = bench::uniform_tensor({g.N, g.C, g.H, g.W}, -1, 1, 1).to(descent::DType::bf16);
   const Tensor w =
@@ -140,7 +144,26 @@ void conv_mixed(benchmark::State& state, const ConvLayer& layer, Pass pass, bool
   Tensor dx = descent::empty({g.N, g.C, g.H, g.W});
   Tensor dw = descent::empty({g.O, g.C, g.KH, g.KW});
   using descent::BFloat16;
+  const bool widen = variant == Mixed::widen;
+  if (variant == Mixed::onednn && !kernels::onednn::has_bf16()) {
+    state.SkipWithError("oneDNN has no bf16 convolution on this CPU");
+    return;
+  }
   auto run = [&] {
+    if (variant == Mixed::onednn) {
+      if (pass == Pass::forward) {
+        kernels::onednn::conv2d_forward(g, x.data<BFloat16>(), w.data<BFloat16>(),
+                                        b.data<float>(), y.data<float>());
+      } else if (pass == Pass::backward_input) {
+        kernels::onednn::conv2d_backward_data(g, dy.data<BFloat16>(), w.data<BFloat16>(),
+                                              dx.data<float>());
+      } else {
+        kernels::onednn::conv2d_backward_weights(g, dy.data<BFloat16>(), x.data<BFloat16>(),
+                                                 dw.data<float>(), nullptr);
+      }
+      benchmark::ClobberMemory();
+      return;
+    }
     switch (pass) {
       case Pass::forward:
         kernels::conv2d_forward_mixed(g, x.data<BFloat16>(), w.data<BFloat16>(), b.data<float>(),
@@ -278,12 +301,14 @@ void register_all() {
   }
   for (const ConvLayer& layer : kConvLayers) {
     for (const auto& [pass_name, pass] : passes) {
-      for (bool widen : {false, true}) {
-        const std::string name = std::string("conv2d_") + pass_name + "/" +
-                                 (widen ? "bf16_widen" : "bf16_native") + "/" + layer.name;
+      for (const auto& [variant_name, variant] :
+           {std::pair{"bf16_native", Mixed::native}, std::pair{"bf16_widen", Mixed::widen},
+            std::pair{"bf16_onednn", Mixed::onednn}}) {
+        const std::string name =
+            std::string("conv2d_") + pass_name + "/" + variant_name + "/" + layer.name;
         benchmark::RegisterBenchmark(name.c_str(),
-                                     [&layer, pass = pass, widen](benchmark::State& s) {
-                                       conv_mixed(s, layer, pass, widen);
+                                     [&layer, pass = pass, variant = variant](benchmark::State& s) {
+                                       conv_mixed(s, layer, pass, variant);
                                      })
             ->UseRealTime()
             ->Unit(benchmark::kMillisecond);

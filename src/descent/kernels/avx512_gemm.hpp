@@ -6,6 +6,7 @@
 // GCC 12's AVX-512 intrinsics initialise their "undefined" operands from themselves and
 // then warn about it when inlined (GCC bug 105593, fixed in 13); the warning is noise here.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 
 #include <cstdint>
