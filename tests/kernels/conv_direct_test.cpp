@@ -81,6 +81,9 @@ const std::vector<Case>& cases() {
       {"16 -> 32, 28x28 stride 2", geometry(3, 16, 28, 28, 32, 3, 3, 2, 1, 1)},
       {"16 -> 32, 1x1 stride 2", geometry(3, 16, 28, 28, 32, 1, 1, 2, 0, 0)},
       {"3 -> 17, 13x10 stride 3 pad 2", geometry(2, 3, 13, 10, 17, 5, 4, 3, 2, 1)},
+      {"32 -> 64, 14x14 stride 2 (ResNet layer3.0)", geometry(3, 32, 14, 14, 64, 3, 3, 2, 1, 1)},
+      {"5 -> 9, 9x7 stride 2, 2x2 kernel", geometry(2, 5, 9, 7, 9, 2, 2, 2, 0, 0)},
+      {"4 -> 8, 11x11 stride 4, 3x3 (phases without taps)", geometry(2, 4, 11, 11, 8, 3, 3, 4, 0, 0)},
       {"one sample", geometry(1, 4, 5, 5, 24, 3, 3, 1, 1, 1)},
   };
   return list;
@@ -126,12 +129,9 @@ TEST_F(ConvDirect, MatchesF64OnEveryPass) {
     kernels::direct::conv2d_backward_weights(g, dy32.data(), x32.data(), dw.data(), db.data());
     expect_close(dw, r.dw, "weight gradient");
     expect_close(db, r.db, "bias gradient");
-    if (kernels::direct::handles_backward_data(g)) {
-      kernels::direct::conv2d_backward_data(g, dy32.data(), w32.data(), dx.data());
-      expect_close(dx, r.dx, "input gradient");
-    } else {
-      EXPECT_GT(g.stride_h, 1);
-    }
+    ASSERT_TRUE(kernels::direct::handles_backward_data(g));
+    kernels::direct::conv2d_backward_data(g, dy32.data(), w32.data(), dx.data());
+    expect_close(dx, r.dx, "input gradient");
   }
 }
 
@@ -163,10 +163,8 @@ TEST_F(ConvDirect, Bf16MatchesF64OnTheRoundedValues) {
     kernels::direct::conv2d_backward_weights(g, dy.data(), x.data(), dw.data(), db.data());
     expect_close(dw, r.dw, "weight gradient");
     expect_close(db, r.db, "bias gradient");
-    if (kernels::direct::handles_backward_data(g)) {
-      kernels::direct::conv2d_backward_data(g, dy.data(), w.data(), dx.data());
-      expect_close(dx, r.dx, "input gradient");
-    }
+    kernels::direct::conv2d_backward_data(g, dy.data(), w.data(), dx.data());
+    expect_close(dx, r.dx, "input gradient");
     // the mixed-precision entry points, on whichever path they choose
     std::vector<float> y2(dy.size(), NAN), dx2(x.size(), NAN), dw2(w.size(), NAN);
     kernels::conv2d_forward_mixed(g, x.data(), w.data(), b32.data(), y2.data());
@@ -227,14 +225,18 @@ TEST_F(ConvDirect, RefusesWhatItDoesNotHandle) {
   EXPECT_FALSE(kernels::direct::handles_forward(dilated));
   EXPECT_THROW(
       kernels::direct::conv2d_forward(dilated, buf.data(), buf.data(), nullptr, buf.data()), Error);
-  const Conv2dGeometry strided = geometry(1, 2, 8, 8, 2, 3, 3, 2, 1, 1);
-  EXPECT_TRUE(kernels::direct::handles_forward(strided));
-  EXPECT_FALSE(kernels::direct::handles_backward_data(strided));
+  // backward data as forward passes needs padding below the kernel's reach (each phase's
+  // padding of dy is K - 1 - pad, per phase)
+  const Conv2dGeometry padded = geometry(1, 2, 8, 8, 2, 3, 3, 1, 3, 3);
+  EXPECT_TRUE(kernels::direct::handles_forward(padded));
+  EXPECT_FALSE(kernels::direct::handles_backward_data(padded));
+  // stride 4, padding 1: the phase of kernel row 0 starts one dy row in (a padding of -1)
+  EXPECT_FALSE(kernels::direct::handles_backward_data(geometry(1, 2, 11, 11, 2, 3, 3, 4, 1, 1)));
   try {
-    kernels::direct::conv2d_backward_data(strided, buf.data(), buf.data(), buf.data());
-    FAIL() << "backward data with stride 2 was accepted";
+    kernels::direct::conv2d_backward_data(padded, buf.data(), buf.data(), buf.data());
+    FAIL() << "backward data with padding 3 and a 3x3 kernel was accepted";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("stride 2x2"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("padding 3x3"), std::string::npos) << e.what();
   }
 }
 

@@ -33,8 +33,8 @@ struct Conv2dGeometry {
 // How to compute: automatic picks, per pass and geometry, the faster one measured here
 // (see conv.cpp); the others force a path (for tests and benchmarks). onednn and direct
 // (descent's own AVX-512 kernels, conv_direct.hpp) are f32 only; direct throws where the CPU
-// has no AVX-512F or the geometry is not one it handles (dilation; backward data with a
-// stride).
+// has no AVX-512 or the geometry is not one it handles (dilation, unequal strides, backward
+// data with a padding past the kernel's reach).
 enum class ConvAlgorithm { automatic, im2col_gemm, onednn, direct };
 
 // y = conv(x, weight) + bias.   x (N, C, H, W), weight (O, C, KH, KW), bias (O), y (N, O, OH, OW)

@@ -57,13 +57,15 @@ struct Layout {
   std::int64_t sample_floats() const { return C * channel_stride + row_scratch(); }
 };
 
+// extra_h, extra_w: zero rows and columns past the padding at the bottom and right (the
+// backward-data phases read further than their top and left padding).
 Layout layout_of(std::int64_t C, std::int64_t H, std::int64_t W, std::int64_t KH, std::int64_t KW,
                  std::int64_t pad_h, std::int64_t pad_w, std::int64_t s, std::int64_t OH,
-                 std::int64_t OW) {
+                 std::int64_t OW, std::int64_t extra_h = 0, std::int64_t extra_w = 0) {
   Layout L{.C = C, .H = H, .W = W, .KH = KH, .KW = KW, .pad_h = pad_h, .pad_w = pad_w, .s = s,
            .OH = OH, .OW = OW};
-  L.Hq = ceil_div(H + 2 * pad_h, s);
-  L.Wq = ceil_div(W + 2 * pad_w, s);
+  L.Hq = ceil_div(H + 2 * pad_h + extra_h, s);
+  L.Wq = ceil_div(W + 2 * pad_w + extra_w, s);
   L.positions = round_up(OH * L.Wq, 16);
   // the last vector of positions reads this far past its start in the furthest tap's plane
   const std::int64_t reach = (KH - 1) / s * L.Wq + (KW - 1) / s;
@@ -742,30 +744,99 @@ void forward(const Conv2dGeometry& g, const In* x, const In* weight, const float
   run_forward(f);
 }
 
+// Backward data with stride s, one phase at a time. Input row ih gets dy row oh through
+// kernel row kh = ih + pad - s oh, so the rows with (ih + pad) mod s = r take the kernel rows
+// r, r + s, ...: M = ceil((K - r) / s) of them. Their row i = (ih + pad - r) / s sums
+// dy[i - m] w[r + s m] over m: a stride-1 correlation of dy with that sub-kernel flipped. It
+// starts at the first i whose ih is in [0, H): i0, with dy padded by M - 1 - i0 on top and
+// `extra` past the bottom; n rows of dx.
+struct Phase {
+  std::int64_t M = 0, i0 = 0, pad = 0, n = 0, extra = 0;
+};
+Phase phase_of(std::int64_t H, std::int64_t OH, std::int64_t K, std::int64_t pad, std::int64_t s,
+               std::int64_t r) {
+  Phase p;
+  p.M = r < K ? ceil_div(K - r, s) : 0;
+  p.i0 = pad > r ? ceil_div(pad - r, s) : 0;
+  const std::int64_t first = s * p.i0 + r - pad;  // its input row
+  p.n = first < H ? ceil_div(H - first, s) : 0;
+  p.pad = p.M - 1 - p.i0;
+  // rows read: 0 .. n + M - 2 of the padded dy, which holds OH + 2 pad rows
+  p.extra = std::max<std::int64_t>(0, p.n + p.M - 1 - (OH + 2 * p.pad));
+  return p;
+}
+
+// Every phase with rows to compute has a kernel and a padding of at least 0.
+bool phases_fit(std::int64_t H, std::int64_t OH, std::int64_t K, std::int64_t pad, std::int64_t s) {
+  for (std::int64_t r = 0; r < s; ++r) {
+    const Phase p = phase_of(H, OH, K, pad, s, r);
+    if (p.n > 0 && p.M > 0 && p.pad < 0) return false;
+  }
+  return true;
+}
+
 template <typename In>
 void backward_data(const Conv2dGeometry& g, const In* dy, const In* weight, float* dx) {
   check(handles_backward_data(g), !std::is_same_v<In, float>, g, "backward data");
-  // dx = the stride-1 forward pass of dy padded by K - 1 - pad, with the kernel flipped and
-  // its input and output channels swapped: w'[c][o][kh][kw] = w[o][c][KH-1-kh][KW-1-kw]
-  Forward<In> f;
-  f.L = layout_of(slot_channels<In>(g.O), g.OH, g.OW, g.KH, g.KW, g.KH - 1 - g.pad_h,
-                  g.KW - 1 - g.pad_w, 1, g.H, g.W);
-  f.N = g.N;
-  f.O = g.C;
-  f.channels = g.O;
-  const std::int64_t kernel = g.KH * g.KW;
-  Workspace<In> swapped(g.C * g.O * kernel);
-  for (std::int64_t c = 0; c < g.C; ++c) {
-    for (std::int64_t o = 0; o < g.O; ++o) {
-      const In* from = weight + (o * g.C + c) * kernel;
-      In* to = swapped.get() + (c * g.O + o) * kernel;
-      for (std::int64_t k = 0; k < kernel; ++k) to[k] = from[kernel - 1 - k];
+  // Each phase: dx's rows and columns of that phase = the stride-1 forward pass of dy with the
+  // phase's sub-kernel flipped and its input and output channels swapped:
+  // w'[c][o][a][b] = w[o][c][rh + s (Mh - 1 - a)][rw + s (Mw - 1 - b)]. With stride 1 there is
+  // one phase, whose output is dx itself.
+  const std::int64_t s = g.stride_h;
+  for (std::int64_t rh = 0; rh < s; ++rh) {
+    for (std::int64_t rw = 0; rw < s; ++rw) {
+      const Phase ph = phase_of(g.H, g.OH, g.KH, g.pad_h, s, rh);
+      const Phase pw = phase_of(g.W, g.OW, g.KW, g.pad_w, s, rw);
+      if (ph.n == 0 || pw.n == 0) continue;
+      // dx at (s (i0 + i) + r - pad): this phase's rows and columns
+      auto scatter = [&](const float* out) {
+        on_threads(threads_for(g.N, g.N * g.C * ph.n * pw.n * 64), [&](std::int64_t t, std::int64_t nt) {
+          for (std::int64_t plane = g.N * g.C * t / nt; plane < g.N * g.C * (t + 1) / nt; ++plane) {
+            float* d = dx + plane * g.H * g.W;
+            for (std::int64_t i = 0; i < ph.n; ++i) {
+              float* row = d + (s * (ph.i0 + i) + rh - g.pad_h) * g.W + s * pw.i0 + rw - g.pad_w;
+              const float* src = out == nullptr ? nullptr : out + (plane * ph.n + i) * pw.n;
+              for (std::int64_t j = 0; j < pw.n; ++j) row[s * j] = src == nullptr ? 0.0f : src[j];
+            }
+          }
+        });
+      };
+      if (ph.M == 0 || pw.M == 0) {
+        scatter(nullptr);  // no kernel tap reaches these
+        continue;
+      }
+      Forward<In> f;
+      f.L = layout_of(slot_channels<In>(g.O), g.OH, g.OW, ph.M, pw.M, ph.pad, pw.pad, 1, ph.n,
+                      pw.n, ph.extra, pw.extra);
+      f.N = g.N;
+      f.O = g.C;
+      f.channels = g.O;
+      const std::int64_t kernel = ph.M * pw.M;
+      Workspace<In> swapped(g.C * g.O * kernel);
+      for (std::int64_t c = 0; c < g.C; ++c) {
+        for (std::int64_t o = 0; o < g.O; ++o) {
+          const In* from = weight + (o * g.C + c) * g.KH * g.KW;
+          In* to = swapped.get() + (c * g.O + o) * kernel;
+          for (std::int64_t a = 0; a < ph.M; ++a) {
+            for (std::int64_t b = 0; b < pw.M; ++b) {
+              to[a * pw.M + b] = from[(rh + s * (ph.M - 1 - a)) * g.KW + rw + s * (pw.M - 1 - b)];
+            }
+          }
+        }
+      }
+      f.in = dy;
+      f.weights = swapped.get();
+      if (s == 1) {
+        f.out = dx;  // the one phase is dx
+        run_forward(f);
+        continue;
+      }
+      Workspace<float> out(g.N * g.C * ph.n * pw.n);
+      f.out = out.get();
+      run_forward(f);
+      scatter(out.get());
     }
   }
-  f.in = dy;
-  f.weights = swapped.get();
-  f.out = dx;
-  run_forward(f);
 }
 
 template <typename In>
@@ -878,7 +949,8 @@ bool handles_forward(const Conv2dGeometry& g) {
 }
 
 bool handles_backward_data(const Conv2dGeometry& g) {
-  return handles_forward(g) && g.stride_h == 1 && g.pad_h < g.KH && g.pad_w < g.KW;
+  return handles_forward(g) && phases_fit(g.H, g.OH, g.KH, g.pad_h, g.stride_h) &&
+         phases_fit(g.W, g.OW, g.KW, g.pad_w, g.stride_w);
 }
 
 bool handles_backward_weights(const Conv2dGeometry& g) {

@@ -14,8 +14,10 @@
 //                      accumulators; per tap, 3 loads and 8 broadcast weights feed 24 FMAs;
 //                      small planes (channels in 16s): up to 28 positions of one output row by
 //                      16-64 channels, the output transposed after.
-//   backward data      (stride 1) the forward pass of dy, padded by K - 1 - pad, with the
-//                      kernel flipped and its channels swapped.
+//   backward data      the forward pass of dy, padded by K - 1 - pad, with the kernel
+//                      flipped and its channels swapped; with stride s, one such pass per
+//                      phase of dx (rows and columns of the same remainder mod s), each with
+//                      the kernel taps that reach it, scattered into dx.
 //   backward weights   dw[t][o] += buffer[offset[t] + q] * dy[q][o], an outer product per
 //                      output position over dy transposed to (positions, channels): a tile of
 //                      12 taps by 32 channels (or 24 by 16) in 24 accumulators, kept across
@@ -37,8 +39,8 @@ namespace descent::kernels::direct {
 bool available();
 bool available_bf16();
 
-// Whether the kernels handle the geometry: dilation 1, and for backward data stride 1 with
-// padding below the kernel size.
+// Whether the kernels handle the geometry: dilation 1, equal strides, and for backward data a
+// padding that every phase's taps reach (below the kernel size with stride 1).
 bool handles_forward(const Conv2dGeometry& g);
 bool handles_backward_data(const Conv2dGeometry& g);
 bool handles_backward_weights(const Conv2dGeometry& g);
