@@ -152,8 +152,8 @@ void conv_mixed(benchmark::State& state, const ConvLayer& layer, Pass pass, Mixe
   auto run = [&] {
     if (variant == Mixed::onednn) {
       if (pass == Pass::forward) {
-        kernels::onednn::conv2d_forward(g, x.data<BFloat16>(), w.data<BFloat16>(),
-                                        b.data<float>(), y.data<float>());
+        kernels::onednn::conv2d_forward(g, x.data<BFloat16>(), w.data<BFloat16>(), b.data<float>(),
+                                        y.data<float>());
       } else if (pass == Pass::backward_input) {
         kernels::onednn::conv2d_backward_data(g, dy.data<BFloat16>(), w.data<BFloat16>(),
                                               dx.data<float>());

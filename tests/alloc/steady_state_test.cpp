@@ -264,8 +264,9 @@ TEST_P(SteadyStateStep, MakesNoHeapAllocationInDescentsCode) {
   const bool own_gemm = c.precision == DType::bf16
                             ? kernels::bf16_gemm_path() == kernels::Gemm16Path::dot
                             : kernels::f32_dot_available();
-  const bool own_conv = !conv_model || (c.precision == DType::f32 ? kernels::direct::available()
-                                                                   : kernels::direct::available_bf16());
+  const bool own_conv =
+      !conv_model || (c.precision == DType::f32 ? kernels::direct::available()
+                                                : kernels::direct::available_bf16());
   if (kCountsMalloc && own_gemm && own_conv) {
     EXPECT_EQ(counts.onednn, 0);
     EXPECT_EQ(counts.mallocs, 0) << "malloc calls in the whole process in " << steps << " steps";

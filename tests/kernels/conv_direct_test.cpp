@@ -4,6 +4,8 @@
 // than one vector of positions and larger than a tile, kernels 1x1 to 5x5, padding 0 to 2,
 // strides 1 to 3, null bias and gradients, one sample and more samples than threads, inside
 // a caller's parallel region.
+#include "descent/kernels/conv_direct.hpp"
+
 #include <gtest/gtest.h>
 #include <omp.h>
 
@@ -15,7 +17,6 @@
 #include "descent/core/error.hpp"
 #include "descent/core/tensor.hpp"
 #include "descent/kernels/conv.hpp"
-#include "descent/kernels/conv_direct.hpp"
 
 namespace descent {
 namespace {
@@ -83,7 +84,8 @@ const std::vector<Case>& cases() {
       {"3 -> 17, 13x10 stride 3 pad 2", geometry(2, 3, 13, 10, 17, 5, 4, 3, 2, 1)},
       {"32 -> 64, 14x14 stride 2 (ResNet layer3.0)", geometry(3, 32, 14, 14, 64, 3, 3, 2, 1, 1)},
       {"5 -> 9, 9x7 stride 2, 2x2 kernel", geometry(2, 5, 9, 7, 9, 2, 2, 2, 0, 0)},
-      {"4 -> 8, 11x11 stride 4, 3x3 (phases without taps)", geometry(2, 4, 11, 11, 8, 3, 3, 4, 0, 0)},
+      {"4 -> 8, 11x11 stride 4, 3x3 (phases without taps)",
+       geometry(2, 4, 11, 11, 8, 3, 3, 4, 0, 0)},
       {"one sample", geometry(1, 4, 5, 5, 24, 3, 3, 1, 1, 1)},
   };
   return list;
@@ -121,8 +123,7 @@ TEST_F(ConvDirect, MatchesF64OnEveryPass) {
     const std::vector<double> b = random_values(g.O, 3);
     const std::vector<double> dy = random_values(g.N * g.O * g.OH * g.OW, 4);
     const Reference r = reference(g, x, w, b, dy);
-    const std::vector<float> x32 = to_f32(x), w32 = to_f32(w), b32 = to_f32(b),
-                             dy32 = to_f32(dy);
+    const std::vector<float> x32 = to_f32(x), w32 = to_f32(w), b32 = to_f32(b), dy32 = to_f32(dy);
     std::vector<float> y(dy.size(), NAN), dx(x.size(), NAN), dw(w.size(), NAN), db(b.size(), NAN);
     kernels::direct::conv2d_forward(g, x32.data(), w32.data(), b32.data(), y.data());
     expect_close(y, r.y, "forward");

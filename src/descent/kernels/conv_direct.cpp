@@ -43,11 +43,11 @@ struct Layout {
   std::int64_t C = 0, H = 0, W = 0;  // the input sample (C channels of slots, H, W)
   std::int64_t KH = 0, KW = 0, pad_h = 0, pad_w = 0, s = 1;
   std::int64_t OH = 0, OW = 0;
-  std::int64_t Hq = 0, Wq = 0;     // a phase plane
-  std::int64_t positions = 0;      // OH * Wq rounded up to whole vectors
-  std::int64_t phase_stride = 0;   // slots from one phase plane to the next
+  std::int64_t Hq = 0, Wq = 0;              // a phase plane
+  std::int64_t positions = 0;               // OH * Wq rounded up to whole vectors
+  std::int64_t phase_stride = 0;            // slots from one phase plane to the next
   std::int64_t phases_h = 1, phases_w = 1;  // phase rows and columns some tap reads
-  std::int64_t channel_stride = 0;  // phases_h * phases_w phase planes
+  std::int64_t channel_stride = 0;          // phases_h * phases_w phase planes
   std::int64_t taps() const { return C * KH * KW; }
   // with a stride, the padded input rows of one channel, each as wide as the split reads
   std::int64_t row_width() const { return s * round_up(Wq, 16); }
@@ -62,8 +62,16 @@ struct Layout {
 Layout layout_of(std::int64_t C, std::int64_t H, std::int64_t W, std::int64_t KH, std::int64_t KW,
                  std::int64_t pad_h, std::int64_t pad_w, std::int64_t s, std::int64_t OH,
                  std::int64_t OW, std::int64_t extra_h = 0, std::int64_t extra_w = 0) {
-  Layout L{.C = C, .H = H, .W = W, .KH = KH, .KW = KW, .pad_h = pad_h, .pad_w = pad_w, .s = s,
-           .OH = OH, .OW = OW};
+  Layout L{.C = C,
+           .H = H,
+           .W = W,
+           .KH = KH,
+           .KW = KW,
+           .pad_h = pad_h,
+           .pad_w = pad_w,
+           .s = s,
+           .OH = OH,
+           .OW = OW};
   L.Hq = ceil_div(H + 2 * pad_h + extra_h, s);
   L.Wq = ceil_div(W + 2 * pad_w + extra_w, s);
   L.positions = round_up(OH * L.Wq, 16);
@@ -83,8 +91,8 @@ void tap_offsets(const Layout& L, std::int64_t* offsets) {
     for (std::int64_t kh = 0; kh < L.KH; ++kh) {
       for (std::int64_t kw = 0; kw < L.KW; ++kw) {
         const std::int64_t phase = (kh % L.s) * L.phases_w + kw % L.s;
-        offsets[(c * L.KH + kh) * L.KW + kw] = c * L.channel_stride + phase * L.phase_stride +
-                                               kh / L.s * L.Wq + kw / L.s;
+        offsets[(c * L.KH + kh) * L.KW + kw] =
+            c * L.channel_stride + phase * L.phase_stride + kh / L.s * L.Wq + kw / L.s;
       }
     }
   }
@@ -268,7 +276,8 @@ DESCENT_DIRECT __attribute__((always_inline)) inline __m512 madd(__m512 acc, __m
   if constexpr (S == Slots::f32) {
     return _mm512_fmadd_ps(a, b, acc);
   } else {
-    return _mm512_dpbf16_ps(acc, (__m512bh)_mm512_castps_si512(a), (__m512bh)_mm512_castps_si512(b));
+    return _mm512_dpbf16_ps(acc, (__m512bh)_mm512_castps_si512(a),
+                            (__m512bh)_mm512_castps_si512(b));
   }
 }
 
@@ -306,8 +315,7 @@ DESCENT_DIRECT void transpose_block(const float* src, std::int64_t rows, std::in
     const __mmask16 col_mask = static_cast<__mmask16>(width == 16 ? 0xFFFF : (1u << width) - 1);
     for (std::int64_t r0 = 0; r0 < rows; r0 += 16) {
       const std::int64_t height = std::min<std::int64_t>(16, rows - r0);
-      const __mmask16 row_mask =
-          static_cast<__mmask16>(height == 16 ? 0xFFFF : (1u << height) - 1);
+      const __mmask16 row_mask = static_cast<__mmask16>(height == 16 ? 0xFFFF : (1u << height) - 1);
       __m512i r[16];
       for (std::int64_t i = 0; i < 16; ++i) {
         r[i] = i < height ? _mm512_maskz_loadu_epi32(col_mask, src + (r0 + i) * ld_src + c0)
@@ -622,15 +630,15 @@ bool rows_of_three(const Layout& L) {
 // Taps [t, t1) of channels [o, o + 16 V) in tiles of J taps, halving at the end.
 template <Slots Sl, int V, int J>
 DESCENT_DIRECT void weights_taps(const Layout& L, const float* buf, const std::int64_t* offsets,
-                                 std::int64_t t, std::int64_t t1, const float* dyT,
-                                 std::int64_t ld, float* dw) {
+                                 std::int64_t t, std::int64_t t1, const float* dyT, std::int64_t ld,
+                                 float* dw) {
   for (; t + J <= t1; t += J) weights_tile<Sl, V, J>(L, buf, offsets + t, dyT, ld, dw + t * ld);
   if constexpr (J > 1) weights_taps<Sl, V, J / 2>(L, buf, offsets, t, t1, dyT, ld, dw);
 }
 template <Slots Sl, int V, int R, int S>
 DESCENT_DIRECT void weights_rows(const Layout& L, const float* buf, const std::int64_t* offsets,
-                                 std::int64_t r, std::int64_t r1, const float* dyT,
-                                 std::int64_t ld, float* dw) {
+                                 std::int64_t r, std::int64_t r1, const float* dyT, std::int64_t ld,
+                                 float* dw) {
   for (; r + R <= r1; r += R) {
     weights_tile_kw3<Sl, V, R, S>(L, buf, offsets + 3 * r, dyT, ld, dw + 3 * r * ld);
   }
@@ -714,34 +722,18 @@ DESCENT_DIRECT float sum_bf16(const BFloat16* in, std::int64_t n) {
 }
 
 void check(bool handled, bool bf16, const Conv2dGeometry& g, const char* pass) {
-  DESCENT_CHECK(available(), cat("conv2d (direct ", pass, "): this CPU has no AVX-512 (F, BW, VL)"));
+  DESCENT_CHECK(available(),
+                cat("conv2d (direct ", pass, "): this CPU has no AVX-512 (F, BW, VL)"));
   DESCENT_CHECK(!bf16 || available_bf16(),
                 cat("conv2d (direct ", pass, ", bf16): this CPU has no AVX512-BF16"));
-  DESCENT_CHECK(handled, cat("conv2d (direct ", pass, "): geometry not handled (kernel ", g.KH,
-                             "x", g.KW, ", stride ", g.stride_h, "x", g.stride_w, ", padding ",
-                             g.pad_h, "x", g.pad_w, ", dilation ", g.dilation_h, "x",
-                             g.dilation_w, ")"));
+  DESCENT_CHECK(handled, cat("conv2d (direct ", pass, "): geometry not handled (kernel ", g.KH, "x",
+                             g.KW, ", stride ", g.stride_h, "x", g.stride_w, ", padding ", g.pad_h,
+                             "x", g.pad_w, ", dilation ", g.dilation_h, "x", g.dilation_w, ")"));
 }
 
 bool positive(const Conv2dGeometry& g) {
   return g.N >= 0 && g.C > 0 && g.O > 0 && g.KH > 0 && g.KW > 0 && g.OH > 0 && g.OW > 0 &&
          g.pad_h >= 0 && g.pad_w >= 0;
-}
-
-template <typename In>
-void forward(const Conv2dGeometry& g, const In* x, const In* weight, const float* bias, float* y) {
-  check(handles_forward(g), !std::is_same_v<In, float>, g, "forward");
-  Forward<In> f;
-  f.L = layout_of(slot_channels<In>(g.C), g.H, g.W, g.KH, g.KW, g.pad_h, g.pad_w, g.stride_h,
-                  g.OH, g.OW);
-  f.N = g.N;
-  f.O = g.O;
-  f.channels = g.C;
-  f.in = x;
-  f.weights = weight;
-  f.bias = bias;
-  f.out = y;
-  run_forward(f);
 }
 
 // Backward data with stride s, one phase at a time. Input row ih gets dy row oh through
@@ -775,8 +767,27 @@ bool phases_fit(std::int64_t H, std::int64_t OH, std::int64_t K, std::int64_t pa
   return true;
 }
 
+}  // namespace
+
 template <typename In>
-void backward_data(const Conv2dGeometry& g, const In* dy, const In* weight, float* dx) {
+void conv2d_forward(const Conv2dGeometry& g, const In* x, const In* weight, const float* bias,
+                    float* y) {
+  check(handles_forward(g), !std::is_same_v<In, float>, g, "forward");
+  Forward<In> f;
+  f.L = layout_of(slot_channels<In>(g.C), g.H, g.W, g.KH, g.KW, g.pad_h, g.pad_w, g.stride_h, g.OH,
+                  g.OW);
+  f.N = g.N;
+  f.O = g.O;
+  f.channels = g.C;
+  f.in = x;
+  f.weights = weight;
+  f.bias = bias;
+  f.out = y;
+  run_forward(f);
+}
+
+template <typename In>
+void conv2d_backward_data(const Conv2dGeometry& g, const In* dy, const In* weight, float* dx) {
   check(handles_backward_data(g), !std::is_same_v<In, float>, g, "backward data");
   // Each phase: dx's rows and columns of that phase = the stride-1 forward pass of dy with the
   // phase's sub-kernel flipped and its input and output channels swapped:
@@ -790,7 +801,8 @@ void backward_data(const Conv2dGeometry& g, const In* dy, const In* weight, floa
       if (ph.n == 0 || pw.n == 0) continue;
       // dx at (s (i0 + i) + r - pad): this phase's rows and columns
       auto scatter = [&](const float* out) {
-        on_threads(threads_for(g.N, g.N * g.C * ph.n * pw.n * 64), [&](std::int64_t t, std::int64_t nt) {
+        on_threads(threads_for(g.N, g.N * g.C * ph.n * pw.n * 64), [&](std::int64_t t,
+                                                                       std::int64_t nt) {
           for (std::int64_t plane = g.N * g.C * t / nt; plane < g.N * g.C * (t + 1) / nt; ++plane) {
             float* d = dx + plane * g.H * g.W;
             for (std::int64_t i = 0; i < ph.n; ++i) {
@@ -806,8 +818,8 @@ void backward_data(const Conv2dGeometry& g, const In* dy, const In* weight, floa
         continue;
       }
       Forward<In> f;
-      f.L = layout_of(slot_channels<In>(g.O), g.OH, g.OW, ph.M, pw.M, ph.pad, pw.pad, 1, ph.n,
-                      pw.n, ph.extra, pw.extra);
+      f.L = layout_of(slot_channels<In>(g.O), g.OH, g.OW, ph.M, pw.M, ph.pad, pw.pad, 1, ph.n, pw.n,
+                      ph.extra, pw.extra);
       f.N = g.N;
       f.O = g.C;
       f.channels = g.O;
@@ -840,8 +852,8 @@ void backward_data(const Conv2dGeometry& g, const In* dy, const In* weight, floa
 }
 
 template <typename In>
-void backward_weights(const Conv2dGeometry& g, const In* dy, const In* x, float* dweight,
-                      float* dbias) {
+void conv2d_backward_weights(const Conv2dGeometry& g, const In* dy, const In* x, float* dweight,
+                             float* dbias) {
   constexpr bool bf16 = !std::is_same_v<In, float>;
   constexpr Slots Sl = bf16 ? Slots::bf16_pairs : Slots::f32;
   check(handles_backward_weights(g), bf16, g, "backward weights");
@@ -859,7 +871,7 @@ void backward_weights(const Conv2dGeometry& g, const In* dy, const In* x, float*
   Workspace<std::int64_t> offsets(taps);
   tap_offsets(L, offsets.get());
   const int threads = dweight == nullptr ? 1 : threads_for(g.N, g.N * g.O * P * taps);
-  const std::int64_t part = taps * ld + ld;  // dw (taps, ld), db (ld)
+  const std::int64_t part = taps * ld + ld;               // dw (taps, ld), db (ld)
   const std::int64_t paired = bf16 ? g.O * dy_slots : 0;  // dy_pairs' output
   const std::int64_t per_thread = L.sample_floats() + dy_slots * ld + part + paired;
   Workspace<float> scratch(per_thread * threads);
@@ -930,8 +942,6 @@ void backward_weights(const Conv2dGeometry& g, const In* dy, const In* x, float*
   }
 }
 
-}  // namespace
-
 bool available() {
   static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                           __builtin_cpu_supports("avx512vl");
@@ -957,30 +967,15 @@ bool handles_backward_weights(const Conv2dGeometry& g) {
   return handles_forward(g);
 }
 
-void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* weight, const float* bias,
-                    float* y) {
-  forward(g, x, weight, bias, y);
-}
-void conv2d_backward_data(const Conv2dGeometry& g, const float* dy, const float* weight,
-                          float* dx) {
-  backward_data(g, dy, weight, dx);
-}
-void conv2d_backward_weights(const Conv2dGeometry& g, const float* dy, const float* x,
-                             float* dweight, float* dbias) {
-  backward_weights(g, dy, x, dweight, dbias);
-}
-
-void conv2d_forward(const Conv2dGeometry& g, const BFloat16* x, const BFloat16* weight,
-                    const float* bias, float* y) {
-  forward(g, x, weight, bias, y);
-}
-void conv2d_backward_data(const Conv2dGeometry& g, const BFloat16* dy, const BFloat16* weight,
-                          float* dx) {
-  backward_data(g, dy, weight, dx);
-}
-void conv2d_backward_weights(const Conv2dGeometry& g, const BFloat16* dy, const BFloat16* x,
-                             float* dweight, float* dbias) {
-  backward_weights(g, dy, x, dweight, dbias);
-}
+template void conv2d_forward(const Conv2dGeometry&, const float*, const float*, const float*,
+                             float*);
+template void conv2d_forward(const Conv2dGeometry&, const BFloat16*, const BFloat16*, const float*,
+                             float*);
+template void conv2d_backward_data(const Conv2dGeometry&, const float*, const float*, float*);
+template void conv2d_backward_data(const Conv2dGeometry&, const BFloat16*, const BFloat16*, float*);
+template void conv2d_backward_weights(const Conv2dGeometry&, const float*, const float*, float*,
+                                      float*);
+template void conv2d_backward_weights(const Conv2dGeometry&, const BFloat16*, const BFloat16*,
+                                      float*, float*);
 
 }  // namespace descent::kernels::direct

@@ -35,7 +35,7 @@
 namespace descent::kernels::direct {
 
 // True when the CPU has AVX-512 F, BW and VL (checked once); available_bf16(): and
-// AVX512-BF16, for the bf16 overloads.
+// AVX512-BF16, for bf16 inputs.
 bool available();
 bool available_bf16();
 
@@ -46,22 +46,17 @@ bool handles_backward_data(const Conv2dGeometry& g);
 bool handles_backward_weights(const Conv2dGeometry& g);
 
 // As kernels::conv2d_forward etc. (conv.hpp): y, dx, dweight and dbias are overwritten; bias,
-// dweight and dbias may be null. Throw Error where available() is false or the geometry is not
-// handled.
-void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* weight, const float* bias,
+// dweight and dbias may be null. Throw Error where available() (available_bf16() for bf16) is
+// false or the geometry is not handled. In: float, or BFloat16 (mixed precision: bf16 x, weight and
+// dy, f32 outputs and bias; forward and backward data multiply pairs of channels with vdpbf16ps,
+// backward weights pairs of output positions; f32 sums of the exact bf16 products).
+template <typename In>
+void conv2d_forward(const Conv2dGeometry& g, const In* x, const In* weight, const float* bias,
                     float* y);
-void conv2d_backward_data(const Conv2dGeometry& g, const float* dy, const float* weight, float* dx);
-void conv2d_backward_weights(const Conv2dGeometry& g, const float* dy, const float* x,
-                             float* dweight, float* dbias);
-
-// Mixed precision: bf16 x, weight and dy, f32 outputs and bias. Forward and backward data
-// multiply pairs of channels with vdpbf16ps (f32 sums of exact bf16 products); backward weights
-// widens the bf16 values to f32 as it copies them and runs the f32 tiles.
-void conv2d_forward(const Conv2dGeometry& g, const BFloat16* x, const BFloat16* weight,
-                    const float* bias, float* y);
-void conv2d_backward_data(const Conv2dGeometry& g, const BFloat16* dy, const BFloat16* weight,
-                          float* dx);
-void conv2d_backward_weights(const Conv2dGeometry& g, const BFloat16* dy, const BFloat16* x,
-                             float* dweight, float* dbias);
+template <typename In>
+void conv2d_backward_data(const Conv2dGeometry& g, const In* dy, const In* weight, float* dx);
+template <typename In>
+void conv2d_backward_weights(const Conv2dGeometry& g, const In* dy, const In* x, float* dweight,
+                             float* dbias);
 
 }  // namespace descent::kernels::direct
