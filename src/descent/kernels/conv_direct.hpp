@@ -1,5 +1,5 @@
-// descent's own direct convolution on AVX-512, f32, on the NCHW buffers of kernels/conv.hpp
-// (used by conv.cpp; not a public interface).
+// descent's own direct convolution on AVX-512, f32 and bf16 inputs with f32 sums, on the NCHW
+// buffers of kernels/conv.hpp (used by conv.cpp; not a public interface).
 //
 // ====== How it works ======
 // Each sample's input is first copied, with its zero padding, into the calling thread's
@@ -23,6 +23,10 @@
 //                      12 taps by 32 channels (or 24 by 16) in 24 accumulators, kept across
 //                      the positions and the samples of a thread; the threads' sums are added
 //                      in thread order, so the result depends only on the thread count.
+//
+// bf16: a 32-bit slot of the copied input and of the packed weights holds two bf16 of
+// consecutive channels (forward, backward data) or positions (backward weights), which
+// vdpbf16ps multiplies pairwise into the f32 accumulators; the tiles are the same.
 //
 // The work is split between the threads by sample (and by output-channel block in the
 // forward pass); inside a caller's parallel region it runs on the calling thread. Scratch
