@@ -405,27 +405,36 @@ DESCENT_DIRECT void positions_block(const Forward<In>& f, const std::int64_t* of
 
 // ---- forward: channels across the vector (small planes, channels in multiples of 16) ----
 
-// out[r][0:16 OV] (rows ld apart) = bias + sum_t in[offsets[t] + r] * w[t][0:16 OV] for R
-// consecutive output positions of one row.
-template <Slots S, int OV, int R>
+// out[k R + r][0:16 OV] (rows ld apart) = bias + sum_t in[offsets[t] + k row + r] *
+// w[t][0:16 OV] for R consecutive output positions of ROWS consecutive rows (`row` apart in
+// the input; the rows' R positions follow each other in out, so with ROWS > 1 a run is a
+// whole row).
+template <Slots S, int OV, int R, int ROWS = 1>
 DESCENT_DIRECT void channels_tile(const float* in, const std::int64_t* offsets, std::int64_t taps,
-                                  const float* w, const float* bias, float* out, std::int64_t ld) {
-  __m512 acc[R][OV];
+                                  const float* w, const float* bias, float* out, std::int64_t ld,
+                                  std::int64_t row) {
+  __m512 acc[ROWS][R][OV];
   for (int v = 0; v < OV; ++v) {
     const __m512 b = _mm512_loadu_ps(bias + 16 * v);
-    for (int r = 0; r < R; ++r) acc[r][v] = b;
+    for (int k = 0; k < ROWS; ++k) {
+      for (int r = 0; r < R; ++r) acc[k][r][v] = b;
+    }
   }
   for (std::int64_t t = 0; t < taps; ++t) {
     const float* src = in + offsets[t];
     __m512 wv[OV];
     for (int v = 0; v < OV; ++v) wv[v] = _mm512_loadu_ps(w + t * 16 * OV + 16 * v);
-    for (int r = 0; r < R; ++r) {
-      const __m512 b = _mm512_set1_ps(src[r]);
-      for (int v = 0; v < OV; ++v) acc[r][v] = madd<S>(acc[r][v], b, wv[v]);
+    for (int k = 0; k < ROWS; ++k) {
+      for (int r = 0; r < R; ++r) {
+        const __m512 b = _mm512_set1_ps(src[k * row + r]);
+        for (int v = 0; v < OV; ++v) acc[k][r][v] = madd<S>(acc[k][r][v], b, wv[v]);
+      }
     }
   }
-  for (int r = 0; r < R; ++r) {
-    for (int v = 0; v < OV; ++v) _mm512_storeu_ps(out + r * ld + 16 * v, acc[r][v]);
+  for (int k = 0; k < ROWS; ++k) {
+    for (int r = 0; r < R; ++r) {
+      for (int v = 0; v < OV; ++v) _mm512_storeu_ps(out + (k * R + r) * ld + 16 * v, acc[k][r][v]);
+    }
   }
 }
 
@@ -434,18 +443,21 @@ template <int OV>
 constexpr int kMaxRun = 28 / OV;
 
 using ChannelsTile = void (*)(const float*, const std::int64_t*, std::int64_t, const float*,
-                              const float*, float*, std::int64_t);
-template <Slots S, int OV, std::size_t... R>
+                              const float*, float*, std::int64_t, std::int64_t);
+template <Slots S, int OV, int ROWS, std::size_t... R>
 constexpr std::array<ChannelsTile, sizeof...(R)> channels_tiles(std::index_sequence<R...>) {
-  return {&channels_tile<S, OV, static_cast<int>(R) + 1>...};
+  return {&channels_tile<S, OV, static_cast<int>(R) + 1, ROWS>...};
 }
-// channels_tile<S, OV, R> for R = 1 .. kMaxRun<OV>, at index R - 1
-template <Slots S, int OV>
-constexpr auto kChannelsTiles = channels_tiles<S, OV>(std::make_index_sequence<kMaxRun<OV>>());
+// channels_tile<S, OV, R, ROWS> for R = 1 .. kMaxRun<OV> / ROWS, at index R - 1
+template <Slots S, int OV, int ROWS>
+constexpr auto kChannelsTiles =
+    channels_tiles<S, OV, ROWS>(std::make_index_sequence<kMaxRun<OV> / ROWS>());
 
-// The vectors of channels of one tile: 4 where the channels come in 64s, 2 in 32s, else 1.
-std::int64_t channel_vectors(std::int64_t O) {
-  return O % 64 == 0 ? 4 : O % 32 == 0 ? 2 : 1;
+// The vectors of channels of one tile: 4 where the channels come in 64s, 2 in 32s, else 1;
+// but 2 on planes at most 7 wide (two rows of 7 by 32 channels fill 28 accumulators, where 7
+// positions by 64 channels leave one accumulator spilled).
+std::int64_t channel_vectors(std::int64_t O, std::int64_t OW) {
+  return O % 64 == 0 && OW > 7 ? 4 : O % 32 == 0 ? 2 : 1;
 }
 
 // Small planes with channels in multiples of 16 put channels across the vector: no columns of
@@ -464,14 +476,22 @@ DESCENT_DIRECT void channels_block(const Forward<In>& f, const std::int64_t* off
   constexpr std::int64_t width = 16 * OV;
   const float* w = packed + block * taps * width;
   const float* bias = packed_bias + block * width;
+  constexpr Slots S = Forward<In>::kSlots;
+  std::int64_t oh = 0;
+  if (2 * L.OW <= kMaxRun<OV>) {
+    // whole rows, two at a time
+    for (; oh + 2 <= L.OH; oh += 2) {
+      kChannelsTiles<S, OV, 2>[L.OW - 1](buf + oh * L.Wq, offsets, taps, w, bias,
+                                         tile_out + oh * L.OW * width, width, L.Wq);
+    }
+  }
   // each row in runs of nearly equal length, at most kMaxRun
   const std::int64_t runs = ceil_div(L.OW, kMaxRun<OV>);
-  for (std::int64_t oh = 0; oh < L.OH; ++oh) {
+  for (; oh < L.OH; ++oh) {
     for (std::int64_t i = 0; i < runs; ++i) {
       const std::int64_t ow0 = L.OW * i / runs, ow1 = L.OW * (i + 1) / runs;
-      kChannelsTiles<Forward<In>::kSlots, OV>[ow1 - ow0 - 1](
-          buf + oh * L.Wq + ow0, offsets, taps, w, bias, tile_out + (oh * L.OW + ow0) * width,
-          width);
+      kChannelsTiles<S, OV, 1>[ow1 - ow0 - 1](buf + oh * L.Wq + ow0, offsets, taps, w, bias,
+                                              tile_out + (oh * L.OW + ow0) * width, width, L.Wq);
     }
   }
   transpose_block(tile_out, L.OH * L.OW, width, width,
@@ -497,7 +517,7 @@ template <typename In>
 void run_forward(const Forward<In>& f) {
   const Layout& L = f.L;
   const bool across = channels_across(L, f.O);
-  const std::int64_t ov = channel_vectors(f.O);
+  const std::int64_t ov = channel_vectors(f.O, L.OW);
   const std::int64_t width = across ? 16 * ov : kOB;
   const std::int64_t blocks = ceil_div(f.O, width);
   const std::int64_t items = f.N * blocks;
