@@ -678,7 +678,15 @@ template <Slots Sl>
 DESCENT_DIRECT void weights_sample(const Layout& L, const float* buf, const std::int64_t* offsets,
                                    const float* dyT, std::int64_t ld, float* dw) {
   const std::int64_t taps = L.taps();
-  for (std::int64_t o = 0; o < ld; o += 32) {
+  std::int64_t o = 0;
+  if (rows_of_three(L)) {
+    // 64 channels by 2 rows of 3 taps: per position 4 loads of dy and 6 broadcasts feed 24
+    // FMAs, where 32 channels by 4 rows take 2 and 12
+    for (; o + 64 <= ld; o += 64) {
+      weights_rows<Sl, 4, 2>(L, buf, offsets, taps / 3, dyT + o, ld, dw + o);
+    }
+  }
+  for (; o < ld; o += 32) {
     const bool narrow = ld - o == 16;
     if (rows_of_three(L) && narrow) {
       weights_rows<Sl, 1, kTapsNarrow / 3>(L, buf, offsets, taps / 3, dyT + o, ld, dw + o);
