@@ -1,5 +1,7 @@
-// Two paths behind one interface: oneDNN's convolution primitives (f32; conv_onednn.cpp),
-// and im2col + GEMM (f32 and f64; here), chosen per pass by use_onednn() below.
+// Three paths behind one interface, chosen per pass by use_direct() and use_onednn() below:
+// descent's direct kernels (f32 and bf16 on AVX-512; conv_direct.cpp), im2col + GEMM (f32 and
+// f64; here) and oneDNN's convolution primitives (f32 and bf16; conv_onednn.cpp), which the
+// automatic rule takes only on CPUs without AVX-512 (each of their executions allocates).
 //
 // im2col + GEMM (Chellapilla, Puri & Simard, "High Performance Convolutional Neural
 // Networks for Document Processing", 2006; Caffe's conv layer). Per sample n:
