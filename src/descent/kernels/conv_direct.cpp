@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "descent/core/error.hpp"
+#include "descent/core/parallel.hpp"
 #include "descent/kernels/avx512_gemm.hpp"
 #include "descent/kernels/gemm_split.hpp"
 #include "descent/kernels/workspace.hpp"
@@ -498,20 +499,13 @@ DESCENT_DIRECT void channels_block(const Forward<In>& f, const std::int64_t* off
                   f.out + (n * f.O + block * width) * L.OH * L.OW, L.OH * L.OW);
 }
 
+// The threads of a call: gemm_split.hpp's rule (one below kParallelMacs, one inside a
+// caller's region), and one where there is a single item to share.
 int threads_for(std::int64_t items, std::int64_t macs) {
-  return items >= 2 && macs >= kParallelMacs && !omp_in_parallel() ? omp_get_max_threads() : 1;
+  return items >= 2 ? detail::gemm_threads(macs, kParallelMacs) : 1;
 }
 
-// Calls work(t, nt) on each of `threads` threads (without entering OpenMP for one).
-template <typename Work>
-void on_threads(int threads, Work work) {
-  if (threads == 1) {
-    work(0, 1);
-    return;
-  }
-#pragma omp parallel num_threads(threads)
-  work(omp_get_thread_num(), omp_get_num_threads());
-}
+using detail::on_threads;
 
 template <typename In>
 void run_forward(const Forward<In>& f) {
@@ -828,10 +822,14 @@ void conv2d_backward_data(const Conv2dGeometry& g, const In* dy, const In* weigh
       const Phase pw = phase_of(g.W, g.OW, g.KW, g.pad_w, s, rw);
       if (ph.n == 0 || pw.n == 0) continue;
       // dx at (s (i0 + i) + r - pad): this phase's rows and columns
+      // an element-wise pass: on all threads above core's element threshold
+      const std::int64_t planes = g.N * g.C;
+      const int scatter_threads = planes * ph.n * pw.n > kParallelElements && !omp_in_parallel()
+                                      ? omp_get_max_threads()
+                                      : 1;
       auto scatter = [&](const float* out) {
-        on_threads(threads_for(g.N, g.N * g.C * ph.n * pw.n * 64), [&](std::int64_t t,
-                                                                       std::int64_t nt) {
-          for (std::int64_t plane = g.N * g.C * t / nt; plane < g.N * g.C * (t + 1) / nt; ++plane) {
+        on_threads(scatter_threads, [&](std::int64_t t, std::int64_t nt) {
+          for (std::int64_t plane = planes * t / nt; plane < planes * (t + 1) / nt; ++plane) {
             float* d = dx + plane * g.H * g.W;
             for (std::int64_t i = 0; i < ph.n; ++i) {
               float* row = d + (s * (ph.i0 + i) + rh - g.pad_h) * g.W + s * pw.i0 + rw - g.pad_w;

@@ -68,20 +68,25 @@ inline int gemm_threads(std::int64_t macs, std::int64_t parallel_macs) {
   return macs >= parallel_macs && !omp_in_parallel() ? omp_get_max_threads() : 1;
 }
 
-// run(job, item0, item1, thread) for every thread's share, on `threads` threads (one
-// parallel region, or none for one thread).
-template <typename Job, typename Run>
-void run_jobs(std::span<const Job> jobs, std::int64_t cost, int threads, Run run) {
-  auto share = [&](std::int64_t t, std::int64_t nt) {
-    for_thread_share(jobs, cost, t, nt,
-                     [&](const Job& j, std::int64_t i0, std::int64_t i1) { run(j, i0, i1, t); });
-  };
+// work(t, nt) on each of `threads` threads: one parallel region, or none for one thread (a
+// one-thread region would still allocate a team).
+template <typename Work>
+void on_threads(int threads, Work work) {
   if (threads == 1) {
-    share(0, 1);
+    work(0, 1);
     return;
   }
 #pragma omp parallel num_threads(threads)
-  share(omp_get_thread_num(), omp_get_num_threads());
+  work(omp_get_thread_num(), omp_get_num_threads());
+}
+
+// run(job, item0, item1, thread) for every thread's share, on `threads` threads.
+template <typename Job, typename Run>
+void run_jobs(std::span<const Job> jobs, std::int64_t cost, int threads, Run run) {
+  on_threads(threads, [&](std::int64_t t, std::int64_t nt) {
+    for_thread_share(jobs, cost, t, nt,
+                     [&](const Job& j, std::int64_t i0, std::int64_t i1) { run(j, i0, i1, t); });
+  });
 }
 
 }  // namespace descent::kernels::detail
