@@ -209,6 +209,11 @@ DType autocast_dtype() {
   return autocast_state.dtype;
 }
 
+DType autocast_dtype_for(const Tensor& a, const Tensor& b) {
+  const bool f32 = a.defined() && b.defined() && a.dtype() == DType::f32 && b.dtype() == DType::f32;
+  return f32 ? autocast_state.dtype : DType::f32;
+}
+
 AutocastGuard::AutocastGuard(DType compute) : AutocastGuard(compute, Tensor(), Tensor()) {}
 
 AutocastGuard::AutocastGuard(DType compute, const Tensor& master, const Tensor& low)

@@ -44,6 +44,11 @@ namespace descent::ops {
 // The dtype the GEMM-bound ops compute in on this thread: f32 when autocast is off.
 DType autocast_dtype();
 
+// What a GEMM-bound op on a and b computes in: autocast_dtype() when both are defined f32
+// tensors (the ops then take their mixed-precision path), else f32 (their own path, which
+// checks its inputs).
+DType autocast_dtype_for(const Tensor& a, const Tensor& b);
+
 class AutocastGuard {
  public:
   // compute: f32 (autocast off inside the guard), bf16 or f16; Error otherwise.

@@ -150,9 +150,7 @@ kernels::Conv2dGeometry conv2d_geometry(const Shape& x, const Shape& weight, con
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias,
               const Conv2dOptions& options) {
-  if (const DType compute = autocast_dtype(); compute != DType::f32 && x.defined() &&
-                                              weight.defined() && x.dtype() == DType::f32 &&
-                                              weight.dtype() == DType::f32) {
+  if (const DType compute = autocast_dtype_for(x, weight); compute != DType::f32) {
     return conv2d_mixed(x, weight, bias, options, compute);
   }
   const kernels::Conv2dGeometry g = conv_geometry(x, weight, bias, options);

@@ -34,8 +34,7 @@ void batched_gemm(bool trans_a, bool trans_b, std::int64_t batch, std::int64_t M
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
-  if (const DType compute = autocast_dtype(); compute != DType::f32 && a.defined() && b.defined() &&
-                                              a.dtype() == DType::f32 && b.dtype() == DType::f32) {
+  if (const DType compute = autocast_dtype_for(a, b); compute != DType::f32) {
     return matmul_mixed(a, b, compute);
   }
   DESCENT_CHECK(a.dim() >= 2 && b.dim() >= 2, "matmul: needs tensors of rank >= 2, got ",
@@ -235,9 +234,7 @@ std::pair<Tensor, Tensor> relu_gradient_and_column_sums(const Tensor& grad, cons
 }  // namespace
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
-  if (const DType compute = autocast_dtype(); compute != DType::f32 && x.defined() &&
-                                              weight.defined() && x.dtype() == DType::f32 &&
-                                              weight.dtype() == DType::f32) {
+  if (const DType compute = autocast_dtype_for(x, weight); compute != DType::f32) {
     return linear_mixed(x, weight, bias, compute);
   }
   const LinearShape l = check_linear("linear", x, weight, bias);
@@ -281,9 +278,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
 }
 
 Tensor linear_relu(const Tensor& x, const Tensor& weight, const Tensor& bias) {
-  if (const DType compute = autocast_dtype(); compute != DType::f32 && x.defined() &&
-                                              weight.defined() && x.dtype() == DType::f32 &&
-                                              weight.dtype() == DType::f32) {
+  if (const DType compute = autocast_dtype_for(x, weight); compute != DType::f32) {
     return linear_relu_mixed(x, weight, bias, compute);
   }
   const LinearShape l = check_linear("linear_relu", x, weight, bias);
