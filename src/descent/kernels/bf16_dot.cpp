@@ -204,6 +204,10 @@ void compute(const Job& j, std::int64_t m0, std::int64_t m1, std::int64_t panel,
   const u32* b = packed_b + panel * j.panel_words();
   for (std::int64_t m = m0; m < m1; m += kMR) {
     const std::int64_t rows = std::min<std::int64_t>(kMR, m1 - m);
+    if (m + kMR < m1) {
+      detail::prefetch_tile(detail::tile_store(j, m + kMR, n0, last),
+                            std::min<std::int64_t>(kMR, m1 - m - kMR), width);
+    }
     TileA a;
     if (j.trans_a) {
       a = {reinterpret_cast<const u16*>(packed_a + (m / kNR) * j.panel_words() + m % kNR), 2,

@@ -141,6 +141,10 @@ void compute(const Job& j, std::int64_t m0, std::int64_t m1, std::int64_t n0, co
   const __mmask16 last = static_cast<__mmask16>(rest >= 16 ? 0xFFFF : (1u << rest) - 1);
   for (std::int64_t m = m0; m < m1; m += j.mr) {
     const std::int64_t rows = std::min(j.mr, m1 - m);
+    if (m + j.mr < m1) {
+      detail::prefetch_tile(detail::tile_store(j, m + j.mr, n0, last),
+                            std::min(j.mr, m1 - m - j.mr), width);
+    }
     const Operands o = j.trans_a ? Operands{j.A + m, 1, j.lda, b, b_k, j.K}
                                  : Operands{j.A + m * j.lda, j.lda, 1, b, b_k, j.K};
     const detail::TileStore to = detail::tile_store(j, m, n0, last);
