@@ -1,5 +1,6 @@
 // kernels::gemm (f32) against a double-precision reference: descent's own AVX-512 kernel
-// (f32_dot.hpp) and oneDNN's dnnl_sgemm (what kernels::gemm falls back to), on every
+// (f32_dot.hpp), with K in blocks beyond its limit, or oneDNN's dnnl_sgemm (kernels::gemm's
+// choice on CPUs without AVX-512), on every
 // transpose combination, ragged tiles, padded leading dimensions, alpha/beta, a bias, batches
 // and at one and two threads.
 #include "descent/kernels/gemm.hpp"
@@ -173,14 +174,32 @@ TEST(Gemm, BetaZeroNeverReadsC) {
   p.expect_matches(out, 1.0f, 0.0f, false, "beta 0");
 }
 
-TEST(Gemm, LongKFallsBackToOnednnWithTheSameResult) {
-  // beyond the own kernel's K the dispatch takes dnnl_sgemm; the bias still reaches C
-  const Problem p({false, false, 9, 20, 5000});
-  ASSERT_FALSE(kernels::f32_dot_suits(p.c.M, p.c.N, p.c.K));
-  std::vector<float> out = p.c0;
-  kernels::gemm_bias(false, false, p.c.M, p.c.N, p.c.K, p.a.data(), p.lda, p.b.data(), p.ldb,
-                     p.bias.data(), out.data(), p.ldc);
-  p.expect_matches(out, 1.0f, 0.0f, true, "long K");
+TEST(Gemm, LongKRunsInBlocksWithTheSameResult) {
+  // beyond kF32DotMaxK the dispatch splits K: alpha and beta, the bias (once), relu and the
+  // bf16 copy (on the sum of every block) as one call would give them, on every transpose
+  static_assert(kernels::kF32DotMaxK < 9000);
+  for (const bool trans_a : {false, true}) {
+    for (const bool trans_b : {false, true}) {
+      const Problem p({trans_a, trans_b, 9, 20, 9000, 2});
+      std::vector<float> out = p.c0;
+      kernels::gemm(std::span<const kernels::GemmF32>{{p.gemm(-0.5f, 0.25f, out.data(), true)}});
+      p.expect_matches(out, -0.5f, 0.25f, true, "long K");
+      std::vector<float> relu_out = p.c0;
+      std::vector<BFloat16> low(p.c.M * p.ldc, BFloat16(7.0f));
+      kernels::GemmF32 g = p.gemm(1.0f, 0.0f, relu_out.data(), true);
+      g.relu = true;
+      g.C_low = low.data();
+      kernels::gemm(std::span<const kernels::GemmF32>(&g, 1));
+      p.expect_matches(relu_out, 1.0f, 0.0f, true, "long K, relu", true);
+      for (std::int64_t i = 0; i < p.c.M; ++i) {
+        for (std::int64_t j = 0; j < p.c.N; ++j) {
+          ASSERT_EQ(static_cast<float>(low[i * p.ldc + j]),
+                    static_cast<float>(BFloat16(relu_out[i * p.ldc + j])))
+              << i << ", " << j;
+        }
+      }
+    }
+  }
 }
 
 TEST(Gemm, ABatchGivesWhatItsGemmsGiveOneByOne) {

@@ -26,10 +26,9 @@ constexpr int kNV = 2;                  // 16-lane vectors across a C tile
 constexpr std::int64_t kNR = 16 * kNV;  // columns of a C tile and of a packed panel
 // Below this many multiply-adds a call stays on one thread.
 constexpr std::int64_t kParallelMacs = std::int64_t{1} << 18;
-// The kernel does not block K: a tile streams K values of up to 12 rows of A and a K x 32
-// panel of B, which stay in the 1 MiB L2 of these cores up to a few thousand (blocking K by
-// 192 for L1 was tried: 3-9% slower on the ResNet shapes).
-constexpr std::int64_t kMaxK = 4096;
+// The kernel does not block K (kF32DotMaxK): a tile streams K values of up to 12 rows of A
+// and a K x 32 panel of B, which stay in the 1 MiB L2 of these cores up to a few thousand
+// (blocking K by 192 for L1 was tried: 3-9% slower on the ResNet shapes).
 
 // B stored (cols, K) with row stride ld: columns [col0, col0 + width) of B^T, width <= kNR,
 // as K rows of kNR floats (zero past width), transposed 16x16 at a time.
@@ -187,15 +186,12 @@ bool f32_dot_available() {
   return available;
 }
 
-bool f32_dot_suits(std::int64_t M, std::int64_t N, std::int64_t K) {
-  // Wide and short (a batch of im2col columns, 64 x 1568 x 288): B streams from L2 through
-  // every panel for few rows of A, and dnnl_sgemm was 13-23% faster (bench/RESULTS.md, GEMM).
-  const bool wide_and_short = N >= 1024 && M <= 64;
-  return K <= kMaxK && !wide_and_short;
-}
-
 void gemm_f32_dot(std::span<const GemmF32> gemms) {
   DESCENT_CHECK(f32_dot_available(), "gemm: this CPU lacks AVX-512F");
+  for (const GemmF32& g : gemms) {
+    DESCENT_CHECK(g.K <= kF32DotMaxK, "gemm_f32_dot: K=", g.K, " is above ", kF32DotMaxK,
+                  " (kernels::gemm splits it)");
+  }
   detail::Jobs<Job> jobs = detail::make_jobs<Job>("gemm", gemms, job_of);
   std::int64_t panel_floats = 0;  // one panel per thread, for the jobs that pack B
   for (const Job& j : jobs.view()) {

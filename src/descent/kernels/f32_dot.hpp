@@ -1,6 +1,6 @@
 // descent's own f32 GEMM on AVX-512: C = alpha * op(A) @ op(B) + beta * C (+ bias), every
 // operand f32. Arguments are as kernels::gemm's (gemm.hpp), which chooses between this and
-// oneDNN's dnnl_sgemm.
+// oneDNN's dnnl_sgemm (CPUs without AVX-512).
 //
 // ====== How it works ======
 // A tile of C, MR rows by 32 columns, lives in 2 * MR AVX-512 accumulators; for each k, two
@@ -23,13 +23,12 @@ namespace descent::kernels {
 // True when the CPU has AVX-512F (checked once).
 bool f32_dot_available();
 
-// Whether the kernel is the faster choice for this shape (measured against dnnl_sgemm,
-// bench/RESULTS.md): it does not block K, so a K beyond a few thousand is left to oneDNN, and
-// so are wide, short products (N >= 1024 columns, M <= 64 rows).
-bool f32_dot_suits(std::int64_t M, std::int64_t N, std::int64_t K);
+// The longest K one call takes: the kernel does not block K (a tile streams K values of its
+// rows of A and a K x 32 panel of B from L2). kernels::gemm splits a longer K into blocks.
+inline constexpr std::int64_t kF32DotMaxK = 4096;
 
-// Independent GEMMs (at most 8) in one parallel region. Throws Error where
-// f32_dot_available() is false.
+// Independent GEMMs (at most 8) in one parallel region, each K <= kF32DotMaxK. Throws Error
+// where f32_dot_available() is false.
 void gemm_f32_dot(std::span<const GemmF32> gemms);
 
 }  // namespace descent::kernels

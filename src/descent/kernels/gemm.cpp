@@ -56,17 +56,43 @@ void finish_gemm_rows(std::int64_t M, std::int64_t N, const float* bias, bool re
 }
 
 void gemm(std::span<const GemmF32> gemms) {
-  const bool own = f32_dot_available() &&
-                   std::all_of(gemms.begin(), gemms.end(),
-                               [](const GemmF32& g) { return f32_dot_suits(g.M, g.N, g.K); });
-  if (own) {
+  if (!f32_dot_available()) {
+    check_gemm_batch("gemm", gemms);
+    gemm_one_by_one(gemms, [](const GemmF32& g) {
+      sgemm(g.trans_a, g.trans_b, g.M, g.N, g.K, g.alpha, g.A, g.lda, g.B, g.ldb, g.beta, g.C,
+            g.ldc);
+    });
+    return;
+  }
+  const bool short_k =
+      std::all_of(gemms.begin(), gemms.end(), [](const GemmF32& g) { return g.K <= kF32DotMaxK; });
+  if (short_k) {
     gemm_f32_dot(gemms);  // checks the batch itself
     return;
   }
+  // A K beyond the kernel's runs as blocks of equal length, one call each, C accumulating
+  // (the products of an LSTM's weight gradient over all its time steps: K = steps * batch).
+  // The bias joins the first block's store, relu and the bf16 copy the last's.
   check_gemm_batch("gemm", gemms);
-  gemm_one_by_one(gemms, [](const GemmF32& g) {
-    sgemm(g.trans_a, g.trans_b, g.M, g.N, g.K, g.alpha, g.A, g.lda, g.B, g.ldb, g.beta, g.C, g.ldc);
-  });
+  for (const GemmF32& g : gemms) {
+    const std::int64_t blocks = std::max<std::int64_t>(1, (g.K + kF32DotMaxK - 1) / kF32DotMaxK);
+    for (std::int64_t b = 0; b < blocks; ++b) {
+      const std::int64_t k0 = g.K * b / blocks, k1 = g.K * (b + 1) / blocks;
+      GemmF32 part = g;
+      part.K = k1 - k0;
+      part.A = g.trans_a ? g.A + k0 * g.lda : g.A + k0;
+      part.B = g.trans_b ? g.B + k0 : g.B + k0 * g.ldb;
+      if (b > 0) {
+        part.beta = 1.0f;
+        part.bias = nullptr;
+      }
+      if (b < blocks - 1) {
+        part.relu = false;
+        part.C_low = nullptr;
+      }
+      gemm_f32_dot(std::span<const GemmF32>(&part, 1));
+    }
+  }
 }
 
 void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, float alpha,

@@ -1,8 +1,11 @@
 // GEMM behind one interface: C = alpha * op(A) @ op(B) + beta * C, row-major.
 //
 // f32 goes to descent's own AVX-512 kernel (kernels/f32_dot.hpp) where the CPU has AVX-512F
-// and the shape suits it, else to oneDNN's dnnl_sgemm; f64 to the CBLAS (OpenBLAS). The
-// choice was measured (bench/gemm_bench.cpp, bench/RESULTS.md) and stays behind this header.
+// (a K beyond kF32DotMaxK in blocks), else to oneDNN's dnnl_sgemm; f64 to the CBLAS
+// (OpenBLAS). On AVX-512 CPUs no f32 product reaches oneDNN, whose OpenMP threads would spin
+// next to descent's own (core/thread_pool.hpp): dnnl_sgemm was 13-23% faster on wide, short
+// products (N >= 1024, M <= 64) and on a long K, but it allocates on each call and its
+// threads took a fifth off the LSTM's step (bench/RESULTS.md).
 #pragma once
 
 #include <cstdint>
