@@ -19,8 +19,6 @@
 // is walked in order and the GEMM and im2col use the threads.
 #include "descent/kernels/conv.hpp"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <cstring>
 #include <type_traits>
@@ -47,7 +45,8 @@ bool is_pointwise(const Conv2dGeometry& g) {
 // Whether samples go to threads (true) or threads go inside each sample (false).
 template <typename T>
 bool batch_parallel(const Conv2dGeometry& g) {
-  return std::is_same_v<T, float> && omp_get_max_threads() > 1 && g.N >= omp_get_max_threads();
+  const int threads = parallel_threads();
+  return std::is_same_v<T, float> && threads > 1 && g.N >= threads;
 }
 
 // Output columns [lo, hi) read input columns iw = ow * stride - pad + kw * dilation inside
@@ -287,15 +286,15 @@ void conv2d_forward(const Conv2dGeometry& g, const T* x, const T* weight, const 
   const std::int64_t x_step = g.C * g.H * g.W;
   const std::int64_t y_step = g.O * g.OH * g.OW;
   if (batch_parallel<T>(g)) {
-    Workspace<T> col(col_size * omp_get_max_threads());
-#pragma omp parallel
-    {
-      T* own = col.get() + col_size * omp_get_thread_num();
-#pragma omp for schedule(static)
-      for (std::int64_t n = 0; n < g.N; ++n) {
+    const int threads = parallel_threads();
+    Workspace<T> col(col_size * threads);
+    on_threads(threads, [&](int t, int nt) {
+      T* own = col.get() + col_size * t;
+      const auto [begin, end] = share_of(g.N, t, nt);
+      for (std::int64_t n = begin; n < end; ++n) {
         forward_sample(g, x + n * x_step, weight, bias, y + n * y_step, own, false);
       }
-    }
+    });
     return;
   }
   Workspace<T> col(col_size);
@@ -319,15 +318,15 @@ void conv2d_backward_input(const Conv2dGeometry& g, const T* dy, const T* weight
   const std::int64_t x_step = g.C * g.H * g.W;
   const std::int64_t y_step = g.O * g.OH * g.OW;
   if (batch_parallel<T>(g)) {
-    Workspace<T> col(col_size * omp_get_max_threads());
-#pragma omp parallel
-    {
-      T* own = col.get() + col_size * omp_get_thread_num();
-#pragma omp for schedule(static)
-      for (std::int64_t n = 0; n < g.N; ++n) {
+    const int threads = parallel_threads();
+    Workspace<T> col(col_size * threads);
+    on_threads(threads, [&](int t, int nt) {
+      T* own = col.get() + col_size * t;
+      const auto [begin, end] = share_of(g.N, t, nt);
+      for (std::int64_t n = begin; n < end; ++n) {
         backward_input_sample(g, dy + n * y_step, weight, dx + n * x_step, own, false);
       }
-    }
+    });
     return;
   }
   Workspace<T> col(col_size);
@@ -358,22 +357,19 @@ void conv2d_backward_weight(const Conv2dGeometry& g, const T* dy, const T* x, T*
   if (batch_parallel<T>(g)) {
     // Each thread sums its own samples into its own (dweight, dbias); the partial sums are
     // then added in thread order, so the result depends only on the thread count.
-    const int threads = omp_get_max_threads();
+    const int threads = parallel_threads();
     const std::int64_t part_size = w_size + g.O;
     Workspace<T> col(col_size * threads);
     Workspace<T> parts(part_size * threads);
     int used = 1;
-#pragma omp parallel
-    {
-      const int t = omp_get_thread_num();
-#pragma omp single
-      used = omp_get_num_threads();
+    on_threads(threads, [&](int t, int nt) {
+      if (t == 0) used = nt;
       T* own_col = col.get() + col_size * t;
       T* own_dw = dweight != nullptr ? parts.get() + part_size * t : nullptr;
       T* own_db = dbias != nullptr ? parts.get() + part_size * t + w_size : nullptr;
       T beta = T(0);
-#pragma omp for schedule(static)
-      for (std::int64_t n = 0; n < g.N; ++n) {
+      const auto [begin, end] = share_of(g.N, t, nt);
+      for (std::int64_t n = begin; n < end; ++n) {
         backward_weight_sample(g, dy + n * y_step, x + n * x_step, own_dw, own_db, beta, own_col,
                                false);
         beta = T(1);
@@ -382,7 +378,7 @@ void conv2d_backward_weight(const Conv2dGeometry& g, const T* dy, const T* x, T*
         // this thread got no sample; its partial is zero
         std::fill(parts.get() + part_size * t, parts.get() + part_size * (t + 1), T(0));
       }
-    }
+    });
     const T* first = parts.get();
     if (dweight != nullptr) std::copy(first, first + w_size, dweight);
     if (dbias != nullptr) std::copy(first + w_size, first + part_size, dbias);

@@ -1,7 +1,5 @@
 #include "descent/kernels/conv_direct.hpp"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <array>
 #include <bit>
@@ -505,8 +503,6 @@ int threads_for(std::int64_t items, std::int64_t macs) {
   return items >= 2 ? detail::gemm_threads(macs, kParallelMacs) : 1;
 }
 
-using detail::on_threads;
-
 template <typename In>
 void run_forward(const Forward<In>& f) {
   const Layout& L = f.L;
@@ -824,9 +820,7 @@ void conv2d_backward_data(const Conv2dGeometry& g, const In* dy, const In* weigh
       // dx at (s (i0 + i) + r - pad): this phase's rows and columns
       // an element-wise pass: on all threads above core's element threshold
       const std::int64_t planes = g.N * g.C;
-      const int scatter_threads = planes * ph.n * pw.n > kParallelElements && !omp_in_parallel()
-                                      ? omp_get_max_threads()
-                                      : 1;
+      const int scatter_threads = planes * ph.n * pw.n > kParallelElements ? parallel_threads() : 1;
       auto scatter = [&](const float* out) {
         on_threads(scatter_threads, [&](std::int64_t t, std::int64_t nt) {
           for (std::int64_t plane = planes * t / nt; plane < planes * (t + 1) / nt; ++plane) {

@@ -4,14 +4,13 @@
 // runs of cost, so a thread's run may cover the end of one GEMM and the start of the next.
 #pragma once
 
-#include <omp.h>
-
 #include <algorithm>
 #include <array>
 #include <cstdint>
 #include <span>
 
 #include "descent/core/error.hpp"
+#include "descent/core/thread_pool.hpp"
 #include "descent/kernels/gemm.hpp"
 
 namespace descent::kernels::detail {
@@ -63,27 +62,15 @@ Jobs<Job> make_jobs(const char* op, std::span<const GemmOf<T>> gemms, Make make)
 }
 
 // How many threads a batch of `macs` multiply-adds runs on: one below parallel_macs, and one
-// inside a parallel region (a caller's loop), without entering OpenMP again.
+// inside a parallel region (a caller's loop).
 inline int gemm_threads(std::int64_t macs, std::int64_t parallel_macs) {
-  return macs >= parallel_macs && !omp_in_parallel() ? omp_get_max_threads() : 1;
-}
-
-// work(t, nt) on each of `threads` threads: one parallel region, or none for one thread (a
-// one-thread region would still allocate a team).
-template <typename Work>
-void on_threads(int threads, Work work) {
-  if (threads == 1) {
-    work(0, 1);
-    return;
-  }
-#pragma omp parallel num_threads(threads)
-  work(omp_get_thread_num(), omp_get_num_threads());
+  return macs >= parallel_macs ? parallel_threads() : 1;
 }
 
 // run(job, item0, item1, thread) for every thread's share, on `threads` threads.
 template <typename Job, typename Run>
 void run_jobs(std::span<const Job> jobs, std::int64_t cost, int threads, Run run) {
-  on_threads(threads, [&](std::int64_t t, std::int64_t nt) {
+  on_threads(threads, [&](int t, int nt) {
     for_thread_share(jobs, cost, t, nt,
                      [&](const Job& j, std::int64_t i0, std::int64_t i1) { run(j, i0, i1, t); });
   });

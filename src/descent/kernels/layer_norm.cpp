@@ -5,8 +5,6 @@
 // deterministic for a given thread count).
 #include "descent/kernels/layer_norm.hpp"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
 
@@ -78,7 +76,7 @@ template <typename T>
 void layer_norm_backward(std::int64_t R, std::int64_t D, const T* dy, const T* x, const T* weight,
                          const T* mean, const T* invstd, T* dx, T* dweight, T* dbias) {
   const bool affine_grads = dweight != nullptr || dbias != nullptr;
-  const int threads = R * D > kParallelThreshold ? omp_get_max_threads() : 1;
+  const int threads = R * D > kParallelThreshold ? parallel_threads() : 1;
   // per thread: partial sums over its rows of dy * xhat (D) and dy (D)
   Workspace<double> partials(affine_grads ? 2 * D * threads : 0);
   // row r: its dx, and its dy * xhat and dy added to the thread's sum_w and sum_b
@@ -105,23 +103,14 @@ void layer_norm_backward(std::int64_t R, std::int64_t D, const T* dy, const T* x
     }
   };
   int used = 1;
-  if (threads == 1) {
-    // on the calling thread, without entering OpenMP: libgomp allocates a team for every
-    // region, a num_threads(1) one included
-    if (affine_grads) std::fill(partials.get(), partials.get() + 2 * D, 0.0);
-    for (std::int64_t r = 0; r < R; ++r) backward_row(r, partials.get(), partials.get() + D);
-  } else {
-#pragma omp parallel num_threads(threads)
-    {
-#pragma omp single
-      used = omp_get_num_threads();
-      double* sum_w = partials.get() + 2 * D * omp_get_thread_num();
-      double* sum_b = sum_w + D;
-      if (affine_grads) std::fill(sum_w, sum_w + 2 * D, 0.0);
-#pragma omp for schedule(static)
-      for (std::int64_t r = 0; r < R; ++r) backward_row(r, sum_w, sum_b);
-    }
-  }
+  on_threads(threads, [&](int t, int nt) {
+    if (t == 0) used = nt;
+    double* sum_w = partials.get() + 2 * D * t;
+    double* sum_b = sum_w + D;
+    if (affine_grads) std::fill(sum_w, sum_w + 2 * D, 0.0);
+    const auto [begin, end] = share_of(R, t, nt);
+    for (std::int64_t r = begin; r < end; ++r) backward_row(r, sum_w, sum_b);
+  });
   if (!affine_grads) return;
   // add the partials in thread order (deterministic for a given thread count)
   for (std::int64_t j = 0; j < D; ++j) {

@@ -123,12 +123,24 @@ Tensor rounded_gradient(const Tensor& grad, DType compute) {
   std::int64_t overflowed = 0;
   dispatch_low(compute, [&]<typename L>() {
     const L* l = low.data<L>();
-#pragma omp parallel for reduction(+ : nonzero, flushed, overflowed) if (n > 32768)
-    for (std::int64_t i = 0; i < n; ++i) {
-      const float back = static_cast<float>(l[i]);
-      nonzero += g[i] != 0.0f;
-      flushed += g[i] != 0.0f && back == 0.0f;
-      overflowed += std::isfinite(g[i]) && std::isinf(back);
+    std::array<std::array<std::int64_t, 3>, kMaxThreads> parts;  // per thread, its counts
+    int used = 1;
+    on_threads(n > 32768 ? parallel_threads() : 1, [&](int t, int nt) {
+      if (t == 0) used = nt;
+      const auto [begin, end] = share_of(n, t, nt);
+      std::array<std::int64_t, 3> c{};
+      for (std::int64_t i = begin; i < end; ++i) {
+        const float back = static_cast<float>(l[i]);
+        c[0] += g[i] != 0.0f;
+        c[1] += g[i] != 0.0f && back == 0.0f;
+        c[2] += std::isfinite(g[i]) && std::isinf(back);
+      }
+      parts[t] = c;
+    });
+    for (int t = 0; t < used; ++t) {
+      nonzero += parts[t][0];
+      flushed += parts[t][1];
+      overflowed += parts[t][2];
     }
   });
   counted_values += n;

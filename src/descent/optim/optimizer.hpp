@@ -66,8 +66,6 @@
 // otherwise GCC keeps a libm call per element for errno (about 7x slower).
 #pragma once
 
-#include <omp.h>
-
 #include <algorithm>
 #include <array>
 #include <cstddef>
@@ -344,14 +342,6 @@ constexpr bool has_reduce = requires {
   &Rule::finish;
 };
 
-// Splits [0, n) into `parts` contiguous chunks; returns chunk `part`.
-inline std::pair<std::int64_t, std::int64_t> chunk(std::int64_t n, int parts, int part) {
-  const std::int64_t base = n / parts;
-  const std::int64_t extra = n % parts;
-  const std::int64_t begin = part * base + std::min<std::int64_t>(part, extra);
-  return {begin, begin + base + (part < extra ? 1 : 0)};
-}
-
 // The slot's element, or a scratch value for a slot that is not kept.
 template <typename Rule, std::size_t S, typename T, std::size_t N>
 T& slot_at(const std::array<T*, N>& slots, std::int64_t i, T& scratch) {
@@ -401,15 +391,10 @@ void update_pass(const Rule& rule, T* param, const T* grad, T grad_scale, std::i
     }
     update_range(rule, param, grad, grad_scale, begin, end, slots, seq);
   };
-  if (n <= kParallelThreshold) {
-    range(0, n);
-    return;
-  }
-#pragma omp parallel
-  {
-    const auto [begin, end] = chunk(n, omp_get_num_threads(), omp_get_thread_num());
+  on_threads(n > kParallelThreshold ? parallel_threads() : 1, [&](int t, int nt) {
+    const auto [begin, end] = share_of(n, t, nt);
     range(begin, end);
-  }
+  });
 }
 
 // The first pass of a two-pass rule: sums over the tensor in per-thread chunks, added in
@@ -419,14 +404,11 @@ template <typename Rule, typename T, std::size_t... S>
 std::pair<double, double> reduce_pass(const Rule& rule, T* param, const T* grad, T grad_scale,
                                       std::int64_t n, const std::array<T*, sizeof...(S)>& slots,
                                       std::vector<double>& partials, std::index_sequence<S...>) {
-  const int threads = n > kParallelThreshold ? omp_get_max_threads() : 1;
+  const int threads = n > kParallelThreshold ? parallel_threads() : 1;
   if (partials.size() < 2 * static_cast<std::size_t>(threads)) partials.resize(2 * threads);
   int used = 1;
-#pragma omp parallel num_threads(threads)
-  {
-    const int parts = omp_get_num_threads();
-    const int part = omp_get_thread_num();
-    const auto [begin, end] = chunk(n, parts, part);
+  on_threads(threads, [&](int part, int parts) {
+    const auto [begin, end] = share_of(n, part, parts);
     double sum_a = 0.0;
     double sum_b = 0.0;
     const Rule local = rule;
@@ -440,7 +422,7 @@ std::pair<double, double> reduce_pass(const Rule& rule, T* param, const T* grad,
     partials[2 * part] = sum_a;
     partials[2 * part + 1] = sum_b;
     if (part == 0) used = parts;
-  }
+  });
   double sum_a = 0.0;
   double sum_b = 0.0;
   for (int p = 0; p < used; ++p) {

@@ -1,0 +1,91 @@
+// descent's parallel regions: on_threads(threads, work) runs work(t, nt) for t in [0, nt) on
+// nt threads, the calling thread as t = 0 and the pool's workers as the others, and returns
+// when every share has finished.
+//
+//   on_threads(parallel_threads(), [&](int t, int nt) {
+//     const auto [begin, end] = share_of(n, t, nt);
+//     for (std::int64_t i = begin; i < end; ++i) y[i] = f(x[i]);
+//   });
+//
+// Why not `#pragma omp parallel`: libgomp's fork and its join each make a futex system
+// call, and an empty region cost 3.2-4.3 us on the 2-vCPU virtual machine of
+// bench/RESULTS.md, where the MLP's training step enters ten of them (5-10% of a bf16 step);
+// a worker that spins on its own counter answers in about half a microsecond (the round
+// trip of a cache line between the two cores). OpenMP stays for `#pragma omp simd` and for
+// the thread count: parallel_threads() is omp_get_max_threads() (OMP_NUM_THREADS,
+// set_num_threads), so the two agree.
+//
+// Where descent's own kernels cannot run (CPUs without AVX-512F), oneDNN does the heavy work
+// on its OpenMP threads, and descent's regions are OpenMP regions too (region_runtime()):
+// two sets of threads, each spinning while the other works, would halve both.
+//
+// A region asked for inside a region (a share calling on_threads), inside an OpenMP
+// parallel region, or while another thread of the program runs one, runs on the calling
+// thread alone: work(0, 1). Workers spin for about a millisecond after their last share,
+// then sleep until the next region wakes them. An exception thrown by a share is rethrown
+// by on_threads once every share has finished (the first one, when several throw). Entering
+// a region allocates nothing once the pool has its workers (tests/alloc counts).
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <type_traits>
+#include <utility>
+
+namespace descent {
+
+// What runs a region: descent's pool, or `#pragma omp parallel` (both call work(t, nt) the
+// same way). The default is the pool on CPUs with AVX-512F, OpenMP elsewhere; tests and
+// benchmarks may set either.
+enum class RegionRuntime { pool, openmp };
+RegionRuntime region_runtime();
+void set_region_runtime(RegionRuntime runtime);
+
+// The most threads a region runs on; larger requests are cut to this.
+inline constexpr int kMaxThreads = 256;
+
+// True on a thread that runs a share of a region (descent's or OpenMP's).
+bool in_parallel_region();
+
+// The threads a region entered here would get: 1 inside a region, else the thread count
+// (omp_get_max_threads(), at most kMaxThreads).
+int parallel_threads();
+
+// Element range [begin, end) of share t of nt over n elements: contiguous, sizes differing
+// by at most one, the larger ones first (OpenMP's static schedule).
+inline std::pair<std::int64_t, std::int64_t> share_of(std::int64_t n, std::int64_t t,
+                                                      std::int64_t nt) {
+  const std::int64_t base = n / nt;
+  const std::int64_t extra = n % nt;
+  const std::int64_t begin = t * base + std::min(t, extra);
+  return {begin, begin + base + (t < extra ? 1 : 0)};
+}
+
+namespace detail {
+using RegionFn = void (*)(void* context, int t, int nt);
+// Runs fn(context, t, nt) on min(threads, kMaxThreads) threads (on the calling thread alone
+// where a region cannot start here), as on_threads says.
+void run_region(int threads, RegionFn fn, void* context);
+
+// One compiled copy of a region's work, whichever thread runs a share and however many
+// share it: a sum's vectorized loop then adds in the same order on one thread as on many
+// (an inlined second copy may be vectorized differently).
+template <typename W>
+[[gnu::noinline]] void run_share(void* context, int t, int nt) {
+  (*static_cast<W*>(context))(t, nt);
+}
+}  // namespace detail
+
+template <typename Work>
+void on_threads(int threads, Work&& work) {
+  using W = std::remove_reference_t<Work>;
+  void* context = const_cast<void*>(static_cast<const void*>(std::addressof(work)));
+  if (threads <= 1) {
+    detail::run_share<W>(context, 0, 1);
+    return;
+  }
+  detail::run_region(threads, &detail::run_share<W>, context);
+}
+
+}  // namespace descent
