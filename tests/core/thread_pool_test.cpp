@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 #include <omp.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
 #include <atomic>
@@ -65,6 +67,23 @@ TEST_P(Regions, EveryShareRunsOnceOnItsOwnThread) {
     }
     EXPECT_FALSE(in_parallel_region());
   }
+}
+
+TEST_P(Regions, SharesRunAtTheSameTime) {
+  // share 0 waits for share 1 to start: only another thread can start it (10 s at most,
+  // so that a broken pool fails rather than hangs)
+  std::atomic<bool> started{false};
+  std::atomic<bool> waited{false};
+  on_threads(2, [&](int t, int) {
+    if (t == 1) {
+      started = true;
+      return;
+    }
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!started && std::chrono::steady_clock::now() < give_up) std::this_thread::yield();
+    waited = started.load();
+  });
+  EXPECT_TRUE(waited);
 }
 
 TEST(ThreadPool, SharesCoverTheRangeInOrder) {
@@ -212,6 +231,23 @@ INSTANTIATE_TEST_SUITE_P(Runtimes, Regions,
                          [](const ::testing::TestParamInfo<RegionRuntime>& info) {
                            return info.param == RegionRuntime::pool ? "pool" : "openmp";
                          });
+
+TEST(ThreadPool, AForkedChildRunsRegionsOnWorkersOfItsOwn) {
+  std::atomic<int> runs{0};
+  on_threads(2, [&](int, int) { runs += 1; });  // the parent's workers exist
+  ASSERT_EQ(runs, 2);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // none of the parent's workers came along: a region must not wait for them
+    std::atomic<int> child_runs{0};
+    on_threads(2, [&](int, int) { child_runs += 1; });
+    _exit(child_runs == 2 ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
 
 TEST(RegionRuntime, DefaultsToThePoolWhereDescentsKernelsRun) {
   __builtin_cpu_init();

@@ -1,6 +1,7 @@
 #include "descent/core/thread_pool.hpp"
 
 #include <omp.h>
+#include <pthread.h>
 
 #include <atomic>
 #include <chrono>
@@ -123,10 +124,18 @@ class Pool {
   std::exception_ptr error_;
 };
 
-// Never destroyed: the workers may still spin or sleep on it while the program exits.
+// Never destroyed: the workers may still spin or sleep on it while the program exits. A
+// forked child has none of the parent's workers: it starts a pool of its own.
+std::atomic<Pool*> g_pool{nullptr};
+
 Pool& pool() {
-  static Pool* const instance = new Pool;
-  return *instance;
+  static const bool registered = [] {
+    g_pool.store(new Pool);
+    pthread_atfork(nullptr, nullptr, [] { g_pool.store(new Pool); });
+    return true;
+  }();
+  (void)registered;
+  return *g_pool.load();
 }
 
 // -1 until the first region asks: then the CPU's default, unless set_region_runtime came first.
