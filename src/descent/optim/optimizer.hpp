@@ -79,6 +79,7 @@
 #include <utility>
 #include <vector>
 
+#include "descent/core/cpu.hpp"
 #include "descent/core/half.hpp"
 #include "descent/core/parallel.hpp"
 #include "descent/core/tensor.hpp"
@@ -355,8 +356,10 @@ T& slot_at(const std::array<T*, N>& slots, std::int64_t i, T& scratch) {
 // The one loop every optimizer runs: the rule's update on elements [begin, end), with the
 // gradient scaled. Slots that are not kept get a scratch value that the rule never reads.
 template <typename Rule, typename T, std::size_t... S>
-void update_range(Rule rule, T* param, const T* grad, T grad_scale, std::int64_t begin,
-                  std::int64_t end, std::array<T*, sizeof...(S)> slots, std::index_sequence<S...>) {
+[[gnu::always_inline]] inline void update_loop(Rule rule, T* param, const T* grad, T grad_scale,
+                                               std::int64_t begin, std::int64_t end,
+                                               std::array<T*, sizeof...(S)> slots,
+                                               std::index_sequence<S...>) {
   // rule and slots are private copies: the compiler then knows that stores to the
   // parameters cannot change the coefficients, hoists them and vectorizes the loop.
 #pragma omp simd
@@ -364,6 +367,32 @@ void update_range(Rule rule, T* param, const T* grad, T grad_scale, std::int64_t
     [[maybe_unused]] T scratch = T(0);
     rule.update(param[i], grad[i] * grad_scale, slot_at<Rule, S>(slots, i, scratch)...);
   }
+}
+
+#if defined(__x86_64__)
+// The same loop compiled for AVX-512 (16 floats a vector, where the build's baseline gives 8):
+// the same operations on each element, so the same results; Adam's square root and two
+// divisions per element made its pass compute-bound at 8 lanes.
+template <typename Rule, typename T, std::size_t... S>
+__attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,prefer-vector-width=512"))) void
+update_loop_avx512(Rule rule, T* param, const T* grad, T grad_scale, std::int64_t begin,
+                   std::int64_t end, std::array<T*, sizeof...(S)> slots,
+                   std::index_sequence<S...> seq) {
+  update_loop(rule, param, grad, grad_scale, begin, end, slots, seq);
+}
+#endif
+
+template <typename Rule, typename T, std::size_t... S>
+void update_range(Rule rule, T* param, const T* grad, T grad_scale, std::int64_t begin,
+                  std::int64_t end, std::array<T*, sizeof...(S)> slots,
+                  std::index_sequence<S...> seq) {
+#if defined(__x86_64__)
+  if (cpu_has_avx512()) {
+    update_loop_avx512(rule, param, grad, grad_scale, begin, end, slots, seq);
+    return;
+  }
+#endif
+  update_loop(rule, param, grad, grad_scale, begin, end, slots, seq);
 }
 
 // The update over a whole tensor: in place for a small one (many small parameters pay no

@@ -1,0 +1,21 @@
+// What the CPU can do, asked once.
+#pragma once
+
+namespace descent {
+
+// AVX-512 F, VL, BW and DQ: what the code compiled for AVX-512 next to the AVX2 baseline
+// (the optimizer's update loop) needs.
+inline bool cpu_has_avx512() {
+#if defined(__x86_64__)
+  static const bool has = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
+  }();
+  return has;
+#else
+  return false;
+#endif
+}
+
+}  // namespace descent
