@@ -49,6 +49,19 @@ bool batch_parallel(const Conv2dGeometry& g) {
   return std::is_same_v<T, float> && threads > 1 && g.N >= threads;
 }
 
+// sample(n, col) for each sample n, the samples shared between the threads, each thread with
+// its own im2col buffer of col_size values.
+template <typename T, typename Sample>
+void over_samples(std::int64_t samples, std::int64_t col_size, const Sample& sample) {
+  const int threads = parallel_threads();
+  Workspace<T> col(col_size * threads);
+  on_threads(threads, [&](int t, int nt) {
+    T* own = col.get() + col_size * t;
+    const auto [begin, end] = share_of(samples, t, nt);
+    for (std::int64_t n = begin; n < end; ++n) sample(n, own);
+  });
+}
+
 // Output columns [lo, hi) read input columns iw = ow * stride - pad + kw * dilation inside
 // [0, W); outside they read padding.
 struct ValidRange {
@@ -286,14 +299,8 @@ void conv2d_forward(const Conv2dGeometry& g, const T* x, const T* weight, const 
   const std::int64_t x_step = g.C * g.H * g.W;
   const std::int64_t y_step = g.O * g.OH * g.OW;
   if (batch_parallel<T>(g)) {
-    const int threads = parallel_threads();
-    Workspace<T> col(col_size * threads);
-    on_threads(threads, [&](int t, int nt) {
-      T* own = col.get() + col_size * t;
-      const auto [begin, end] = share_of(g.N, t, nt);
-      for (std::int64_t n = begin; n < end; ++n) {
-        forward_sample(g, x + n * x_step, weight, bias, y + n * y_step, own, false);
-      }
+    over_samples<T>(g.N, col_size, [&](std::int64_t n, T* own) {
+      forward_sample(g, x + n * x_step, weight, bias, y + n * y_step, own, false);
     });
     return;
   }
@@ -318,14 +325,8 @@ void conv2d_backward_input(const Conv2dGeometry& g, const T* dy, const T* weight
   const std::int64_t x_step = g.C * g.H * g.W;
   const std::int64_t y_step = g.O * g.OH * g.OW;
   if (batch_parallel<T>(g)) {
-    const int threads = parallel_threads();
-    Workspace<T> col(col_size * threads);
-    on_threads(threads, [&](int t, int nt) {
-      T* own = col.get() + col_size * t;
-      const auto [begin, end] = share_of(g.N, t, nt);
-      for (std::int64_t n = begin; n < end; ++n) {
-        backward_input_sample(g, dy + n * y_step, weight, dx + n * x_step, own, false);
-      }
+    over_samples<T>(g.N, col_size, [&](std::int64_t n, T* own) {
+      backward_input_sample(g, dy + n * y_step, weight, dx + n * x_step, own, false);
     });
     return;
   }
