@@ -6,11 +6,15 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <exception>
 #include <memory>
 #include <mutex>
+#include <string_view>
 #include <thread>
 #include <vector>
+
+#include "descent/core/error.hpp"
 
 namespace descent {
 namespace {
@@ -141,11 +145,17 @@ Pool& pool() {
 // -1 until the first region asks: then the CPU's default, unless set_region_runtime came first.
 std::atomic<int> g_runtime{-1};
 
+// OpenMP unless DESCENT_REGIONS=pool: two processes whose pools spin on the same two CPUs
+// fell into a state where every region waited out a time slice (two MLP trainings at once,
+// 2 threads each on 2 CPUs: 10.9k samples/s each in 2 runs of 4, against 205-215k with
+// OpenMP), and a worker that yields when it waits halved the speed of one process alone.
 RegionRuntime default_runtime() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f")) return RegionRuntime::pool;
-#endif
+  const char* choice = std::getenv("DESCENT_REGIONS");
+  if (choice == nullptr || std::string_view(choice).empty()) return RegionRuntime::openmp;
+  if (std::string_view(choice) == "pool") return RegionRuntime::pool;
+  DESCENT_CHECK(std::string_view(choice) == "openmp",
+                "DESCENT_REGIONS must be 'pool' or 'openmp' (or unset: openmp), got '", choice,
+                "'");
   return RegionRuntime::openmp;
 }
 
@@ -193,7 +203,12 @@ namespace detail {
 void run_region(int threads, RegionFn fn, void* context) {
   threads = std::min(threads, kMaxThreads);
   if (threads > 1 && !in_parallel_region()) {
-    if (region_runtime() == RegionRuntime::openmp) return run_openmp(threads, fn, context);
+    // more threads than CPUs: spinning workers would wait out each other's time slices,
+    // where OpenMP's sleep in the kernel
+    static const int cpus = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    if (region_runtime() == RegionRuntime::openmp || threads > cpus) {
+      return run_openmp(threads, fn, context);
+    }
     if (pool().run(threads, fn, context)) return;
   }
   fn(context, 0, 1);

@@ -15,9 +15,12 @@
 // the thread count: parallel_threads() is omp_get_max_threads() (OMP_NUM_THREADS,
 // set_num_threads), so the two agree.
 //
-// Where descent's own kernels cannot run (CPUs without AVX-512F), oneDNN does the heavy work
-// on its OpenMP threads, and descent's regions are OpenMP regions too (region_runtime()):
-// two sets of threads, each spinning while the other works, would halve both.
+// The pool is opt-in (DESCENT_REGIONS=pool, or set_region_runtime): by default a region is
+// an OpenMP region (`#pragma omp parallel`, work(t, nt) the same way). Alone on its CPUs the
+// pool is faster (the bf16 MLP step +8%, the transformer's +45%, bench/RESULTS.md session 8);
+// but two processes whose pools spin on the same CPUs can fall into waiting out a time slice
+// per region (20x slower), where OpenMP's threads sleep in the kernel. A region of more
+// threads than the machine has CPUs runs on OpenMP in any case.
 //
 // A region asked for inside a region (a share calling on_threads), inside an OpenMP
 // parallel region, or while another thread of the program runs one, runs on the calling
@@ -36,8 +39,8 @@
 namespace descent {
 
 // What runs a region: descent's pool, or `#pragma omp parallel` (both call work(t, nt) the
-// same way). The default is the pool on CPUs with AVX-512F, OpenMP elsewhere; tests and
-// benchmarks may set either.
+// same way). The default is OpenMP; DESCENT_REGIONS=pool (read at the first region; any
+// other value than pool or openmp is an Error) or set_region_runtime chooses the pool.
 enum class RegionRuntime { pool, openmp };
 RegionRuntime region_runtime();
 void set_region_runtime(RegionRuntime runtime);
