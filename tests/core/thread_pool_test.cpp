@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "descent/core/error.hpp"
 #include "descent/core/parallel.hpp"
 #include "descent/core/parallel_reduce.hpp"
 #include "descent/core/tensor.hpp"
@@ -257,6 +258,22 @@ TEST(ThreadPool, AForkedChildRunsRegionsOnWorkersOfItsOwn) {
   int status = 0;
   ASSERT_EQ(waitpid(child, &status, 0), child);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+TEST(RegionRuntime, ParsesDescentRegionsAndRefusesOtherValues) {
+  EXPECT_EQ(parse_region_runtime(nullptr), RegionRuntime::openmp);
+  EXPECT_EQ(parse_region_runtime(""), RegionRuntime::openmp);
+  EXPECT_EQ(parse_region_runtime("openmp"), RegionRuntime::openmp);
+  EXPECT_EQ(parse_region_runtime("pool"), RegionRuntime::pool);
+  for (const char* bad : {"Pool", "omp", "pool "}) {
+    try {
+      parse_region_runtime(bad);
+      ADD_FAILURE() << "accepted '" << bad << "'";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("DESCENT_REGIONS"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(bad), std::string::npos) << e.what();
+    }
+  }
 }
 
 TEST(RegionRuntime, DefaultsToOpenMpUnlessThePoolIsAskedFor) {

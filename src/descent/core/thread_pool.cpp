@@ -142,22 +142,12 @@ Pool& pool() {
   return *g_pool.load();
 }
 
-// -1 until the first region asks: then the CPU's default, unless set_region_runtime came first.
-std::atomic<int> g_runtime{-1};
-
-// OpenMP unless DESCENT_REGIONS=pool: two processes whose pools spin on the same two CPUs
-// fell into a state where every region waited out a time slice (two MLP trainings at once,
-// 2 threads each on 2 CPUs: 10.9k samples/s each in 2 runs of 4, against 205-215k with
+// -1 until the first region asks: then DESCENT_REGIONS's choice, unless set_region_runtime
+// came first. OpenMP by default: two processes whose pools spin on the same two CPUs fell
+// into a state where every region waited out a time slice (two MLP trainings at once, 2
+// threads each on 2 CPUs: 10.9k samples/s each in 2 runs of 4, against 205-215k with
 // OpenMP), and a worker that yields when it waits halved the speed of one process alone.
-RegionRuntime default_runtime() {
-  const char* choice = std::getenv("DESCENT_REGIONS");
-  if (choice == nullptr || std::string_view(choice).empty()) return RegionRuntime::openmp;
-  if (std::string_view(choice) == "pool") return RegionRuntime::pool;
-  DESCENT_CHECK(std::string_view(choice) == "openmp",
-                "DESCENT_REGIONS must be 'pool' or 'openmp' (or unset: openmp), got '", choice,
-                "'");
-  return RegionRuntime::openmp;
-}
+std::atomic<int> g_runtime{-1};
 
 void run_openmp(int threads, detail::RegionFn fn, void* context) {
   std::mutex error_mutex;
@@ -176,10 +166,18 @@ void run_openmp(int threads, detail::RegionFn fn, void* context) {
 
 }  // namespace
 
+RegionRuntime parse_region_runtime(const char* value) {
+  if (value == nullptr || std::string_view(value).empty()) return RegionRuntime::openmp;
+  if (std::string_view(value) == "pool") return RegionRuntime::pool;
+  DESCENT_CHECK(std::string_view(value) == "openmp",
+                "DESCENT_REGIONS must be 'pool' or 'openmp' (or unset: openmp), got '", value, "'");
+  return RegionRuntime::openmp;
+}
+
 RegionRuntime region_runtime() {
   int runtime = g_runtime.load(std::memory_order_relaxed);
   if (runtime < 0) {
-    runtime = static_cast<int>(default_runtime());
+    runtime = static_cast<int>(parse_region_runtime(std::getenv("DESCENT_REGIONS")));
     int expected = -1;
     if (!g_runtime.compare_exchange_strong(expected, runtime)) runtime = expected;
   }

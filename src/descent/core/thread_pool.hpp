@@ -1,33 +1,30 @@
 // descent's parallel regions: on_threads(threads, work) runs work(t, nt) for t in [0, nt) on
-// nt threads, the calling thread as t = 0 and the pool's workers as the others, and returns
-// when every share has finished.
+// nt threads, the calling thread as t = 0, and returns when every share has finished. The
+// other shares run on OpenMP's threads (`#pragma omp parallel`, the default) or on the
+// workers of descent's own pool (DESCENT_REGIONS=pool, or set_region_runtime).
 //
 //   on_threads(parallel_threads(), [&](int t, int nt) {
 //     const auto [begin, end] = share_of(n, t, nt);
 //     for (std::int64_t i = begin; i < end; ++i) y[i] = f(x[i]);
 //   });
 //
-// Why not `#pragma omp parallel`: libgomp's fork and its join each make a futex system
-// call, and an empty region cost 3.2-4.3 us on the 2-vCPU virtual machine of
-// bench/RESULTS.md, where the MLP's training step enters ten of them (5-10% of a bf16 step);
-// a worker that spins on its own counter answers in about half a microsecond (the round
-// trip of a cache line between the two cores). OpenMP stays for `#pragma omp simd` and for
-// the thread count: parallel_threads() is omp_get_max_threads() (OMP_NUM_THREADS,
-// set_num_threads), so the two agree.
+// Why a pool: libgomp's fork and its join each make a futex system call, and an empty
+// region cost 3.2-4.3 us on the 2-vCPU virtual machine of bench/RESULTS.md, where the MLP's
+// training step enters ten of them; a worker that spins on its own counter answers in about
+// half a microsecond (a cache line's round trip between the two cores). Alone on its CPUs the
+// pool is faster (the bf16 MLP step +8%, the transformer's +45%, RESULTS.md session 8). Why
+// not by default: two processes whose pools spin on the same CPUs can fall into waiting out
+// a time slice per region (20x slower), where OpenMP's threads sleep in the kernel. A region
+// of more threads than the machine has CPUs runs on OpenMP in any case. Either way the
+// thread count is OpenMP's (OMP_NUM_THREADS, set_num_threads).
 //
-// The pool is opt-in (DESCENT_REGIONS=pool, or set_region_runtime): by default a region is
-// an OpenMP region (`#pragma omp parallel`, work(t, nt) the same way). Alone on its CPUs the
-// pool is faster (the bf16 MLP step +8%, the transformer's +45%, bench/RESULTS.md session 8);
-// but two processes whose pools spin on the same CPUs can fall into waiting out a time slice
-// per region (20x slower), where OpenMP's threads sleep in the kernel. A region of more
-// threads than the machine has CPUs runs on OpenMP in any case.
-//
-// A region asked for inside a region (a share calling on_threads), inside an OpenMP
-// parallel region, or while another thread of the program runs one, runs on the calling
-// thread alone: work(0, 1). Workers spin for about a millisecond after their last share,
-// then sleep until the next region wakes them. An exception thrown by a share is rethrown
-// by on_threads once every share has finished (the first one, when several throw). Entering
-// a region allocates nothing once the pool has its workers (tests/alloc counts).
+// A region asked for inside a region (a share calling on_threads) or inside an OpenMP
+// parallel region runs on the calling thread alone: work(0, 1); so does a pool region asked
+// for while another thread of the program runs one. Pool workers spin for about a
+// millisecond after their last share, then sleep until the next region wakes them. An
+// exception thrown by a share is rethrown by on_threads once every share has finished (the
+// first one, when several throw). Entering a pool region allocates nothing once the pool has
+// its workers.
 #pragma once
 
 #include <algorithm>
@@ -39,11 +36,14 @@
 namespace descent {
 
 // What runs a region: descent's pool, or `#pragma omp parallel` (both call work(t, nt) the
-// same way). The default is OpenMP; DESCENT_REGIONS=pool (read at the first region; any
-// other value than pool or openmp is an Error) or set_region_runtime chooses the pool.
+// same way). The default is OpenMP; DESCENT_REGIONS=pool (read at the first region) or
+// set_region_runtime chooses the pool.
 enum class RegionRuntime { pool, openmp };
 RegionRuntime region_runtime();
 void set_region_runtime(RegionRuntime runtime);
+// DESCENT_REGIONS's value: null or empty -> openmp, "pool", "openmp"; anything else throws
+// Error naming the variable and the value.
+RegionRuntime parse_region_runtime(const char* value);
 
 // The most threads a region runs on; larger requests are cut to this.
 inline constexpr int kMaxThreads = 256;
