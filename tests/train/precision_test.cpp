@@ -8,6 +8,7 @@
 #include "descent/data/synthetic.hpp"
 #include "descent/nn/flat.hpp"
 #include "descent/nn/zoo.hpp"
+#include "descent/ops/autocast.hpp"
 #include "descent/optim/all.hpp"
 #include "descent/train/callbacks.hpp"
 #include "descent/train/trainer.hpp"
@@ -180,6 +181,47 @@ TEST(Precision, Fp32RunsReportNoUnderflowAndBadOptionsAreNamed) {
     MixedRun bad(train, {.precision = amp::Precision::fp16, .loss_scaler = {.growth_factor = 0.5}});
   });
   EXPECT_NE(message.find("growth_factor must be > 1"), std::string::npos) << message;
+}
+
+// Throws from the first step's report, noting whether gradient rounding was being counted.
+class ThrowOnStep : public Callback {
+ public:
+  void on_step(const StepReport&) override {
+    counting = ops::counting_gradient_rounding();
+    throw Error("stopped by the test");
+  }
+  bool counting = false;
+};
+
+TEST(Precision, ATrainerLeavesTheRoundingCounterAsItFoundIt) {
+  // The switch is process-wide: an fp16 run turns it on while it trains, and must not leave
+  // every later 16-bit backward in the process paying a counting pass.
+  auto train = blobs(64, 1.5);
+  ASSERT_FALSE(ops::counting_gradient_rounding());
+  {
+    MixedRun run(train, {.epochs = 1, .precision = amp::Precision::fp16});
+    auto steps = std::make_shared<Steps>();
+    run.trainer->add_callback(steps);
+    run.trainer->fit();
+    EXPECT_FALSE(std::isnan(steps->reports.back().fp16_underflow));  // it did count
+  }
+  EXPECT_FALSE(ops::counting_gradient_rounding());
+  {
+    MixedRun run(train, {.epochs = 1, .precision = amp::Precision::fp16});
+    auto thrower = std::make_shared<ThrowOnStep>();
+    run.trainer->add_callback(thrower);
+    EXPECT_NE(error_of([&] { run.trainer->fit(); }).find("stopped by the test"), std::string::npos);
+    EXPECT_TRUE(thrower->counting);
+  }
+  EXPECT_FALSE(ops::counting_gradient_rounding());  // also when fit() throws
+  // A caller's own setting survives a run that does not count (fp32).
+  ops::count_gradient_rounding(true);
+  {
+    MixedRun run(train, {.epochs = 1});
+    run.trainer->fit();
+  }
+  EXPECT_TRUE(ops::counting_gradient_rounding());
+  ops::count_gradient_rounding(false);
 }
 
 }  // namespace

@@ -293,6 +293,10 @@ void count_gradient_rounding(bool enabled) {
   counting = enabled;
 }
 
+bool counting_gradient_rounding() {
+  return counting.load();
+}
+
 RoundingCounts gradient_rounding_counts() {
   return {counted_values.load(), counted_nonzero.load(), counted_flushed.load(),
           counted_overflowed.load()};

@@ -95,9 +95,25 @@ struct RoundingCounts {
   std::int64_t flushed = 0;     // nonzero in f32, zero in 16 bits (underflow)
   std::int64_t overflowed = 0;  // finite in f32, infinite in 16 bits
 };
+// The switch is process-wide; code that turns it on for a while (the Trainer, for fp16 runs)
+// holds a CountGradientRoundingGuard, which gives the previous setting back when it ends.
 void count_gradient_rounding(bool enabled);
+bool counting_gradient_rounding();
 RoundingCounts gradient_rounding_counts();
 void reset_gradient_rounding_counts();
+
+class CountGradientRoundingGuard {
+ public:
+  explicit CountGradientRoundingGuard(bool enabled) : previous_(counting_gradient_rounding()) {
+    count_gradient_rounding(enabled);
+  }
+  ~CountGradientRoundingGuard() { count_gradient_rounding(previous_); }
+  CountGradientRoundingGuard(const CountGradientRoundingGuard&) = delete;
+  CountGradientRoundingGuard& operator=(const CountGradientRoundingGuard&) = delete;
+
+ private:
+  bool previous_;
+};
 
 // ---- the mixed ops ----
 

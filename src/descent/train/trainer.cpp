@@ -433,9 +433,10 @@ TrainResult Trainer::fit() {
           ? std::string()
           : (std::filesystem::path(options_.checkpoint_dir) / "best.safetensors").string();
 
-  // fp16 runs count the gradient values that round to zero (StepReport::fp16_underflow)
+  // fp16 runs count the gradient values that round to zero (StepReport::fp16_underflow); the
+  // process-wide switch is as it was once fit() returns or throws
   const bool count_underflow = options_.precision == amp::Precision::fp16;
-  ops::count_gradient_rounding(count_underflow);
+  const ops::CountGradientRoundingGuard counting(count_underflow);
   // Correct examples or tokens over the examples they came from; NaN for regression.
   const auto accuracy = [this](std::int64_t correct, std::int64_t examples) {
     if (objective_ == Objective::regression) return std::numeric_limits<double>::quiet_NaN();
