@@ -150,6 +150,52 @@ TEST(Hessian, TopEigenvalueMatchesJacobi) {
   EXPECT_EQ(short_run.iterations, 2);
 }
 
+// Where negative curvature dominates (|lambda_min| > lambda_max), plain power iteration finds
+// lambda_min; the top eigenvalue must still be lambda_max. The objective is least squares
+// minus (s / 2) ||w||^2: Hessian 2 X^T X / N - s I, eigenvalues shifted down by s.
+TEST(Hessian, TopEigenvalueIsTheLargestWhereNegativeCurvatureDominates) {
+  LeastSquares problem(DType::f64, false, 3);
+  const std::vector<double> eigenvalues = jacobi_eigenvalues(problem.hessian);
+  const double low = *std::min_element(eigenvalues.begin(), eigenvalues.end());
+  const double high = *std::max_element(eigenvalues.begin(), eigenvalues.end());
+  ASSERT_GT(high - low, 0.1 * high);
+  // s = low + 0.75 (high - low): lambda_max = 0.25 spread, lambda_min = -0.75 spread. And
+  // s = high + spread: every eigenvalue negative, lambda_max = -spread.
+  for (const double s : {low + 0.75 * (high - low), high + (high - low)}) {
+    SCOPED_TRACE(s);
+    const landscape::GradientFn shifted = [&problem, s](nn::Module& m) {
+      const double loss = problem.gradient(m);
+      const std::vector<double> w = m.flat_parameters().params.to_vector();
+      double* g = m.flat_parameters().grads.data<double>();
+      double norm2 = 0.0;
+      for (std::size_t i = 0; i < w.size(); ++i) {
+        g[i] -= s * w[i];
+        norm2 += w[i] * w[i];
+      }
+      return loss - 0.5 * s * norm2;
+    };
+    const auto before = testing::snapshot(*problem.model);
+    const landscape::EigenResult result = landscape::top_hessian_eigenvalue(
+        *problem.model, shifted, {.max_iterations = 2000, .tolerance = 1e-10});
+    testing::expect_bitwise_equal(before, *problem.model);
+    EXPECT_TRUE(result.converged);
+    EXPECT_NEAR(result.dominant, low - s, 1e-7 * (high - low));
+    EXPECT_NEAR(result.eigenvalue, high - s, 1e-6 * (high - low));
+    // its eigenvector: H v = lambda_max v
+    const Tensor hv =
+        landscape::hessian_vector_product(*problem.model, shifted, result.eigenvector);
+    const std::vector<double> v = result.eigenvector.to_vector();
+    const std::vector<double> w = hv.to_vector();
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      EXPECT_NEAR(w[i], (high - s) * v[i], 1e-4 * (high - low));
+    }
+  }
+  // Positive dominant: one stage, the dominant is the top.
+  const landscape::EigenResult plain = landscape::top_hessian_eigenvalue(
+      *problem.model, problem.gradient, {.max_iterations = 500, .tolerance = 1e-12});
+  EXPECT_EQ(plain.dominant, plain.eigenvalue);
+}
+
 TEST(Hessian, TraceIsExactForADiagonalHessian) {
   LeastSquares problem(DType::f64, true, 4);
   double exact = 0.0;

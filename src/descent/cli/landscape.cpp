@@ -264,10 +264,13 @@ Command add_landscape(CLI::App& app) {
 
   CLI::App* sharpness = sub->add_subcommand(
       "sharpness",
-      "Top Hessian eigenvalue (power iteration) and Hessian trace (Hutchinson) of the subset's "
-      "loss at a checkpoint, from finite differences of gradients. CSV, one row.");
+      "Largest Hessian eigenvalue (power iteration, shifted where a negative eigenvalue "
+      "dominates; the dominant one is reported too) and Hessian trace (Hutchinson) of the "
+      "subset's loss at a checkpoint, from finite differences of gradients. CSV, one row.");
   sharpness->add_option("--checkpoint", args->checkpoint, "the weights")->required();
-  sharpness->add_option("--iterations", args->iterations, "power iterations at most")
+  sharpness
+      ->add_option("--iterations", args->iterations,
+                   "power iterations at most (per stage: twice as many where shifted)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   sharpness
@@ -374,11 +377,12 @@ Command add_landscape(CLI::App& app) {
             landscape::hessian_trace(*setup.model, gradient, options);
         std::string csv =
             "top_eigenvalue,iterations,converged,trace,trace_standard_error,samples,step,"
-            "loss,accuracy,subset\n";
-        csv += cat(number(top.eigenvalue), ",", top.iterations, ",",
-                   top.converged ? "true" : "false", ",", number(trace.trace), ",",
-                   number(trace.standard_error), ",", trace.samples, ",", number(top.step), ",",
-                   number(metrics.loss), ",", number(metrics.accuracy), ",", subset.size(), "\n");
+            "loss,accuracy,subset,dominant_eigenvalue\n";
+        csv +=
+            cat(number(top.eigenvalue), ",", top.iterations, ",", top.converged ? "true" : "false",
+                ",", number(trace.trace), ",", number(trace.standard_error), ",", trace.samples,
+                ",", number(top.step), ",", number(metrics.loss), ",", number(metrics.accuracy),
+                ",", subset.size(), ",", number(top.dominant), "\n");
         emit(csv, common);
         return 0;
       }};

@@ -48,6 +48,18 @@ void scale(Tensor& v, double factor) {
   });
 }
 
+// y += factor * x
+void axpy(Tensor& y, double factor, const Tensor& x) {
+  dispatch_float(y.dtype(), "landscape::axpy", [&]<typename T>() {
+    T* out = y.data<T>();
+    const T* in = x.data<T>();
+    const std::int64_t n = y.numel();
+    parallel_simd_if(n > 32768, n, [=](std::int64_t i) {
+      out[i] = static_cast<T>(out[i] + factor * static_cast<double>(in[i]));
+    });
+  });
+}
+
 // Zeros the elements between parameter ranges (alignment gaps), which no parameter owns.
 void zero_gaps(Tensor& v, const nn::FlatParameters& flat) {
   dispatch_float(v.dtype(), "landscape", [&]<typename T>() {
@@ -154,38 +166,75 @@ Tensor hessian_vector_product(nn::Module& model, const GradientFn& gradient, con
   return products.times(v);
 }
 
-EigenResult top_hessian_eigenvalue(nn::Module& model, const GradientFn& gradient,
-                                   const HessianOptions& options) {
-  check_options(options, "top_hessian_eigenvalue");
-  Products products(model, gradient, options.step, "top_hessian_eigenvalue");
+namespace {
+
+struct PowerResult {
+  double eigenvalue = 0.0;  // of H (the shift added back)
+  Tensor vector;
+  std::int64_t iterations = 0;
+  bool converged = false;
+};
+
+// Power iteration on H - shift I from a seeded Gaussian vector: v <- (H - shift I) v / norm,
+// mu = v^T (H - shift I) v, stopping when |mu_k - mu_{k-1}| <= tolerance |mu_k|. It finds the
+// eigenvalue of H - shift I of largest magnitude.
+PowerResult power_iteration(Products& products, Generator& gen, double shift,
+                            const HessianOptions& options) {
   const nn::FlatParameters& flat = products.flat();
-  Generator gen(options.seed);
   Tensor v = randn(flat.params.shape(), gen, flat.params.dtype());  // (total,)
   zero_gaps(v, flat);
   scale(v, 1.0 / std::sqrt(dot(v, v)));
-  EigenResult result;
-  result.step = products.step();
+  PowerResult result;
   double previous = 0.0;
   for (std::int64_t k = 1; k <= options.max_iterations; ++k) {
     Tensor hv = products.times(v);
+    if (shift != 0.0) axpy(hv, -shift, v);  // (H - shift I) v; the gaps stay zero
     // Rayleigh quotient of the unit vector v
-    const double lambda = dot(v, hv);
+    const double mu = dot(v, hv);
     result.iterations = k;
-    result.eigenvalue = lambda;
+    result.eigenvalue = mu + shift;
     const double hv_norm = std::sqrt(dot(hv, hv));
-    if ((k > 1 && std::abs(lambda - previous) <= options.tolerance * std::abs(lambda)) ||
-        hv_norm == 0.0) {
+    if ((k > 1 && std::abs(mu - previous) <= options.tolerance * std::abs(mu)) || hv_norm == 0.0) {
       result.converged = true;
       break;
     }
     DESCENT_CHECK(std::isfinite(hv_norm), "top_hessian_eigenvalue: the Hessian-vector product ",
                   "is not finite at iteration ", k, " (a non-finite loss or gradient?)");
-    // next vector: H v / ||H v||
+    // next vector: (H - shift I) v / its norm
     scale(hv, 1.0 / hv_norm);
     v = hv;
-    previous = lambda;
+    previous = mu;
   }
-  result.eigenvector = v;
+  result.vector = v;
+  return result;
+}
+
+}  // namespace
+
+EigenResult top_hessian_eigenvalue(nn::Module& model, const GradientFn& gradient,
+                                   const HessianOptions& options) {
+  check_options(options, "top_hessian_eigenvalue");
+  Products products(model, gradient, options.step, "top_hessian_eigenvalue");
+  Generator gen(options.seed);
+  PowerResult dominant = power_iteration(products, gen, 0.0, options);
+  EigenResult result;
+  result.step = products.step();
+  result.dominant = dominant.eigenvalue;
+  result.iterations = dominant.iterations;
+  if (dominant.eigenvalue >= 0.0) {
+    result.eigenvalue = dominant.eigenvalue;
+    result.eigenvector = dominant.vector;
+    result.converged = dominant.converged;
+    return result;
+  }
+  // The dominant eigenvalue is the most negative one, lambda_min (a saddle, or a maximum):
+  // H - lambda_min I has eigenvalues lambda_i - lambda_min >= 0, the largest of which belongs
+  // to lambda_max.
+  const PowerResult top = power_iteration(products, gen, dominant.eigenvalue, options);
+  result.eigenvalue = top.eigenvalue;
+  result.eigenvector = top.vector;
+  result.iterations += top.iterations;
+  result.converged = dominant.converged && top.converged;
   return result;
 }
 

@@ -69,15 +69,22 @@ Tensor hessian_vector_product(nn::Module& model, const GradientFn& gradient, con
                               double step = 0.0);
 
 struct EigenResult {
-  double eigenvalue = 0.0;  // the Rayleigh quotient v^T H v of the last unit vector
+  double eigenvalue = 0.0;  // lambda_max: the Rayleigh quotient v^T H v of the last unit vector
   Tensor eigenvector;       // (total,) unit norm
-  std::int64_t iterations = 0;
-  bool converged = false;
-  double step = 0.0;  // the h used
+  // The eigenvalue of largest magnitude, which plain power iteration finds: lambda_max when it
+  // is >= 0, else lambda_min (negative curvature dominates: a saddle or a maximum).
+  double dominant = 0.0;
+  std::int64_t iterations = 0;  // Hessian-vector products, both stages
+  bool converged = false;       // every stage run converged
+  double step = 0.0;            // the h used
 };
 
-// The eigenvalue of largest magnitude (at a minimum: the largest, the "sharpness") by power
-// iteration from a seeded Gaussian vector: v <- H v / ||H v||, lambda = v^T H v.
+// The largest eigenvalue lambda_max (the "sharpness", as Keskar et al. 2017 and Cohen et al.
+// 2021 use it) by power iteration from a seeded Gaussian vector: v <- H v / ||H v||,
+// lambda = v^T H v. Power iteration finds the eigenvalue of largest magnitude; where that is
+// negative (away from a minimum, negative curvature can dominate), a second power iteration
+// on H - lambda_min I, whose eigenvalues lambda_i - lambda_min are all >= 0, finds lambda_max
+// (up to max_iterations more products). PyHessian reports the first stage's value alone.
 EigenResult top_hessian_eigenvalue(nn::Module& model, const GradientFn& gradient,
                                    const HessianOptions& options = {});
 
