@@ -2,10 +2,11 @@
 //
 // f32 goes to descent's own AVX-512 kernel (kernels/f32_dot.hpp) where the CPU has AVX-512F
 // (a K beyond kF32DotMaxK in blocks), else to oneDNN's dnnl_sgemm; f64 to the CBLAS
-// (OpenBLAS). On AVX-512 CPUs no f32 product reaches oneDNN, whose OpenMP threads would spin
-// next to descent's own (core/thread_pool.hpp): dnnl_sgemm was 13-23% faster on wide, short
-// products (N >= 1024, M <= 64) and on a long K, but it allocates on each call and its
-// threads took a fifth off the LSTM's step (bench/RESULTS.md).
+// (OpenBLAS). On AVX-512 CPUs no f32 product reaches oneDNN: dnnl_sgemm was 13-23% faster on
+// wide, short products (N >= 1024, M <= 64) and on a long K, but it allocates on each call
+// (a training step allocates nothing else), and under the opt-in thread pool
+// (DESCENT_REGIONS=pool, core/thread_pool.hpp) its OpenMP threads spun next to the pool's
+// workers and took a fifth off the LSTM's step (bench/RESULTS.md, session 8).
 #pragma once
 
 #include <cstdint>
