@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <omp.h>
 
+#include <cmath>
 #include <cstdint>
 
 #include "descent/core/allocator.hpp"
@@ -68,6 +69,39 @@ TEST(Tensor, ConversionsAndCopy) {
   Tensor c = zeros({3}, DType::f64);
   c.copy_(a);
   EXPECT_EQ(c.to_vector(), b.to_vector());
+}
+
+// An integer tensor takes a value truncated toward zero when it fits, and refuses one that does
+// not (a NaN, an infinity, or out of the type's range) with an Error naming the value and the
+// range, where the bare cast would be undefined behaviour.
+TEST(Tensor, IntegerStoresCheckTheirRange) {
+  EXPECT_EQ(tensor({0, 255, 2.9, -0.9}, {}, DType::u8).to_vector(),
+            (std::vector<double>{0, 255, 2, 0}));
+  EXPECT_EQ(tensor({-2147483648.0, 2147483647.0}, {}, DType::i32).to_vector(),
+            (std::vector<double>{-2147483648.0, 2147483647.0}));
+  EXPECT_EQ(full({2}, -9.2233720368547758e18, DType::i64).to_vector()[1], -9.2233720368547758e18);
+  const auto message = [](const auto& call) {
+    try {
+      call();
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(message([] { tensor({256}, {}, DType::u8); }),
+            "Tensor: the value 256 does not fit in u8 (0 to 255)");
+  EXPECT_EQ(message([] { tensor({-1}, {}, DType::u8); }),
+            "Tensor: the value -1 does not fit in u8 (0 to 255)");
+  EXPECT_NE(message([] { zeros({3}, DType::u8).fill_(300); }).find("300 does not fit in u8"),
+            std::string::npos);
+  EXPECT_NE(message([] { tensor({2147483648.0}).to(DType::i32); }).find("does not fit in i32"),
+            std::string::npos);
+  EXPECT_NE(message([] { full({1}, 9.2233720368547758e18, DType::i64); }).find("i64"),
+            std::string::npos);
+  EXPECT_NE(message([] { tensor({std::nan("")}).to(DType::i64); }).find("nan does not fit"),
+            std::string::npos);
+  EXPECT_NE(message([] { arange(250, 260, 1, DType::u8); }).find("256 does not fit"),
+            std::string::npos);
 }
 
 TEST(Tensor, Printing) {

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <iomanip>
+#include <limits>
 #include <ostream>
 #include <sstream>
 
@@ -75,6 +76,20 @@ double load_any(DType dtype, const void* data, std::int64_t i) {
   throw Error(cat("Tensor: dtype ", dtype_name(dtype), " is not supported yet here"));
 }
 
+// value as an integer of type I, truncated toward zero as C++ (and PyTorch) convert; a value
+// outside I's range or not finite is an Error (the cast itself would be undefined behaviour:
+// garbage, not a wrap).
+template <typename I>
+I to_integer(double value, DType dtype) {
+  // the bounds are exact doubles: -2^(bits-1) or 0, and 2^(bits-1) or 2^bits (one past)
+  constexpr double lowest = static_cast<double>(std::numeric_limits<I>::min());
+  constexpr double past = 2.0 * (static_cast<double>(std::numeric_limits<I>::max() / 2) + 1.0);
+  DESCENT_CHECK(std::isfinite(value) && std::trunc(value) >= lowest && std::trunc(value) < past,
+                "Tensor: the value ", value, " does not fit in ", dtype_name(dtype), " (",
+                +std::numeric_limits<I>::min(), " to ", +std::numeric_limits<I>::max(), ")");
+  return static_cast<I>(value);
+}
+
 void store_any(DType dtype, void* data, std::int64_t i, double value) {
   switch (dtype) {
     case DType::f32:
@@ -90,13 +105,13 @@ void store_any(DType dtype, void* data, std::int64_t i, double value) {
       static_cast<Half*>(data)[i] = Half(static_cast<float>(value));
       return;
     case DType::i32:
-      static_cast<std::int32_t*>(data)[i] = static_cast<std::int32_t>(value);
+      static_cast<std::int32_t*>(data)[i] = to_integer<std::int32_t>(value, dtype);
       return;
     case DType::i64:
-      static_cast<std::int64_t*>(data)[i] = static_cast<std::int64_t>(value);
+      static_cast<std::int64_t*>(data)[i] = to_integer<std::int64_t>(value, dtype);
       return;
     case DType::u8:
-      static_cast<std::uint8_t*>(data)[i] = static_cast<std::uint8_t>(value);
+      static_cast<std::uint8_t*>(data)[i] = to_integer<std::uint8_t>(value, dtype);
       return;
     default:
       break;
