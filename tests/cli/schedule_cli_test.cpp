@@ -1,5 +1,6 @@
 // `descent schedule`: its CSV equals the schedule library's values for the same settings, the
-// same flags drive `train` (the lrs a run logs match), --plot writes an SVG, and each bad
+// same flags drive `train` (the lrs a run logs match, also with --schedule-unit epoch and
+// --accumulate, and the rows number the run's steps), --plot writes an SVG, and each bad
 // setting exits 2 with one line naming its flag.
 #include <gtest/gtest.h>
 
@@ -8,6 +9,7 @@
 #include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 
 #include "descent/schedule/schedule.hpp"
@@ -207,6 +209,180 @@ TEST(ScheduleCli, TrainTakesTheSameFlagsAndLogsTheSameLrs) {
   EXPECT_TRUE(config["t0"].is_null());
 }
 
+// An epoch schedule as train::Trainer::lr_at reads it: the epoch of step s, s / steps_per_epoch,
+// then the warmup over steps.
+LrFn per_epoch(const sched::Schedule& s, std::int64_t steps_per_epoch,
+               std::int64_t warmup_steps = 0) {
+  return [s, steps_per_epoch, warmup_steps](std::int64_t step, double base) {
+    const double lr = s(step / steps_per_epoch, base);
+    return warmup_steps > 0 ? sched::warmup(warmup_steps)(step, lr) : lr;
+  };
+}
+
+TEST(ScheduleCli, EpochUnitReadsTheEpochOfEachStep) {
+  // No --steps: the rows are epochs x steps per epoch.
+  const std::vector<ScheduleCase> cases = {
+      {"step decay every 2 epochs of 3 steps, warmup over 2 steps",
+       {"--schedule", "step", "--step-size", "2", "--gamma", "0.5", "--schedule-unit", "epoch",
+        "--steps-per-epoch", "3", "--epochs", "4", "--warmup-steps", "2", "--lr", "0.4"},
+       12,
+       0.4,
+       per_epoch(sched::step_decay(2, 0.5), 3, 2)},
+      {"cosine over 5 epochs of 4 steps",
+       {"--schedule", "cosine", "--min-lr", "0.01", "--schedule-unit", "epoch", "--steps-per-epoch",
+        "4", "--epochs", "5"},
+       20,
+       0.1,
+       per_epoch(sched::cosine(5, 0.01), 4)},
+      {"--steps sets the rows, the schedule still spans --epochs",
+       {"--schedule", "multistep", "--milestones", "1,3", "--gamma", "0.1", "--schedule-unit",
+        "epoch", "--steps-per-epoch", "5", "--epochs", "4", "--steps", "13", "--lr", "1"},
+       13,
+       1.0,
+       per_epoch(sched::multi_step({1, 3}, 0.1), 5)},
+      {"the steps per epoch counted from the data: 400 spirals in batches of 64, 2 per step",
+       {"--schedule", "exponential", "--gamma", "0.5", "--schedule-unit", "epoch", "--data",
+        "spirals,samples=400", "--batch-size", "64", "--accumulate", "2", "--epochs", "3"},
+       12,  // 7 batches: 4 steps per epoch
+       0.1,
+       per_epoch(sched::exponential(0.5), 4)},
+      {"the training set after --train-size and --val-split: 300 - 60, batches of 50",
+       {"--schedule", "step", "--step-size", "1", "--schedule-unit", "epoch", "--data",
+        "blobs,samples=400", "--train-size", "300", "--val-split", "0.2", "--batch-size", "50",
+        "--epochs", "2"},
+       10,  // 240 examples: 5 steps per epoch
+       0.1,
+       per_epoch(sched::step_decay(1, 0.1), 5)},
+  };
+  for (const ScheduleCase& c : cases) {
+    std::vector<std::string> args = {"schedule"};
+    args.insert(args.end(), c.args.begin(), c.args.end());
+    const CliResult r = run_cli(args);
+    ASSERT_EQ(r.status, 0) << c.name << "\n" << describe(r);
+    EXPECT_EQ(r.err, "") << c.name;
+    const Csv csv = parse_csv(r.out);
+    ASSERT_EQ(csv.rows.size(), static_cast<std::size_t>(c.steps)) << c.name;
+    for (std::int64_t step = 0; step < c.steps; ++step) {
+      ASSERT_EQ(csv.rows[step].size(), 2u) << c.name;
+      EXPECT_EQ(csv.rows[step][0], static_cast<double>(step)) << c.name;
+      EXPECT_EQ(csv.rows[step][1], c.expected(step, c.base_lr)) << c.name << " step " << step;
+    }
+  }
+}
+
+TEST(ScheduleCli, RowsAreTheStepsTrainWouldRun) {
+  // By epochs (no steps anywhere): epochs x steps per epoch, with the step unit too.
+  const CliResult by_epochs = run_cli({"schedule", "--epochs", "3", "--steps-per-epoch", "7"});
+  ASSERT_EQ(by_epochs.status, 0) << describe(by_epochs);
+  const Csv csv = parse_csv(by_epochs.out);
+  ASSERT_EQ(csv.rows.size(), 21u);
+  for (std::int64_t step = 0; step < 21; ++step) {
+    EXPECT_EQ(csv.rows[step][1], sched::cosine(21)(step, 0.1)) << step;  // spans the 21 steps
+  }
+  // The config's steps, capped at epochs x steps per epoch when that is known.
+  TempDir dir;
+  const std::string config = dir.file("config.json");
+  std::ofstream(config) << R"({"steps": 50, "epochs": 2, "schedule": "constant"})";
+  const CliResult capped = run_cli({"schedule", "--config", config, "--steps-per-epoch", "6"});
+  ASSERT_EQ(capped.status, 0) << describe(capped);
+  EXPECT_EQ(parse_csv(capped.out).rows.size(), 12u);
+  const CliResult uncapped = run_cli({"schedule", "--config", config, "--steps-per-epoch", "30"});
+  ASSERT_EQ(uncapped.status, 0) << describe(uncapped);
+  EXPECT_EQ(parse_csv(uncapped.out).rows.size(), 50u);
+  // --steps wins; --steps-per-epoch is then not needed by a step schedule, and accepted.
+  const CliResult given =
+      run_cli({"schedule", "--steps", "9", "--steps-per-epoch", "2", "--epochs", "100"});
+  ASSERT_EQ(given.status, 0) << describe(given);
+  const Csv given_csv = parse_csv(given.out);
+  ASSERT_EQ(given_csv.rows.size(), 9u);
+  EXPECT_EQ(given_csv.rows[4][1], sched::cosine(9)(4, 0.1));
+}
+
+TEST(ScheduleCli, LoadsNoDataUnlessItCountsTheSteps) {
+  const std::string missing = "csv:/nonexistent/descent-no-such.csv";
+  // Not needed: the data is never read.
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"schedule", "--steps", "5", "--data", missing},
+        std::vector<std::string>{"schedule", "--schedule-unit", "epoch", "--steps-per-epoch", "2",
+                                 "--epochs", "3", "--data", missing}}) {
+    const CliResult r = run_cli(args);
+    ASSERT_EQ(r.status, 0) << describe(r);
+    EXPECT_FALSE(parse_csv(r.out).rows.empty());
+  }
+  // Needed and unreadable: one line saying to pass --steps-per-epoch.
+  const CliResult epoch = run_cli({"schedule", "--schedule-unit", "epoch", "--data", missing});
+  EXPECT_EQ(epoch.status, 2) << describe(epoch);
+  EXPECT_EQ(std::count(epoch.err.begin(), epoch.err.end(), '\n'), 1) << describe(epoch);
+  EXPECT_NE(epoch.err.find("pass --steps-per-epoch"), std::string::npos) << epoch.err;
+  EXPECT_NE(epoch.err.find("descent-no-such.csv"), std::string::npos) << epoch.err;
+  EXPECT_EQ(epoch.out, "");
+  // Fashion-MNIST (the default data) where there is none.
+  const CliResult fashion = run_cli({"schedule", "--schedule-unit", "epoch"},
+                                    {.env = {"DESCENT_FASHION_MNIST_DIR=/nonexistent/fm"}});
+  EXPECT_EQ(fashion.status, 2) << describe(fashion);
+  EXPECT_NE(fashion.err.find("--steps-per-epoch"), std::string::npos) << fashion.err;
+  EXPECT_NE(fashion.err.find("/nonexistent/fm"), std::string::npos) << fashion.err;
+}
+
+// Trains on 400 spirals with `run_flags` (logging every step), then runs `descent schedule
+// --config <run>/config.json` with no --steps and no --steps-per-epoch: the rows must number
+// the run's optimizer steps, and each lr must be the one the run logged for that step.
+void expect_schedule_matches_the_run(const std::vector<std::string>& run_flags,
+                                     std::int64_t expected_steps) {
+  SCOPED_TRACE(::testing::PrintToString(run_flags));
+  TempDir dir;
+  const std::string out = dir.file("run");
+  std::vector<std::string> train = {
+      "train", "--data", "spirals,samples=400", "--threads", "1", "--log-every", "1",
+      "--out", out,      "--no-doctor"};
+  train.insert(train.end(), run_flags.begin(), run_flags.end());
+  const CliResult trained = run_cli(train);
+  ASSERT_EQ(trained.status, 0) << describe(trained);
+  const auto summary = nlohmann::json::parse(std::ifstream(out + "/summary.json"));
+  ASSERT_EQ(summary["steps"].get<std::int64_t>(), expected_steps);
+
+  const CliResult shown = run_cli({"schedule", "--config", out + "/config.json"});
+  ASSERT_EQ(shown.status, 0) << describe(shown);
+  const Csv csv = parse_csv(shown.out);
+  ASSERT_EQ(csv.rows.size(), static_cast<std::size_t>(expected_steps));
+  // metrics.jsonl's record "step": s (s = 1, 2, ...) reports the lr of the s-th update, which
+  // the schedule numbers s - 1.
+  std::ifstream log(out + "/metrics.jsonl");
+  std::int64_t compared = 0;
+  std::set<double> lrs;
+  for (std::string line; std::getline(log, line);) {
+    const auto record = nlohmann::json::parse(line);
+    if (record["type"] != "step") continue;
+    const std::int64_t step = record["step"].get<std::int64_t>();
+    ASSERT_GE(step, 1);
+    ASSERT_LE(step, expected_steps);
+    EXPECT_EQ(record["lr"].get<double>(), csv.rows[step - 1][1]) << "step " << step;
+    lrs.insert(record["lr"].get<double>());
+    ++compared;
+  }
+  EXPECT_EQ(compared, expected_steps);
+  EXPECT_GT(lrs.size(), 3u);  // the lr does change along the run
+}
+
+TEST(ScheduleCli, EpochUnitAndAccumulationLogTheSameLrsAsTrain) {
+  // 400 spirals in batches of 64: 7 micro-batches, 4 optimizer steps per epoch with
+  // --accumulate 2 (the last of one micro-batch); the lr halves every epoch, warmup over 3.
+  std::vector<std::string> epoch_run = {"--batch-size", "64", "--accumulate", "2", "--epochs", "3"};
+  epoch_run.insert(epoch_run.end(), {"--schedule-unit", "epoch", "--schedule", "step"});
+  epoch_run.insert(epoch_run.end(), {"--step-size", "1", "--gamma", "0.5", "--lr", "0.05"});
+  epoch_run.insert(epoch_run.end(), {"--warmup-steps", "3"});
+  expect_schedule_matches_the_run(epoch_run, 12);
+  // The same, capped by --steps in the middle of the last epoch.
+  std::vector<std::string> capped = epoch_run;
+  capped.insert(capped.end(), {"--steps", "10"});
+  expect_schedule_matches_the_run(capped, 10);
+  // The step unit with accumulation: batches of 32 are 13 micro-batches, 5 steps per epoch
+  // with --accumulate 3; the cosine spans the run's 10 steps.
+  expect_schedule_matches_the_run({"--batch-size", "32", "--accumulate", "3", "--epochs", "2",
+                                   "--schedule", "cosine", "--warmup-steps", "2", "--lr", "0.05"},
+                                  10);
+}
+
 TEST(ScheduleCli, PlotWritesAnSvg) {
   TempDir dir;
   const std::string plot = dir.file("lr.svg");
@@ -258,6 +434,14 @@ TEST(ScheduleCli, BadInputExits2NamingTheOption) {
       {{"--group-lrs", "0.1,-2"}, "--group-lrs"},
       {{"--steps", "0"}, "--steps"},
       {{"--steps", "-4"}, "--steps"},
+      {{"--steps-per-epoch", "0"}, "--steps-per-epoch"},
+      {{"--steps-per-epoch", "-3"}, "--steps-per-epoch"},
+      {{"--schedule-unit", "epoch", "--steps-per-epoch", "0"}, "--steps-per-epoch"},
+      {{"--schedule-unit", "epochs", "--steps-per-epoch", "2"}, "--schedule-unit"},
+      {{"--schedule-unit", "batch"}, "--schedule-unit"},
+      {{"--schedule-unit", "epoch", "--steps-per-epoch", "2", "--epochs", "0"}, "--epochs"},
+      {{"--schedule-unit", "epoch", "--data", "spirals", "--batch-size", "0"}, "--batch-size"},
+      {{"--schedule-unit", "epoch", "--data", "spirals", "--accumulate", "0"}, "--accumulate"},
   };
   for (const BadCase& c : cases) {
     std::vector<std::string> args = {"schedule", "--steps", "10"};
@@ -269,10 +453,13 @@ TEST(ScheduleCli, BadInputExits2NamingTheOption) {
     EXPECT_NE(r.err.find(c.names), std::string::npos) << c.names << "\n" << describe(r);
     EXPECT_EQ(r.out, "") << describe(r);
   }
-  // The steps are required.
-  const CliResult missing = run_cli({"schedule"});
-  EXPECT_EQ(missing.status, 2);
-  EXPECT_NE(missing.err.find("--steps"), std::string::npos) << missing.err;
+  // Without --steps the rows are epochs x steps per epoch, counted from the data; without the
+  // data the message says what to pass.
+  const CliResult missing =
+      run_cli({"schedule"}, {.env = {"DESCENT_FASHION_MNIST_DIR=/nonexistent/fm"}});
+  EXPECT_EQ(missing.status, 2) << describe(missing);
+  EXPECT_NE(missing.err.find("pass --steps N or --steps-per-epoch N"), std::string::npos)
+      << missing.err;
 }
 
 TEST(ScheduleCli, TrainRefusesTheSameBadSettingsBeforeLoadingData) {
@@ -298,9 +485,29 @@ TEST(ScheduleCli, HelpDocumentsTheFlags) {
   EXPECT_NE(top.out.find("schedule"), std::string::npos) << top.out;
   const CliResult r = run_cli({"schedule", "--help"});
   EXPECT_EQ(r.status, 0) << describe(r);
-  for (const char* flag : {"--schedule", "--warmup-steps", "--min-lr", "--step-size", "--gamma",
-                           "--milestones", "--t0", "--t-mult", "--max-lr", "--lr", "--steps",
-                           "--group-lrs", "--plot", "--log-y", "--config"}) {
+  for (const char* flag : {"--schedule",
+                           "--warmup-steps",
+                           "--min-lr",
+                           "--step-size",
+                           "--gamma",
+                           "--milestones",
+                           "--t0",
+                           "--t-mult",
+                           "--max-lr",
+                           "--lr",
+                           "--steps",
+                           "--group-lrs",
+                           "--plot",
+                           "--log-y",
+                           "--config",
+                           "--schedule-unit",
+                           "--steps-per-epoch",
+                           "--epochs",
+                           "--batch-size",
+                           "--accumulate",
+                           "--data",
+                           "--train-size",
+                           "--val-split"}) {
     EXPECT_NE(r.out.find(flag), std::string::npos) << flag;
   }
   const CliResult train = run_cli({"train", "--help"});
