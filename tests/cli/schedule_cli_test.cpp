@@ -82,11 +82,16 @@ TEST(ScheduleCli, CsvEqualsTheLibrary) {
        50,
        0.1,
        with_warmup(sched::cosine(50, 0.001), 5)},
-      {"default cosine and lr", {}, 30, 0.1, sched::cosine(30)},
+      {"default cosine and lr (train's: the SGD recipe's 0.05)", {}, 30, 0.05, sched::cosine(30)},
+      {"another optimizer's default lr (Adam: 1e-3, PyTorch's)",
+       {"--optimizer", "adam"},
+       30,
+       1e-3,
+       sched::cosine(30)},
       {"multistep",
        {"--schedule", "multistep", "--milestones", "10,20", "--gamma", "0.3"},
        30,
-       0.1,
+       0.05,  // train's default lr (the SGD recipe's)
        sched::multi_step({10, 20}, 0.3)},
       {"cosine restarts",
        {"--schedule", "cosine_restarts", "--t0", "10", "--t-mult", "2", "--min-lr", "0.01", "--lr",
@@ -97,7 +102,7 @@ TEST(ScheduleCli, CsvEqualsTheLibrary) {
       {"exponential",
        {"--schedule", "exponential", "--gamma", "0.9"},
        25,
-       0.1,
+       0.05,  // train's default lr (the SGD recipe's)
        sched::exponential(0.9)},
       {"onecycle with max-lr (the base lr is ignored, as PyTorch's)",
        {"--schedule", "onecycle", "--max-lr", "0.8", "--lr", "0.01"},
@@ -232,7 +237,7 @@ TEST(ScheduleCli, EpochUnitReadsTheEpochOfEachStep) {
        {"--schedule", "cosine", "--min-lr", "0.01", "--schedule-unit", "epoch", "--steps-per-epoch",
         "4", "--epochs", "5"},
        20,
-       0.1,
+       0.05,  // train's default lr (the SGD recipe's)
        per_epoch(sched::cosine(5, 0.01), 4)},
       {"--steps sets the rows, the schedule still spans --epochs",
        {"--schedule", "multistep", "--milestones", "1,3", "--gamma", "0.1", "--schedule-unit",
@@ -243,15 +248,15 @@ TEST(ScheduleCli, EpochUnitReadsTheEpochOfEachStep) {
       {"the steps per epoch counted from the data: 400 spirals in batches of 64, 2 per step",
        {"--schedule", "exponential", "--gamma", "0.5", "--schedule-unit", "epoch", "--data",
         "spirals,samples=400", "--batch-size", "64", "--accumulate", "2", "--epochs", "3"},
-       12,  // 7 batches: 4 steps per epoch
-       0.1,
+       12,    // 7 batches: 4 steps per epoch
+       0.05,  // train's default lr (the SGD recipe's)
        per_epoch(sched::exponential(0.5), 4)},
       {"the training set after --train-size and --val-split: 300 - 60, batches of 50",
        {"--schedule", "step", "--step-size", "1", "--schedule-unit", "epoch", "--data",
         "blobs,samples=400", "--train-size", "300", "--val-split", "0.2", "--batch-size", "50",
         "--epochs", "2"},
-       10,  // 240 examples: 5 steps per epoch
-       0.1,
+       10,    // 240 examples: 5 steps per epoch
+       0.05,  // train's default lr (the SGD recipe's)
        per_epoch(sched::step_decay(1, 0.1), 5)},
   };
   for (const ScheduleCase& c : cases) {
@@ -277,7 +282,7 @@ TEST(ScheduleCli, RowsAreTheStepsTrainWouldRun) {
   const Csv csv = parse_csv(by_epochs.out);
   ASSERT_EQ(csv.rows.size(), 21u);
   for (std::int64_t step = 0; step < 21; ++step) {
-    EXPECT_EQ(csv.rows[step][1], sched::cosine(21)(step, 0.1)) << step;  // spans the 21 steps
+    EXPECT_EQ(csv.rows[step][1], sched::cosine(21)(step, 0.05)) << step;  // spans the 21 steps
   }
   // The config's steps, capped at epochs x steps per epoch when that is known.
   TempDir dir;
@@ -295,7 +300,7 @@ TEST(ScheduleCli, RowsAreTheStepsTrainWouldRun) {
   ASSERT_EQ(given.status, 0) << describe(given);
   const Csv given_csv = parse_csv(given.out);
   ASSERT_EQ(given_csv.rows.size(), 9u);
-  EXPECT_EQ(given_csv.rows[4][1], sched::cosine(9)(4, 0.1));
+  EXPECT_EQ(given_csv.rows[4][1], sched::cosine(9)(4, 0.05));
 }
 
 TEST(ScheduleCli, LoadsNoDataUnlessItCountsTheSteps) {
@@ -430,6 +435,7 @@ TEST(ScheduleCli, BadInputExits2NamingTheOption) {
       {{"--schedule", "onecycle", "--max-lr", "0"}, "--max-lr"},
       {{"--schedule", "cosine", "--min-lr", "-1"}, "--min-lr"},
       {{"--lr", "0"}, "--lr"},
+      {{"--optimizer", "sgdd"}, "--optimizer"},
       {{"--lr", "0.1", "--group-lrs", "0.1,0.2"}, "--group-lrs"},
       {{"--group-lrs", "0.1,-2"}, "--group-lrs"},
       {{"--steps", "0"}, "--steps"},

@@ -41,8 +41,6 @@
 namespace descent::cli {
 namespace {
 
-constexpr double kDefaultLr = 0.1;
-
 struct ScheduleArgs {
   std::int64_t steps = 0;
   std::int64_t steps_per_epoch = 0;
@@ -163,7 +161,7 @@ int run_schedule(const Flags& flags, const ScheduleArgs& args, const CLI::App& s
       }
     }
   } else {
-    const double lr = config.lr.value_or(kDefaultLr);
+    const double lr = config.lr ? *config.lr : default_lr(config, origins);
     if (!(lr > 0.0) || !std::isfinite(lr)) {
       throw UsageError(cat(origin_of(origins, "lr"), ": must be > 0, got ", lr));
     }
@@ -245,12 +243,14 @@ Command add_schedule(CLI::App& app) {
       "--steps-per-epoch, or else counted as train counts them from --data, --train-size, "
       "--val-split, --batch-size and --accumulate (the data is loaded only then).");
   auto flags = std::make_shared<Flags>(
-      *sub, std::vector<std::string>{"config", "schedule", "schedule_unit", "warmup_steps",
-                                     "min_lr", "step_size", "gamma", "milestones", "t0", "t_mult",
-                                     "max_lr", "lr", "epochs", "batch_size", "accumulate", "data",
-                                     "data_dir", "train_size", "val_split"});
+      *sub, std::vector<std::string>{"config",    "schedule",  "schedule_unit", "warmup_steps",
+                                     "min_lr",    "step_size", "gamma",         "milestones",
+                                     "t0",        "t_mult",    "max_lr",        "lr",
+                                     "optimizer", "epochs",    "batch_size",    "accumulate",
+                                     "data",      "data_dir",  "train_size",    "val_split"});
   sub->get_option("--lr")->description(
-      cat("base learning rate (default ", kDefaultLr, ", or the --config file's)"));
+      cat("base learning rate (default: the --config file's, else train's: ", kRecipeLr,
+          " for the default ", kRecipeOptimizer, " recipe, else --optimizer's PyTorch default)"));
   sub->get_option("--config")
       ->description(
           "a run's config.json (or any settings file): its schedule settings, lr, epochs, steps "

@@ -311,6 +311,19 @@ optim::OptionMap optimizer_option_map(const RunConfig& config) {
   return options;
 }
 
+// The registry's entry of config.optimizer (UsageError naming the flag when unknown).
+const optim::RegistryEntry& registry_entry(const RunConfig& config, const Origins& origins) {
+  const auto& registry = optim::optimizer_registry();
+  const auto found = registry.find(config.optimizer);
+  if (found == registry.end()) {
+    std::string known;
+    for (const auto& [name, entry] : registry) known += (known.empty() ? "" : ", ") + name;
+    throw UsageError(cat(origin_of(origins, "optimizer"), ": unknown optimizer '", config.optimizer,
+                         "' (known: ", known, ")"));
+  }
+  return found->second;
+}
+
 }  // namespace
 
 void check_data_spec(const std::string& spec, const std::string& origin) {
@@ -451,6 +464,12 @@ void require_classification(const RunData& data, const RunConfig& config, const 
   }
 }
 
+double default_lr(const RunConfig& config, const Origins& origins) {
+  const optim::RegistryEntry& entry = registry_entry(config, origins);
+  if (config.optimizer == kRecipeOptimizer) return kRecipeLr;
+  return option_default(entry, "lr");
+}
+
 void resolve(RunConfig& config, const Origins& origins) {
   check_data_spec(config.data, origin_of(origins, "data"));
   check_at_least<std::int64_t>(origins, "epochs", config.epochs, 1);
@@ -503,15 +522,7 @@ void resolve(RunConfig& config, const Origins& origins) {
   build_schedule(config, origins, 100);  // checks the spec
 
   // The optimizer and its settings.
-  const auto& registry = optim::optimizer_registry();
-  const auto found = registry.find(config.optimizer);
-  if (found == registry.end()) {
-    std::string known;
-    for (const auto& [name, entry] : registry) known += (known.empty() ? "" : ", ") + name;
-    throw UsageError(cat(origin_of(origins, "optimizer"), ": unknown optimizer '", config.optimizer,
-                         "' (known: ", known, ")"));
-  }
-  const optim::RegistryEntry& entry = found->second;
+  const optim::RegistryEntry& entry = registry_entry(config, origins);
   const bool recipe = config.optimizer == kRecipeOptimizer;
   struct Setting {
     const char* key;
