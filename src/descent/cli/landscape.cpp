@@ -264,13 +264,14 @@ Command add_landscape(CLI::App& app) {
 
   CLI::App* sharpness = sub->add_subcommand(
       "sharpness",
-      "Largest Hessian eigenvalue (power iteration, shifted where a negative eigenvalue "
-      "dominates; the dominant one is reported too) and Hessian trace (Hutchinson) of the "
-      "subset's loss at a checkpoint, from finite differences of gradients. CSV, one row.");
+      "Largest Hessian eigenvalue, the sharpness (Lanczos; the smallest is reported too), and "
+      "Hessian trace (Hutchinson) of the subset's loss at a checkpoint, from finite "
+      "differences of gradients. CSV, one row.");
   sharpness->add_option("--checkpoint", args->checkpoint, "the weights")->required();
   sharpness
       ->add_option("--iterations", args->iterations,
-                   "power iterations at most (per stage: twice as many where shifted)")
+                   "Lanczos iterations (Hessian-vector products) at most; each keeps one vector "
+                   "of the parameters' size")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   sharpness
@@ -377,12 +378,12 @@ Command add_landscape(CLI::App& app) {
             landscape::hessian_trace(*setup.model, gradient, options);
         std::string csv =
             "top_eigenvalue,iterations,converged,trace,trace_standard_error,samples,step,"
-            "loss,accuracy,subset,dominant_eigenvalue\n";
+            "loss,accuracy,subset,smallest_eigenvalue\n";
         csv +=
             cat(number(top.eigenvalue), ",", top.iterations, ",", top.converged ? "true" : "false",
                 ",", number(trace.trace), ",", number(trace.standard_error), ",", trace.samples,
                 ",", number(top.step), ",", number(metrics.loss), ",", number(metrics.accuracy),
-                ",", subset.size(), ",", number(top.dominant), "\n");
+                ",", subset.size(), ",", number(top.smallest), "\n");
         emit(csv, common);
         return 0;
       }};

@@ -249,8 +249,8 @@ void write_batchnorm_report(const std::vector<BatchnormRun>& runs, const Batchno
         options.sharpness_size,
         " training images, in eval mode (BN on its running statistics), by ",
         options.sharpness_iterations,
-        " power iterations on finite-difference Hessian-vector products (the eigenvalue of "
-        "largest magnitude: a negative value means the run did not end near a minimum)."));
+        " Lanczos iterations at most on finite-difference Hessian-vector products (the largest "
+        "eigenvalue; a value not converged to 1% is marked)."));
     page.paragraph(finding);
     page.table(
         {"model", "lr", "trained", cat("steps to ", number(100 * options.target_accuracy), "%"),

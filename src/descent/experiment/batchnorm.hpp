@@ -20,7 +20,7 @@
 // A run "trained" when it did not diverge (classify.hpp: a non-finite batch loss or one above
 // 3 ln 10) and its final test accuracy is at least `trained_accuracy`. The sharpness is
 // measured in eval() mode (batch norm on its running statistics: one fixed function of the
-// weights) on the first `sharpness_size` training examples, by power iteration on
+// weights) on the first `sharpness_size` training examples, by the Lanczos iteration on
 // finite-difference Hessian-vector products (hessian.hpp states the error bound).
 //
 // Cost, measured on 2026-11-29 (`OMP_NUM_THREADS=1 descent experiment batchnorm`, the shared
@@ -50,7 +50,7 @@ struct BatchnormOptions {
   double target_accuracy = 0.85;  // steps to reach it on the eval_size test examples
   double trained_accuracy = 0.5;  // final test accuracy of a run that "trained" (chance: 0.1)
   std::int64_t sharpness_size = 512;
-  std::int64_t sharpness_iterations = 20;  // power iterations (2 gradients each)
+  std::int64_t sharpness_iterations = 20;  // Lanczos iterations (2 gradients each)
   std::uint64_t seed = 0;
   std::string data_dir = "";  // Fashion-MNIST's folder; empty: the usual search
   std::int64_t threads = 0;   // OpenMP threads (0: the default)

@@ -168,45 +168,100 @@ Tensor hessian_vector_product(nn::Module& model, const GradientFn& gradient, con
 
 namespace {
 
-struct PowerResult {
-  double eigenvalue = 0.0;  // of H (the shift added back)
-  Tensor vector;
-  std::int64_t iterations = 0;
-  bool converged = false;
-};
-
-// Power iteration on H - shift I from a seeded Gaussian vector: v <- (H - shift I) v / norm,
-// mu = v^T (H - shift I) v, stopping when |mu_k - mu_{k-1}| <= tolerance |mu_k|. It finds the
-// eigenvalue of H - shift I of largest magnitude.
-PowerResult power_iteration(Products& products, Generator& gen, double shift,
-                            const HessianOptions& options) {
-  const nn::FlatParameters& flat = products.flat();
-  Tensor v = randn(flat.params.shape(), gen, flat.params.dtype());  // (total,)
-  zero_gaps(v, flat);
-  scale(v, 1.0 / std::sqrt(dot(v, v)));
-  PowerResult result;
-  double previous = 0.0;
-  for (std::int64_t k = 1; k <= options.max_iterations; ++k) {
-    Tensor hv = products.times(v);
-    if (shift != 0.0) axpy(hv, -shift, v);  // (H - shift I) v; the gaps stay zero
-    // Rayleigh quotient of the unit vector v
-    const double mu = dot(v, hv);
-    result.iterations = k;
-    result.eigenvalue = mu + shift;
-    const double hv_norm = std::sqrt(dot(hv, hv));
-    if ((k > 1 && std::abs(mu - previous) <= options.tolerance * std::abs(mu)) || hv_norm == 0.0) {
-      result.converged = true;
-      break;
-    }
-    DESCENT_CHECK(std::isfinite(hv_norm), "top_hessian_eigenvalue: the Hessian-vector product ",
-                  "is not finite at iteration ", k, " (a non-finite loss or gradient?)");
-    // next vector: (H - shift I) v / its norm
-    scale(hv, 1.0 / hv_norm);
-    v = hv;
-    previous = mu;
+// Sturm count: how many eigenvalues of the symmetric tridiagonal matrix with diagonal `alpha`
+// and off-diagonal `beta` (beta[i] couples i and i + 1) are below x.
+std::size_t eigenvalues_below(const std::vector<double>& alpha, const std::vector<double>& beta,
+                              double x) {
+  std::size_t count = 0;
+  double d = 1.0;
+  for (std::size_t i = 0; i < alpha.size(); ++i) {
+    const double coupling = i == 0 ? 0.0 : beta[i - 1] * beta[i - 1] / d;
+    d = alpha[i] - x - coupling;
+    if (d == 0.0) d = -std::numeric_limits<double>::min();  // x is an eigenvalue of a leading block
+    count += d < 0.0;
   }
-  result.vector = v;
-  return result;
+  return count;
+}
+
+// The eigenvalue of the tridiagonal matrix with `below` eigenvalues under it (0: the smallest,
+// size - 1: the largest), by bisection between the Gershgorin bounds.
+double tridiagonal_eigenvalue(const std::vector<double>& alpha, const std::vector<double>& beta,
+                              std::size_t below) {
+  double lo = std::numeric_limits<double>::infinity();
+  double hi = -lo;
+  for (std::size_t i = 0; i < alpha.size(); ++i) {
+    const double radius =
+        (i > 0 ? std::abs(beta[i - 1]) : 0.0) + (i < beta.size() ? std::abs(beta[i]) : 0.0);
+    lo = std::min(lo, alpha[i] - radius);
+    hi = std::max(hi, alpha[i] + radius);
+  }
+  // invariant: at most `below` eigenvalues under lo, more than `below` under hi
+  lo -= 1e-300 + 1e-15 * std::abs(lo);
+  hi += 1e-300 + 1e-15 * std::abs(hi);
+  for (int i = 0; i < 200; ++i) {
+    const double mid = 0.5 * (lo + hi);
+    if (mid <= lo || mid >= hi) break;  // adjacent doubles
+    (eigenvalues_below(alpha, beta, mid) > below ? hi : lo) = mid;
+  }
+  return 0.5 * (lo + hi);
+}
+
+// The unit eigenvector of the tridiagonal matrix for its eigenvalue `lambda`, by cyclic Jacobi
+// rotations of the dense matrix (Golub & Van Loan 8.5), accumulating the rotations; the
+// column whose eigenvalue is nearest lambda.
+std::vector<double> tridiagonal_eigenvector(const std::vector<double>& alpha,
+                                            const std::vector<double>& beta, double lambda) {
+  const std::size_t n = alpha.size();
+  std::vector<double> a(n * n, 0.0);
+  std::vector<double> q(n * n, 0.0);
+  for (std::size_t i = 0; i < n; ++i) {
+    a[i * n + i] = alpha[i];
+    q[i * n + i] = 1.0;
+    if (i + 1 < n) a[i * n + i + 1] = a[(i + 1) * n + i] = beta[i];
+  }
+  for (int sweep = 0; sweep < 100; ++sweep) {
+    double off = 0.0;
+    double diagonal = 0.0;
+    for (std::size_t i = 0; i < n; ++i) {
+      diagonal += a[i * n + i] * a[i * n + i];
+      for (std::size_t j = i + 1; j < n; ++j) off += a[i * n + j] * a[i * n + j];
+    }
+    if (off <= 1e-30 * diagonal) break;
+    for (std::size_t p = 0; p < n; ++p) {
+      for (std::size_t r = p + 1; r < n; ++r) {
+        const double apr = a[p * n + r];
+        if (apr == 0.0) continue;
+        const double theta = (a[r * n + r] - a[p * n + p]) / (2.0 * apr);
+        const double t =
+            (theta >= 0 ? 1.0 : -1.0) / (std::abs(theta) + std::sqrt(theta * theta + 1.0));
+        const double c = 1.0 / std::sqrt(t * t + 1.0);
+        const double sn = t * c;
+        for (std::size_t k = 0; k < n; ++k) {  // A <- A J, Q <- Q J
+          const double akp = a[k * n + p];
+          const double akr = a[k * n + r];
+          a[k * n + p] = c * akp - sn * akr;
+          a[k * n + r] = sn * akp + c * akr;
+          const double qkp = q[k * n + p];
+          const double qkr = q[k * n + r];
+          q[k * n + p] = c * qkp - sn * qkr;
+          q[k * n + r] = sn * qkp + c * qkr;
+        }
+        for (std::size_t k = 0; k < n; ++k) {  // A <- J^T A
+          const double apk = a[p * n + k];
+          const double ark = a[r * n + k];
+          a[p * n + k] = c * apk - sn * ark;
+          a[r * n + k] = sn * apk + c * ark;
+        }
+      }
+    }
+  }
+  std::size_t best = 0;
+  for (std::size_t i = 1; i < n; ++i) {
+    if (std::abs(a[i * n + i] - lambda) < std::abs(a[best * n + best] - lambda)) best = i;
+  }
+  std::vector<double> vector(n);
+  for (std::size_t k = 0; k < n; ++k) vector[k] = q[k * n + best];
+  return vector;
 }
 
 }  // namespace
@@ -215,26 +270,55 @@ EigenResult top_hessian_eigenvalue(nn::Module& model, const GradientFn& gradient
                                    const HessianOptions& options) {
   check_options(options, "top_hessian_eigenvalue");
   Products products(model, gradient, options.step, "top_hessian_eigenvalue");
+  const nn::FlatParameters& flat = products.flat();
   Generator gen(options.seed);
-  PowerResult dominant = power_iteration(products, gen, 0.0, options);
+  Tensor v = randn(flat.params.shape(), gen, flat.params.dtype());  // (total,)
+  zero_gaps(v, flat);
+  scale(v, 1.0 / std::sqrt(dot(v, v)));
   EigenResult result;
   result.step = products.step();
-  result.dominant = dominant.eigenvalue;
-  result.iterations = dominant.iterations;
-  if (dominant.eigenvalue >= 0.0) {
-    result.eigenvalue = dominant.eigenvalue;
-    result.eigenvector = dominant.vector;
-    result.converged = dominant.converged;
-    return result;
+  std::vector<Tensor> basis;  // v_1, v_2, ...: orthonormal
+  std::vector<double> alpha;  // T's diagonal, v_k^T H v_k
+  std::vector<double> beta;   // T's off-diagonal: beta[k] couples v_k and v_{k+1}
+  double previous = 0.0;
+  for (std::int64_t k = 1; k <= options.max_iterations; ++k) {
+    basis.push_back(v);
+    Tensor w = products.times(v);
+    const double a = dot(w, v);
+    DESCENT_CHECK(std::isfinite(a) && std::isfinite(dot(w, w)),
+                  "top_hessian_eigenvalue: the Hessian-vector product is not finite at ",
+                  "iteration ", k, " (a non-finite loss or gradient?)");
+    alpha.push_back(a);
+    // w <- H v_k - alpha_k v_k - beta_{k-1} v_{k-1}, then orthogonal to every v (twice: the
+    // finite-difference products and rounding lose orthogonality, and a lost one brings back
+    // copies of converged eigenvalues)
+    axpy(w, -a, v);
+    if (k > 1) axpy(w, -beta.back(), basis[basis.size() - 2]);
+    for (int pass = 0; pass < 2; ++pass) {
+      for (const Tensor& q : basis) axpy(w, -dot(w, q), q);
+    }
+    result.iterations = k;
+    result.eigenvalue = tridiagonal_eigenvalue(alpha, beta, alpha.size() - 1);
+    result.smallest = tridiagonal_eigenvalue(alpha, beta, 0);
+    const double b = std::sqrt(dot(w, w));
+    // b ~ 0: the v's span an invariant subspace, whose eigenvalues T's are
+    const double size = std::max(std::abs(result.eigenvalue), std::abs(result.smallest));
+    if ((k > 1 && std::abs(result.eigenvalue - previous) <=
+                      options.tolerance * std::abs(result.eigenvalue)) ||
+        b <= 1e-12 * size || size == 0.0) {
+      result.converged = true;
+      break;
+    }
+    previous = result.eigenvalue;
+    beta.push_back(b);
+    scale(w, 1.0 / b);
+    v = w;
   }
-  // The dominant eigenvalue is the most negative one, lambda_min (a saddle, or a maximum):
-  // H - lambda_min I has eigenvalues lambda_i - lambda_min >= 0, the largest of which belongs
-  // to lambda_max.
-  const PowerResult top = power_iteration(products, gen, dominant.eigenvalue, options);
-  result.eigenvalue = top.eigenvalue;
-  result.eigenvector = top.vector;
-  result.iterations += top.iterations;
-  result.converged = dominant.converged && top.converged;
+  // the Ritz vector of the largest eigenvalue: V s, s its eigenvector of T
+  const std::vector<double> s = tridiagonal_eigenvector(alpha, beta, result.eigenvalue);
+  result.eigenvector = zeros(flat.params.shape(), flat.params.dtype());
+  for (std::size_t k = 0; k < basis.size(); ++k) axpy(result.eigenvector, s[k], basis[k]);
+  scale(result.eigenvector, 1.0 / std::sqrt(dot(result.eigenvector, result.eigenvector)));
   return result;
 }
 

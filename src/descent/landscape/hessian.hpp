@@ -1,5 +1,5 @@
 // Curvature of the loss: Hessian-vector products, the top Hessian eigenvalue (sharpness) by
-// power iteration, and the Hessian trace by Hutchinson's estimator.
+// the Lanczos iteration, and the Hessian trace by Hutchinson's estimator.
 //
 // PyHessian (Yao, Gholami, Keutzer, Mahoney, "PyHessian: Neural Networks Through the Lens of
 // the Hessian", 2020) computes the same three quantities with double backward. descent's
@@ -52,7 +52,7 @@ using GradientFn = std::function<double(nn::Module& model)>;
 
 struct HessianOptions {
   double step = 0.0;  // the finite-difference h for unit vectors; 0: sqrt(eps) of the dtype
-  // Power iteration: stop when |lambda_k - lambda_{k-1}| <= tolerance * |lambda_k|, or after
+  // Lanczos: stop when |lambda_k - lambda_{k-1}| <= tolerance * |lambda_k|, or after
   // max_iterations products.
   std::int64_t max_iterations = 100;
   double tolerance = 1e-3;
@@ -69,22 +69,28 @@ Tensor hessian_vector_product(nn::Module& model, const GradientFn& gradient, con
                               double step = 0.0);
 
 struct EigenResult {
-  double eigenvalue = 0.0;  // lambda_max: the Rayleigh quotient v^T H v of the last unit vector
-  Tensor eigenvector;       // (total,) unit norm
-  // The eigenvalue of largest magnitude, which plain power iteration finds: lambda_max when it
-  // is >= 0, else lambda_min (negative curvature dominates: a saddle or a maximum).
-  double dominant = 0.0;
-  std::int64_t iterations = 0;  // Hessian-vector products, both stages
-  bool converged = false;       // every stage run converged
-  double step = 0.0;            // the h used
+  double eigenvalue = 0.0;  // lambda_max: the largest Ritz value
+  Tensor eigenvector;       // (total,) unit norm: its Ritz vector
+  // The smallest Ritz value: lambda_min's estimate, negative where the loss curves down along
+  // some direction (a saddle). Extreme Ritz values converge alike, but only lambda_max's
+  // convergence is checked.
+  double smallest = 0.0;
+  std::int64_t iterations = 0;  // Hessian-vector products
+  bool converged = false;
+  double step = 0.0;  // the h used
 };
 
 // The largest eigenvalue lambda_max (the "sharpness", as Keskar et al. 2017 and Cohen et al.
-// 2021 use it) by power iteration from a seeded Gaussian vector: v <- H v / ||H v||,
-// lambda = v^T H v. Power iteration finds the eigenvalue of largest magnitude; where that is
-// negative (away from a minimum, negative curvature can dominate), a second power iteration
-// on H - lambda_min I, whose eigenvalues lambda_i - lambda_min are all >= 0, finds lambda_max
-// (up to max_iterations more products). PyHessian reports the first stage's value alone.
+// 2021 use it) by the Lanczos iteration (Lanczos 1950; Golub & Van Loan, "Matrix
+// Computations", 10.1) from a seeded Gaussian vector, with full reorthogonalization: k
+// Hessian-vector products build an orthonormal basis V of the Krylov space and the
+// tridiagonal T = V^T H V, whose extreme eigenvalues (found by bisection on Sturm counts)
+// approach H's from inside. Power iteration (PyHessian's method) finds the eigenvalue of
+// largest magnitude instead, which away from a minimum can be the most negative one, and
+// converges as (lambda_2 / lambda_1)^k where Lanczos converges as the Chebyshev polynomials
+// do: far fewer products for the same accuracy. Stops when lambda_max changes by <= tolerance
+// relatively between iterations, when the basis spans an invariant subspace, or after
+// max_iterations products. Memory: one vector of the parameters' size per iteration.
 EigenResult top_hessian_eigenvalue(nn::Module& model, const GradientFn& gradient,
                                    const HessianOptions& options = {});
 
