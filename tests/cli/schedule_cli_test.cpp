@@ -65,6 +65,23 @@ struct ScheduleCase {
   LrFn expected;
 };
 
+// Runs `descent` with `args` followed by the case's own and checks every row of the CSV.
+void expect_rows(const ScheduleCase& c, std::vector<std::string> args) {
+  args.insert(args.end(), c.args.begin(), c.args.end());
+  const CliResult r = run_cli(args);
+  ASSERT_EQ(r.status, 0) << c.name << "\n" << describe(r);
+  EXPECT_EQ(r.err, "") << c.name;
+  const Csv csv = parse_csv(r.out);
+  EXPECT_EQ(csv.header, (std::vector<std::string>{"step", "lr"})) << c.name;
+  ASSERT_EQ(csv.rows.size(), static_cast<std::size_t>(c.steps)) << c.name;
+  for (std::int64_t step = 0; step < c.steps; ++step) {
+    ASSERT_EQ(csv.rows[step].size(), 2u) << c.name;
+    EXPECT_EQ(csv.rows[step][0], static_cast<double>(step)) << c.name;
+    // The CSV prints round-trip text: the values are the library's, bit for bit.
+    EXPECT_EQ(csv.rows[step][1], c.expected(step, c.base_lr)) << c.name << " step " << step;
+  }
+}
+
 TEST(ScheduleCli, CsvEqualsTheLibrary) {
   const std::vector<ScheduleCase> cases = {
       {"step by flags",
@@ -116,20 +133,7 @@ TEST(ScheduleCli, CsvEqualsTheLibrary) {
        [](std::int64_t step, double base) { return sched::warmup(4)(step, base); }},
   };
   for (const ScheduleCase& c : cases) {
-    std::vector<std::string> args = {"schedule", "--steps", std::to_string(c.steps)};
-    args.insert(args.end(), c.args.begin(), c.args.end());
-    const CliResult r = run_cli(args);
-    ASSERT_EQ(r.status, 0) << c.name << "\n" << describe(r);
-    EXPECT_EQ(r.err, "") << c.name;
-    const Csv csv = parse_csv(r.out);
-    EXPECT_EQ(csv.header, (std::vector<std::string>{"step", "lr"})) << c.name;
-    ASSERT_EQ(csv.rows.size(), static_cast<std::size_t>(c.steps)) << c.name;
-    for (std::int64_t step = 0; step < c.steps; ++step) {
-      ASSERT_EQ(csv.rows[step].size(), 2u) << c.name;
-      EXPECT_EQ(csv.rows[step][0], static_cast<double>(step)) << c.name;
-      // The CSV prints round-trip text: the values are the library's, bit for bit.
-      EXPECT_EQ(csv.rows[step][1], c.expected(step, c.base_lr)) << c.name << " step " << step;
-    }
+    expect_rows(c, {"schedule", "--steps", std::to_string(c.steps)});
   }
 }
 
@@ -260,18 +264,7 @@ TEST(ScheduleCli, EpochUnitReadsTheEpochOfEachStep) {
        per_epoch(sched::step_decay(1, 0.1), 5)},
   };
   for (const ScheduleCase& c : cases) {
-    std::vector<std::string> args = {"schedule"};
-    args.insert(args.end(), c.args.begin(), c.args.end());
-    const CliResult r = run_cli(args);
-    ASSERT_EQ(r.status, 0) << c.name << "\n" << describe(r);
-    EXPECT_EQ(r.err, "") << c.name;
-    const Csv csv = parse_csv(r.out);
-    ASSERT_EQ(csv.rows.size(), static_cast<std::size_t>(c.steps)) << c.name;
-    for (std::int64_t step = 0; step < c.steps; ++step) {
-      ASSERT_EQ(csv.rows[step].size(), 2u) << c.name;
-      EXPECT_EQ(csv.rows[step][0], static_cast<double>(step)) << c.name;
-      EXPECT_EQ(csv.rows[step][1], c.expected(step, c.base_lr)) << c.name << " step " << step;
-    }
+    expect_rows(c, {"schedule"});
   }
 }
 
