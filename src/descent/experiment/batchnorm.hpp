@@ -23,10 +23,10 @@
 // weights) on the first `sharpness_size` training examples, by the Lanczos iteration on
 // finite-difference Hessian-vector products (hessian.hpp states the error bound).
 //
-// Cost, measured on 2026-11-29 (`OMP_NUM_THREADS=1 descent experiment batchnorm`, the shared
-// 2-core machine at load ~7): 517 s of CPU (27 min 40 s of wall time at ~31% of one core),
-// peak RSS 0.85 GB; so on 2 idle cores about 9 min with one thread, less with two
-// (extrapolated). `--quick` (2 lrs, 30 steps of 32 on 2,000 images): 3.4 s of CPU, 7 s wall.
+// Cost, measured on 2026-11-29 (`OMP_NUM_THREADS=1 descent experiment batchnorm`, a build on
+// the machine's other core): 615 s of CPU, 10 min 16 s of wall time, peak RSS 0.72 GB (an
+// earlier run, before sharpness used Lanczos, at load ~7: 517 s of CPU, 0.85 GB). `--quick`
+// (2 lrs, 30 steps of 32 on 2,000 images): 3.4 s of CPU, 7 s wall.
 #pragma once
 
 #include <cstdint>
