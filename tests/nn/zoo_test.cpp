@@ -256,6 +256,66 @@ TEST(Zoo, BuildIsSeeded) {
             nn::build_model(spec, c)->flat_parameters().params.to_vector());
 }
 
+// init=he: every convolution N(0, 2 / fan_out), as torchvision's ResNets; the rest as before.
+TEST(Zoo, HeInitDrawsTheConvolutionsFromTheirFanOut) {
+  Generator gen(3);
+  auto model = nn::build_model(nn::ModelSpec::parse("resnet20,init=he"), gen);
+  Generator default_gen(3);
+  auto reference = nn::build_model(nn::ModelSpec::parse("resnet20"), default_gen);
+  int convolutions = 0;
+  for (const auto& [name, p] : model->named_parameters()) {
+    const std::vector<double> values = p.to_vector();
+    if (p.dim() == 4) {  // (out, in, 3, 3)
+      ++convolutions;
+      const double expected = std::sqrt(2.0 / static_cast<double>(p.size(0) * 9));
+      double mean = 0.0;
+      double squares = 0.0;
+      for (double v : values) mean += v;
+      mean /= static_cast<double>(values.size());
+      for (double v : values) squares += (v - mean) * (v - mean);
+      const double stddev = std::sqrt(squares / static_cast<double>(values.size() - 1));
+      // the sample standard deviation's relative standard error is 1 / sqrt(2 n): 5 of them
+      const double tolerance = 5.0 / std::sqrt(2.0 * static_cast<double>(values.size()));
+      EXPECT_NEAR(stddev / expected, 1.0, tolerance) << name;
+      EXPECT_NEAR(mean, 0.0, 5.0 * expected / std::sqrt(double(values.size()))) << name;
+    } else {  // BN, fc: PyTorch's defaults, as without the option
+      const std::vector<double> ref = reference->state_dict().at(name).to_vector();
+      if (name.find("bn") != std::string::npos) {
+        EXPECT_EQ(values, ref) << name;
+      }
+    }
+  }
+  EXPECT_EQ(convolutions, 19);
+}
+
+// zero_init_residual=1: each block's last BN weight is 0, so every block starts as relu of its
+// shortcut (the identity on a non-negative input), and a deep net's first loss is near a
+// uniform guess's ln 10 (PyTorch's own ResNet-56 with default init starts at 2.7-3.8).
+TEST(Zoo, ZeroInitResidualMakesEveryBlockStartAsItsShortcut) {
+  Generator gen(0);
+  auto model = nn::build_model(nn::ModelSpec::parse("resnet56,zero_init_residual=1"), gen);
+  auto& resnet = dynamic_cast<nn::ResNet&>(*model);
+  int blocks = 0;
+  for (const auto* layer : {&resnet.layer1, &resnet.layer2, &resnet.layer3}) {
+    for (const auto& [name, child] : (*layer)->named_children()) {
+      auto& block = dynamic_cast<nn::BasicBlock&>(*child);
+      EXPECT_EQ(testing::max_abs_diff(block.bn2->weight, zeros(block.bn2->weight.shape())), 0.0);
+      ++blocks;
+    }
+  }
+  EXPECT_EQ(blocks, 27);
+  // an identity block: relu(bn2(...) + x) with bn2 giving its bias, 0: x itself for x >= 0
+  auto& first = dynamic_cast<nn::BasicBlock&>(*resnet.layer1->named_children()[0].second);
+  const Tensor x = ops::relu(randn({4, 16, 8, 8}, gen));
+  EXPECT_EQ(testing::max_abs_diff(first.forward(x), x), 0.0);
+  const Tensor images = randn({128, 1, 28, 28}, gen);
+  std::vector<double> classes(128);
+  for (std::size_t i = 0; i < classes.size(); ++i) classes[i] = static_cast<double>(i % 10);
+  const Tensor labels = from_vector(classes, {128}, DType::i64);
+  const double loss = ops::cross_entropy(model->forward(images), labels).item();
+  EXPECT_NEAR(loss, std::log(10.0), 0.15);
+}
+
 // ---- specs ----
 
 TEST(ModelSpec, ParsesNamesAndOptions) {
@@ -315,7 +375,12 @@ TEST(ModelSpec, BadSpecsSayWhatIsWrong) {
       {"resnet2", "resnet depth must be 6n+2"},
       {"resnet20,skip=2", "option 'skip' must be 0 or 1, got '2'"},
       {"resnet20,foo=1",
-       "unknown option 'foo' for resnet (known: skip, bn, shortcut, classes, input)"},
+       "unknown option 'foo' for resnet (known: skip, bn, shortcut, classes, "
+       "input, init, zero_init_residual)"},
+      {"resnet20,init=xavier", "init must be pytorch (the layers' defaults) or he"},
+      {"resnet20,zero_init_residual=1,bn=0", "zero_init_residual=1 needs bn=1 and skip=1"},
+      {"resnet20,zero_init_residual=1,skip=0", "zero_init_residual=1 needs bn=1 and skip=1"},
+      {"resnet20,zero_init_residual=2", "option 'zero_init_residual' must be 0 or 1, got '2'"},
       {"resnet20,skip", "expected <option>=<value>, got 'skip'"},
       {"resnet20,", "expected <option>=<value>, got ''"},
       {"resnet20,skip=0,skip=1", "option 'skip' is given twice"},

@@ -12,6 +12,21 @@ std::int64_t fan_in(const Tensor& weight) {
   return weight.size(1) * receptive;
 }
 
+std::int64_t fan_out(const Tensor& weight) {
+  DESCENT_CHECK(weight.dim() >= 2, "fan_out: needs a weight of rank >= 2, got ",
+                shape_str(weight.shape()));
+  std::int64_t receptive = 1;
+  for (std::int64_t d = 2; d < weight.dim(); ++d) receptive *= weight.size(d);
+  return weight.size(0) * receptive;
+}
+
+void kaiming_normal_fan_out_(Tensor& weight, Generator& gen) {
+  const std::int64_t fan = fan_out(weight);
+  DESCENT_CHECK(fan > 0, "kaiming_normal_fan_out_: weight ", shape_str(weight.shape()),
+                " has no outputs (fan_out = 0)");
+  normal_(weight, 0.0, std::sqrt(2.0 / static_cast<double>(fan)), gen);
+}
+
 void kaiming_uniform_(Tensor& weight, double a, Generator& gen) {
   const std::int64_t fan = fan_in(weight);
   DESCENT_CHECK(fan > 0, "kaiming_uniform_: weight ", shape_str(weight.shape()),

@@ -16,6 +16,13 @@ namespace descent::nn::init {
 // torch.nn.init._calculate_fan_in_and_fan_out. Needs rank >= 2.
 std::int64_t fan_in(const Tensor& weight);
 
+// Outputs fed by one input: size(0) * (product of the sizes after size(1)). Needs rank >= 2.
+std::int64_t fan_out(const Tensor& weight);
+
+// He et al. 2015 for ReLU, as torch.nn.init.kaiming_normal_(w, mode="fan_out",
+// nonlinearity="relu"), torchvision's ResNet convolutions: N(0, 2 / fan_out).
+void kaiming_normal_fan_out_(Tensor& weight, Generator& gen);
+
 // He et al. 2015, "Delving Deep into Rectifiers": U(-bound, bound) with
 //   gain  = sqrt(2 / (1 + a^2))        (leaky_relu gain for negative slope a)
 //   bound = gain * sqrt(3 / fan_in)

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "descent/nn/flat.hpp"
+#include "descent/nn/init.hpp"
 #include "descent/ops/shape.hpp"
 
 namespace descent::nn {
@@ -152,6 +153,19 @@ ResNet::ResNet(const ResNetOptions& options, Generator& gen) : Module("ResNet"),
   avgpool = register_module("avgpool", std::make_shared<AdaptiveAvgPool2d>(1));
   flatten = register_module("flatten", std::make_shared<Flatten>());
   fc = register_module("fc", std::make_shared<Linear>(64, options.num_classes, gen));
+  DESCENT_CHECK(!options.zero_init_residual || (bn && options.skip),
+                "ResNet: zero_init_residual needs batch norm and skip connections (it zeroes each "
+                "block's last BN weight, which would make a ",
+                bn ? "plain" : "BN-free", " block's output constant)");
+  for (auto& [name, module] : named_modules()) {
+    if (auto* conv = dynamic_cast<Conv2d*>(module); conv != nullptr && options.he_init) {
+      init::kaiming_normal_fan_out_(conv->weight, gen);
+    }
+    if (auto* block = dynamic_cast<BasicBlock*>(module);
+        block != nullptr && options.zero_init_residual) {
+      block->bn2->weight.fill_(0.0);
+    }
+  }
 }
 
 Tensor ResNet::forward(const Tensor& x) {  // (N, C, H, W)
@@ -169,7 +183,8 @@ std::string ResNet::str() const {
   return cat("ResNet(depth=", options_.depth, ", in_channels=", options_.in_channels,
              ", num_classes=", options_.num_classes, options_.skip ? "" : ", skip=false",
              options_.shortcut == Shortcut::zero_pad ? "" : ", shortcut=B",
-             options_.batch_norm ? "" : ", batch_norm=false", ")");
+             options_.batch_norm ? "" : ", batch_norm=false", options_.he_init ? ", init=he" : "",
+             options_.zero_init_residual ? ", zero_init_residual=true" : "", ")");
 }
 
 Shape ResNet::summarize(const Shape& input, std::vector<LayerSummary>& rows) const {
@@ -428,7 +443,25 @@ ModelSpec ModelSpec::parse(std::string_view text) {
             {"classes",
              [&](std::string_view v) { options.num_classes = positive_int(text, "classes", v); }},
             {"input", [&](std::string_view v) { spec.input = image_shape(text, "input", v); }},
+            {"init",
+             [&](std::string_view v) {
+               if (v != "pytorch" && v != "he") {
+                 fail(text, cat("init must be pytorch (the layers' defaults) or he (N(0, 2 / "
+                                "fan_out) convolutions), got '",
+                                v, "'"));
+               }
+               options.he_init = v == "he";
+             }},
+            {"zero_init_residual",
+             [&](std::string_view v) {
+               options.zero_init_residual = flag(text, "zero_init_residual", v);
+             }},
         });
+    if (options.zero_init_residual && !(options.batch_norm && options.skip)) {
+      fail(text,
+           "zero_init_residual=1 needs bn=1 and skip=1 (it zeroes each block's last BN "
+           "weight)");
+    }
     options.in_channels = spec.input[0];
     spec.options = options;
   } else if (recurrent) {

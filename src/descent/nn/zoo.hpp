@@ -15,7 +15,8 @@
 //                  bn=0|1 (1), classes=<n> (10), input=<C>x<H>x<W> (1x28x28)
 //   resnet<depth>  He et al.'s CIFAR ResNet, depth = 6n+2 (20, 32, 44, 56, 110, ...)
 //                  skip=0|1 (1), bn=0|1 (1), classes=<n> (10), input=<C>x<H>x<W> (1x28x28),
-//                  shortcut=A|B (A: zero-padding, no parameters; B: 1x1 conv + BN projection)
+//                  shortcut=A|B (A: zero-padding, no parameters; B: 1x1 conv + BN projection),
+//                  init=pytorch|he (pytorch), zero_init_residual=0|1 (0)
 //   rnn[:<hidden>], lstm[:<hidden>], gru[:<hidden>]   (hidden 128)
 //                  a recurrent net read at its last step by a linear layer:
 //                  (N, T, F) -> (N, outputs); layers=<n> (1), act=tanh|relu (rnn only; tanh),
@@ -98,6 +99,13 @@ struct ResNetOptions {
   // the same layers) or option B (1x1 convolution + BN where the shape changes).
   Shortcut shortcut = Shortcut::zero_pad;
   bool batch_norm = true;  // false: no BN anywhere; convolutions get biases
+  // The convolutions' weights: PyTorch's layer default (kaiming_uniform_, a = sqrt(5)), or
+  // he: N(0, 2 / fan_out) as torchvision's ResNets (biases, BN and fc keep their defaults).
+  bool he_init = false;
+  // Each block's last BN starts with weight 0, so every residual block starts as the
+  // identity (torchvision's zero_init_residual; Goyal et al. 2017, section 5.1). Needs BN
+  // and skip connections.
+  bool zero_init_residual = false;
 };
 
 // He et al. 2016, section 4.2 (CIFAR-10): conv3x3(16) BN ReLU, three stages of n BasicBlocks
