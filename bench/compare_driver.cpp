@@ -135,6 +135,11 @@ Args parse(int argc, char** argv) {
       args.pool_batches < 1) {
     usage("--threads, --steps, --warmup, --batch and --pool-batches must be >= 1");
   }
+  if (args.model != "mlp" && args.model != "cnn" && args.model != "resnet20" &&
+      args.model != "lstm" && args.model != "transformer") {
+    // the data and the protocol are these models' (bench/compare_torch.py builds the same)
+    usage("--model: mlp, cnn, resnet20, lstm or transformer, got '" + args.model + "'");
+  }
   if (args.optimizer != "sgd" && args.optimizer != "adam") usage("--optimizer: sgd or adam");
   if (args.precision != "fp32" && args.precision != "bf16" && args.precision != "fp16") {
     usage("--precision: fp32, bf16 or fp16");
