@@ -141,6 +141,31 @@ TEST(MatmulMixed, BatchedMatchesF32OnRoundedOperands) {
   }
 }
 
+// A batch of more than 8 products runs 8 per parallel region (kernels::gemm_strided_batch):
+// every product, and its gradients, must be what the product of its own slices gives,
+// across the chunk boundaries (19 = 8 + 8 + 3), in f32 (ops::matmul) and mixed.
+TEST(MatmulMixed, BatchesBeyondEightEqualTheirSlices) {
+  constexpr std::int64_t kBatch = 19, M = 5, K = 16, N = 7;
+  for (DType compute : {DType::f32, DType::bf16, DType::f16}) {
+    SCOPED_TRACE(dtype_name(compute));
+    Generator gen(9);
+    Tensor a = randn({kBatch, M, K}, gen).set_requires_grad(true);
+    Tensor b = randn({kBatch, K, N}, gen).set_requires_grad(true);
+    Tensor y = compute == DType::f32 ? ops::matmul(a, b) : ops::matmul_mixed(a, b, compute);
+    Tensor upstream = randn(y.shape(), gen);
+    y.backward(upstream);
+    for (std::int64_t i = 0; i < kBatch; ++i) {
+      Tensor ai = a.detach().view_of(i * M * K, {M, K}).clone().set_requires_grad(true);
+      Tensor bi = b.detach().view_of(i * K * N, {K, N}).clone().set_requires_grad(true);
+      Tensor yi = compute == DType::f32 ? ops::matmul(ai, bi) : ops::matmul_mixed(ai, bi, compute);
+      yi.backward(upstream.view_of(i * M * N, {M, N}).clone());
+      EXPECT_EQ(y.detach().view_of(i * M * N, {M, N}).to_vector(), yi.to_vector()) << i;
+      EXPECT_EQ(a.grad().view_of(i * M * K, {M, K}).to_vector(), ai.grad().to_vector()) << i;
+      EXPECT_EQ(b.grad().view_of(i * K * N, {K, N}).to_vector(), bi.grad().to_vector()) << i;
+    }
+  }
+}
+
 TEST(AutocastGuard, RoutesTheGemmOpsAndRestoresOnExit) {
   Generator gen(8);
   Tensor x = randn({4, 24}, gen);

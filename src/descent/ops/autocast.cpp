@@ -479,40 +479,35 @@ Tensor matmul_mixed(const Tensor& a, const Tensor& b, DType compute) {
   const Tensor b_low = rounded(b, compute);  // saved for backward
   Tensor out = empty(out_shape, DType::f32);
   dispatch_low(compute, [&]<typename L>() {
-    for (std::int64_t i = 0; i < batch; ++i) {
-      kernels::gemm(false, false, M, N, K, 1.0f, a_low.data<L>() + i * M * K, K,
-                    b_low.data<L>() + i * K * N, N, 0.0f, out.data<float>() + i * M * N, N);
-    }
+    kernels::gemm_strided_batch(false, false, batch, M, N, K, 1.0f, a_low.data<L>(), K, M * K,
+                                b_low.data<L>(), N, K * N, 0.0f, out.data<float>(), N, M * N);
   });
-  return autograd::record(
-      "matmul_mixed", out, {a, b},
-      [a_low, b_low, a_dtype = a.dtype(), b_dtype = b.dtype(), batch, M, N, K, compute](
-          const Tensor& grad, const autograd::Node& node) {
-        autograd::Grads grads(2);
-        const Tensor dy_low = rounded_gradient(grad, compute);  // (..., M, N)
-        dispatch_low(compute, [&]<typename L>() {
-          const L* dy = dy_low.data<L>();
-          if (node.needs_grad(0)) {
-            // dA = dC B^T   (M, N) @ (N, K)
-            Tensor ga = empty(a_low.shape(), DType::f32);
-            for (std::int64_t i = 0; i < batch; ++i) {
-              kernels::gemm(false, true, M, K, N, 1.0f, dy + i * M * N, N,
-                            b_low.data<L>() + i * K * N, N, 0.0f, ga.data<float>() + i * M * K, K);
-            }
-            grads[0] = as_input_dtype(ga, a_dtype);
-          }
-          if (node.needs_grad(1)) {
-            // dB = A^T dC   (K, M) @ (M, N)
-            Tensor gb = empty(b_low.shape(), DType::f32);
-            for (std::int64_t i = 0; i < batch; ++i) {
-              kernels::gemm(true, false, K, N, M, 1.0f, a_low.data<L>() + i * M * K, K,
-                            dy + i * M * N, N, 0.0f, gb.data<float>() + i * K * N, N);
-            }
-            grads[1] = as_input_dtype(gb, b_dtype);
-          }
-        });
-        return grads;
-      });
+  return autograd::record("matmul_mixed", out, {a, b},
+                          [a_low, b_low, a_dtype = a.dtype(), b_dtype = b.dtype(), batch, M, N, K,
+                           compute](const Tensor& grad, const autograd::Node& node) {
+                            autograd::Grads grads(2);
+                            const Tensor dy_low = rounded_gradient(grad, compute);  // (..., M, N)
+                            dispatch_low(compute, [&]<typename L>() {
+                              const L* dy = dy_low.data<L>();
+                              if (node.needs_grad(0)) {
+                                // dA = dC B^T   (M, N) @ (N, K)
+                                Tensor ga = empty(a_low.shape(), DType::f32);
+                                kernels::gemm_strided_batch(false, true, batch, M, K, N, 1.0f, dy,
+                                                            N, M * N, b_low.data<L>(), N, K * N,
+                                                            0.0f, ga.data<float>(), K, M * K);
+                                grads[0] = as_input_dtype(ga, a_dtype);
+                              }
+                              if (node.needs_grad(1)) {
+                                // dB = A^T dC   (K, M) @ (M, N)
+                                Tensor gb = empty(b_low.shape(), DType::f32);
+                                kernels::gemm_strided_batch(true, false, batch, K, N, M, 1.0f,
+                                                            a_low.data<L>(), K, M * K, dy, N, M * N,
+                                                            0.0f, gb.data<float>(), N, K * N);
+                                grads[1] = as_input_dtype(gb, b_dtype);
+                              }
+                            });
+                            return grads;
+                          });
 }
 
 Tensor conv2d_mixed(const Tensor& x, const Tensor& weight, const Tensor& bias,

@@ -9,6 +9,7 @@
 #include "descent/autograd/autograd.hpp"
 #include "descent/core/parallel.hpp"
 #include "descent/kernels/gemm.hpp"
+#include "descent/kernels/half.hpp"
 #include "descent/ops/activation.hpp"
 #include "descent/ops/arith.hpp"
 #include "descent/ops/autocast.hpp"
@@ -25,9 +26,16 @@ void batched_gemm(bool trans_a, bool trans_b, std::int64_t batch, std::int64_t M
                   T* C) {
   const std::int64_t lda = trans_a ? M : K;
   const std::int64_t ldb = trans_b ? K : N;
-  for (std::int64_t i = 0; i < batch; ++i) {
-    kernels::gemm(trans_a, trans_b, M, N, K, T(1), A + (a_batched ? i * M * K : 0), lda,
-                  B + (b_batched ? i * K * N : 0), ldb, beta, C + i * M * N, N);
+  if constexpr (std::is_same_v<T, float>) {
+    // 8 products per parallel region (kernels/half.hpp)
+    kernels::gemm_strided_batch(trans_a, trans_b, batch, M, N, K, 1.0f, A, lda,
+                                a_batched ? M * K : 0, B, ldb, b_batched ? K * N : 0, beta, C, N,
+                                M * N);
+  } else {
+    for (std::int64_t i = 0; i < batch; ++i) {
+      kernels::gemm(trans_a, trans_b, M, N, K, T(1), A + (a_batched ? i * M * K : 0), lda,
+                    B + (b_batched ? i * K * N : 0), ldb, beta, C + i * M * N, N);
+    }
   }
 }
 
