@@ -4,19 +4,27 @@
 
 namespace descent::nn::init {
 
-std::int64_t fan_in(const Tensor& weight) {
-  DESCENT_CHECK(weight.dim() >= 2, "fan_in: needs a weight of rank >= 2, got ",
+namespace {
+
+// The elements of one input-output connection: the product of the sizes after size(1) (a
+// convolution's kernel), as torch.nn.init._calculate_fan_in_and_fan_out.
+std::int64_t receptive_field(const Tensor& weight, const char* op) {
+  DESCENT_CHECK(weight.dim() >= 2, op, ": needs a weight of rank >= 2, got ",
                 shape_str(weight.shape()));
   std::int64_t receptive = 1;
   for (std::int64_t d = 2; d < weight.dim(); ++d) receptive *= weight.size(d);
+  return receptive;
+}
+
+}  // namespace
+
+std::int64_t fan_in(const Tensor& weight) {
+  const std::int64_t receptive = receptive_field(weight, "fan_in");
   return weight.size(1) * receptive;
 }
 
 std::int64_t fan_out(const Tensor& weight) {
-  DESCENT_CHECK(weight.dim() >= 2, "fan_out: needs a weight of rank >= 2, got ",
-                shape_str(weight.shape()));
-  std::int64_t receptive = 1;
-  for (std::int64_t d = 2; d < weight.dim(); ++d) receptive *= weight.size(d);
+  const std::int64_t receptive = receptive_field(weight, "fan_out");
   return weight.size(0) * receptive;
 }
 
