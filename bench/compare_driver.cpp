@@ -12,6 +12,7 @@
 //   lstm                the zoo's lstm:128,input=100x2 (LSTM 2 -> 128 read at its last step
 //                       by a linear layer): N(0, 1) sequences (B, 100, 2), N(0, 1) targets
 //                       (B, 1), mean squared error; batch 64
+//   gru                 the same with the zoo's gru:128,input=100x2
 //   transformer         transformer,vocab=96,len=128,dim=128,heads=4,layers=2: uniform tokens
 //                       (B, 128), next-token cross-entropy over all B * 128 positions; batch 32
 // Reported (JSON keys):
@@ -90,7 +91,7 @@ double process_cpu_seconds() {
 
 [[noreturn]] void usage(const std::string& problem) {
   std::cerr << "compare_driver: " << problem << "\n"
-            << "usage: compare_driver [--model mlp|cnn|resnet20|lstm|transformer]\n"
+            << "usage: compare_driver [--model mlp|cnn|resnet20|lstm|gru|transformer]\n"
             << "       [--optimizer sgd|adam]\n"
             << "       [--threads N] [--steps N] [--warmup N] [--batch N] [--pool-batches N]\n"
             << "       [--spawn-time SECONDS] [--precision fp32|bf16|fp16]\n";
@@ -130,15 +131,17 @@ Args parse(int argc, char** argv) {
     }
   }
   if (args.batch == 0)
-    args.batch = args.model == "lstm" ? 64 : args.model == "transformer" ? 32 : 128;
+    args.batch = args.model == "lstm" || args.model == "gru" ? 64
+                 : args.model == "transformer"               ? 32
+                                                             : 128;
   if (args.threads < 1 || args.steps < 1 || args.warmup < 1 || args.batch < 1 ||
       args.pool_batches < 1) {
     usage("--threads, --steps, --warmup, --batch and --pool-batches must be >= 1");
   }
   if (args.model != "mlp" && args.model != "cnn" && args.model != "resnet20" &&
-      args.model != "lstm" && args.model != "transformer") {
+      args.model != "lstm" && args.model != "gru" && args.model != "transformer") {
     // the data and the protocol are these models' (bench/compare_torch.py builds the same)
-    usage("--model: mlp, cnn, resnet20, lstm or transformer, got '" + args.model + "'");
+    usage("--model: mlp, cnn, resnet20, lstm, gru or transformer, got '" + args.model + "'");
   }
   if (args.optimizer != "sgd" && args.optimizer != "adam") usage("--optimizer: sgd or adam");
   if (args.precision != "fp32" && args.precision != "bf16" && args.precision != "fp16") {
@@ -159,9 +162,10 @@ std::unique_ptr<descent::optim::Optimizer> make_optimizer(const Args& args, cons
 int run(const Args& args) {
   descent::set_num_threads(args.threads);
   descent::Generator gen(0);
-  const bool lstm = args.model == "lstm";
+  // lstm and gru: the same task (the adding problem's shape), the same read-out
+  const bool lstm = args.model == "lstm" || args.model == "gru";
   const bool transformer = args.model == "transformer";
-  const std::string spec = lstm          ? "lstm:128,input=100x2"
+  const std::string spec = lstm          ? args.model + ":128,input=100x2"
                            : transformer ? "transformer,vocab=96,len=128,dim=128,heads=4,layers=2"
                                          : args.model;
   std::shared_ptr<descent::nn::Module> model =

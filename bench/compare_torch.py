@@ -91,14 +91,16 @@ class ResNet(nn.Module):
 
 
 class SequenceModel(nn.Module):
-    # descent's zoo lstm:128,input=100x2: an LSTM read at its last step by a linear layer.
-    def __init__(self):
+    # descent's zoo lstm:128,input=100x2 (or gru:...): the cell read at its last step by a
+    # linear layer.
+    def __init__(self, cell=nn.LSTM):
         super().__init__()
-        self.rnn = nn.LSTM(2, 128, batch_first=True)
+        self.rnn = cell(2, 128, batch_first=True)
         self.fc = nn.Linear(128, 1)
 
     def forward(self, x):
-        _, (h_n, _) = self.rnn(x)
+        _, state = self.rnn(x)
+        h_n = state[0] if isinstance(state, tuple) else state  # LSTM: (h_n, c_n)
         return self.fc(h_n[-1])
 
 
@@ -137,8 +139,8 @@ class TransformerLM(nn.Module):
 
 
 MODELS = {"mlp": mlp, "cnn": cnn, "resnet20": lambda: ResNet(20), "lstm": SequenceModel,
-          "transformer": TransformerLM}
-BATCH = {"lstm": 64, "transformer": 32}  # the others: 128
+          "gru": lambda: SequenceModel(nn.GRU), "transformer": TransformerLM}
+BATCH = {"lstm": 64, "gru": 64, "transformer": 32}  # the others: 128
 
 
 def main():
@@ -148,7 +150,7 @@ def main():
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--batch", type=int, default=0, help="0: the model's (128, lstm 64, "
+    parser.add_argument("--batch", type=int, default=0, help="0: the model's (128, lstm and gru 64, "
                         "transformer 32)")
     parser.add_argument("--pool-batches", type=int, default=8)
     parser.add_argument("--spawn-time", type=float, default=-1.0)
@@ -171,7 +173,7 @@ def main():
 
     data_begin = time.monotonic()
     pool = args.pool_batches * args.batch
-    if args.model == "lstm":
+    if args.model in ("lstm", "gru"):
         images = torch.randn(pool, 100, 2)
         labels = torch.randn(pool, 1)
     elif args.model == "transformer":
@@ -191,7 +193,7 @@ def main():
         y = labels[b * args.batch:(b + 1) * args.batch]
         opt.zero_grad()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16"):
-            if args.model == "lstm":
+            if args.model in ("lstm", "gru"):
                 loss = F.mse_loss(model(x), y)
             elif args.model == "transformer":
                 loss = F.cross_entropy(model(x).reshape(-1, 96), y.reshape(-1))
