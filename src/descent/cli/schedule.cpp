@@ -60,14 +60,7 @@ std::string exact(double value) {
 // train_size and val_split) in batches of batch_size, accumulate micro-batches per step.
 std::int64_t count_steps_per_epoch(const RunConfig& config, const Origins& origins, bool per_epoch,
                                    bool steps_given) {
-  if (config.batch_size < 1) {
-    throw UsageError(
-        cat(origin_of(origins, "batch_size"), ": must be >= 1, got ", config.batch_size));
-  }
-  if (config.accumulate < 1) {
-    throw UsageError(
-        cat(origin_of(origins, "accumulate"), ": must be >= 1, got ", config.accumulate));
-  }
+  // (the settings were checked by resolve)
   const std::string why =
       per_epoch ? "the epoch schedule needs the optimizer steps per epoch"
                 : "without --steps (or the config's steps) the rows are epochs x steps per epoch";
@@ -75,18 +68,9 @@ std::int64_t count_steps_per_epoch(const RunConfig& config, const Origins& origi
                                                       : "pass --steps N or --steps-per-epoch N";
   std::int64_t examples = 0;
   try {
-    check_data_spec(config.data, origin_of(origins, "data"));
-    if (config.train_size < 0) {
-      throw UsageError(
-          cat(origin_of(origins, "train_size"), ": must be >= 0, got ", config.train_size));
-    }
-    if (!(config.val_split >= 0 && config.val_split < 1)) {
-      throw UsageError(
-          cat(origin_of(origins, "val_split"), ": must be in [0, 1), got ", config.val_split));
-    }
     examples = load_data(config, origins).train->size();
   } catch (const std::exception& e) {
-    // A missing file or a bad data setting: the count is what this command lacks.
+    // A missing or unreadable file: the count is what this command lacks.
     throw UsageError(cat("--steps-per-epoch: ", why, ", and counting them from ",
                          origin_of(origins, "data"), " '", config.data, "' failed (", remedy,
                          "): ", e.what()));
@@ -105,11 +89,10 @@ int run_schedule(const Flags& flags, const ScheduleArgs& args, const CLI::App& s
   Origins origins;
   if (!flags.config_file().empty()) apply_json_file(flags.config_file(), config, origins);
   flags.apply(config, origins);
+  // every setting checked as train checks it, and the lr train would use filled in (the
+  // default recipe's for its optimizer, else the optimizer's PyTorch default)
+  resolve(config, origins);
 
-  if (config.schedule_unit != "step" && config.schedule_unit != "epoch") {
-    throw UsageError(cat(origin_of(origins, "schedule_unit"), ": must be step or epoch, got '",
-                         config.schedule_unit, "'"));
-  }
   const bool per_epoch = config.schedule_unit == "epoch";
   const bool steps_given = sub.count("--steps") > 0;
   const bool steps_per_epoch_given = sub.count("--steps-per-epoch") > 0;
@@ -119,16 +102,9 @@ int run_schedule(const Flags& flags, const ScheduleArgs& args, const CLI::App& s
   if (steps_per_epoch_given && args.steps_per_epoch <= 0) {
     throw UsageError(cat("--steps-per-epoch: must be > 0, got ", args.steps_per_epoch));
   }
-  if (!steps_given && config.steps < 0) {
-    throw UsageError(cat(origin_of(origins, "steps"), ": must be >= 0, got ", config.steps));
-  }
   // The optimizer steps per epoch: needed by an epoch schedule, and for the rows when neither
   // --steps nor the config's steps says how many. Only then is the data loaded.
   const bool needed = per_epoch || (!steps_given && config.steps == 0);
-  const bool uses_epochs = per_epoch || (!steps_given && (needed || steps_per_epoch_given));
-  if (uses_epochs && config.epochs < 1) {
-    throw UsageError(cat(origin_of(origins, "epochs"), ": must be >= 1, got ", config.epochs));
-  }
   std::int64_t steps_per_epoch = 0;  // 0: not needed, not known
   if (steps_per_epoch_given) {
     steps_per_epoch = args.steps_per_epoch;
@@ -146,10 +122,6 @@ int run_schedule(const Flags& flags, const ScheduleArgs& args, const CLI::App& s
       steps = config.epochs * steps_per_epoch;
     }
   }
-  if (config.warmup_steps < 0) {
-    throw UsageError(
-        cat(origin_of(origins, "warmup_steps"), ": must be >= 0, got ", config.warmup_steps));
-  }
   check_warmup(config, origins, steps);
 
   std::vector<double> base_lrs = args.group_lrs;
@@ -161,7 +133,7 @@ int run_schedule(const Flags& flags, const ScheduleArgs& args, const CLI::App& s
       }
     }
   } else {
-    const double lr = config.lr ? *config.lr : default_lr(config, origins);
+    const double lr = *config.lr;  // resolve filled it in
     if (!(lr > 0.0) || !std::isfinite(lr)) {
       throw UsageError(cat(origin_of(origins, "lr"), ": must be > 0, got ", lr));
     }

@@ -464,12 +464,6 @@ void require_classification(const RunData& data, const RunConfig& config, const 
   }
 }
 
-double default_lr(const RunConfig& config, const Origins& origins) {
-  const optim::RegistryEntry& entry = registry_entry(config, origins);
-  if (config.optimizer == kRecipeOptimizer) return kRecipeLr;
-  return option_default(entry, "lr");
-}
-
 void resolve(RunConfig& config, const Origins& origins) {
   check_data_spec(config.data, origin_of(origins, "data"));
   check_at_least<std::int64_t>(origins, "epochs", config.epochs, 1);

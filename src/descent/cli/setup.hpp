@@ -72,10 +72,6 @@ std::shared_ptr<nn::Module> build_model(const RunConfig& config, const Origins& 
 std::unique_ptr<optim::Optimizer> build_optimizer(const RunConfig& config, const Origins& origins,
                                                   nn::Module& model);
 
-// The lr `train` uses when none is given: the default recipe's (kRecipeLr) for its optimizer,
-// else config.optimizer's PyTorch default (UsageError naming the flag for an unknown one).
-double default_lr(const RunConfig& config, const Origins& origins);
-
 // The lr schedule over `horizon` steps or epochs (as config.schedule_unit says), from
 // config.schedule and the schedule's flags (--min-lr, --gamma, ...), which fill in the spec's
 // options or must agree with them. Empty for a constant lr. Warmup is not part of it: the
