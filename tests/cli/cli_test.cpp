@@ -270,6 +270,20 @@ TEST(Cli, BadInputGetsOneLineAndANonZeroStatus) {
   expect_one_error_line(no_arg);
 }
 
+TEST(Cli, ABadRegionRuntimeIsRefusedBeforeAnyWork) {
+  TempDir dir;
+  const std::string out = dir.file("run");
+  const CliResult r =
+      run_cli({"train", "--data", "spirals,samples=100", "--epochs", "1", "--out", out},
+              {.env = {"DESCENT_REGIONS=fast"}});
+  EXPECT_EQ(r.status, 2) << describe(r);
+  EXPECT_NE(r.err.find("DESCENT_REGIONS must be 'pool' or 'openmp'"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("'fast'"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(out));
+  const CliResult pool = run_cli({"info", "mlp"}, {.env = {"DESCENT_REGIONS=pool"}});
+  EXPECT_EQ(pool.status, 0) << describe(pool);
+}
+
 TEST(Cli, ResumeFromAnotherModelsCheckpointChangesNothing) {
   TempDir dir;
   const std::string first = dir.file("first");

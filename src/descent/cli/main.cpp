@@ -11,6 +11,7 @@
 
 #include "descent/cli/commands.hpp"
 #include "descent/cli/config.hpp"
+#include "descent/core/thread_pool.hpp"
 
 namespace {
 
@@ -53,6 +54,14 @@ int main(int argc, char** argv) {
       std::fputs(app.help().c_str(), stdout);
       return 0;
     }
+    print_error(e.what());
+    return 2;
+  }
+  try {
+    // DESCENT_REGIONS (core/thread_pool.hpp) is read at the first parallel region; a bad value
+    // is refused here, before any work, rather than from inside the first op that runs one
+    descent::region_runtime();
+  } catch (const std::exception& e) {
     print_error(e.what());
     return 2;
   }
