@@ -10,6 +10,7 @@
 #include <algorithm>
 
 #include "descent/core/bf16_simd.hpp"
+#include "descent/core/cpu.hpp"
 #include "descent/core/error.hpp"
 #include "descent/core/parallel.hpp"
 
@@ -166,11 +167,9 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) void f32_to_bf16
 // ---- dispatch ----
 
 HalfIsa detect_isa() {
+  if (cpu_has_avx512_bf16()) return HalfIsa::avx512_bf16;
+  if (cpu_has_avx512()) return HalfIsa::avx512;
   __builtin_cpu_init();
-  const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                      __builtin_cpu_supports("avx512vl");
-  if (avx512 && __builtin_cpu_supports("avx512bf16")) return HalfIsa::avx512_bf16;
-  if (avx512) return HalfIsa::avx512;
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c")) return HalfIsa::avx2;
   return HalfIsa::scalar;
 }

@@ -9,6 +9,7 @@
 #include <array>
 #include <cstring>
 
+#include "descent/core/cpu.hpp"
 #include "descent/core/error.hpp"
 #include "descent/kernels/avx512_gemm.hpp"
 #include "descent/kernels/gemm.hpp"
@@ -245,9 +246,7 @@ void run_items(const Job& j, std::int64_t item0, std::int64_t item1, u32* own) {
 }
 
 bool detect() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16");
+  return cpu_has_avx512_bf16();
 }
 
 }  // namespace

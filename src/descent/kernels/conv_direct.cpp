@@ -7,6 +7,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "descent/core/cpu.hpp"
 #include "descent/core/error.hpp"
 #include "descent/core/parallel.hpp"
 #include "descent/kernels/avx512_gemm.hpp"
@@ -963,14 +964,11 @@ void conv2d_backward_weights(const Conv2dGeometry& g, const In* dy, const In* x,
 }
 
 bool available() {
-  static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                          __builtin_cpu_supports("avx512vl");
-  return has;
+  return cpu_has_avx512();
 }
 
 bool available_bf16() {
-  static const bool has = available() && __builtin_cpu_supports("avx512bf16");
-  return has;
+  return cpu_has_avx512_bf16();
 }
 
 bool handles_forward(const Conv2dGeometry& g) {
